@@ -1,0 +1,49 @@
+"""The ``tickerlake`` command: a thin Typer shell over the package's functions.
+
+Each sub-command parses its options, calls one function and renders the result as text
+or, with ``--json``, as JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from tickerlake.config import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="tickerlake",
+    help="Local-first stock-market lakehouse: ingest, crawl, ETL to Iceberg, SQL, insights, streaming.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    lake: str = typer.Option(
+        None, "--lake", envvar="TICKERLAKE_LAKE", help="Warehouse root: a path, file:// or s3:// URI [default: ./lake]."
+    ),
+) -> None:
+    """Global options."""
+    ctx.obj = Settings(lake=lake) if lake else Settings()
+
+
+# Sub-command modules register themselves on ``app``; each is optional so a stage can
+# be developed alone.
+for _name in ("ingest", "lake", "query", "insights", "stream", "services", "web"):
+    try:
+        importlib.import_module(f"tickerlake.cli.{_name}")
+    except ModuleNotFoundError as e:  # pragma: no cover - only while a stage is missing
+        if e.name != f"tickerlake.cli.{_name}":
+            raise
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

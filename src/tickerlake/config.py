@@ -1,0 +1,100 @@
+"""The one settings object: lake location, catalog, object store, Kafka and web server.
+
+Values come from (highest first) explicit keyword arguments, ``TICKERLAKE_*``
+environment variables and defaults. Secrets are ``SecretStr`` so they never reach logs
+or ``repr``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_TICKERS", "Settings"]
+
+#: The FANGMANT tickers the project is about, in their customary order.
+DEFAULT_TICKERS: tuple[str, ...] = ("META", "AAPL", "NFLX", "GOOGL", "MSFT", "AMZN", "NVDA", "TSLA")
+
+
+class Settings(BaseSettings):
+    """Frozen runtime configuration.
+
+    Attributes:
+        lake: Warehouse root (a path, ``file://`` or ``s3://`` URI) holding the raw zone,
+            the Iceberg warehouse and, for local lakes, the catalog database.
+        catalog_uri: SQLAlchemy URI of the Iceberg SQL catalog; defaults to SQLite inside
+            the lake (or in ``state_dir`` for object-store lakes).
+        catalog_name: Name of the Iceberg catalog.
+        state_dir: Local folder for pid files, logs and catalog of object-store lakes.
+        s3_endpoint: Endpoint URL for S3-compatible stores (empty for AWS).
+        s3_region: Region for S3.
+        s3_access_key_id: Access key id for S3.
+        s3_secret_access_key: Secret key for S3.
+        bootstrap_servers: Kafka bootstrap servers; empty means the embedded dev broker.
+        kafka_security_protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+        kafka_sasl_mechanism: SASL mechanism (PLAIN, SCRAM-SHA-256, ...).
+        kafka_sasl_username: SASL user name.
+        kafka_sasl_password: SASL password.
+        kafka_ssl_ca_location: CA bundle for TLS.
+        host: Web server bind address.
+        port: Web server port.
+        query_timeout_s: Wall-clock limit for one SQL query.
+        query_row_limit: Maximum rows returned by the query API.
+        duckdb_memory_limit: DuckDB memory limit for ETL and queries.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TICKERLAKE_", frozen=True, extra="ignore")
+
+    lake: str = "./lake"
+    catalog_uri: str = ""
+    catalog_name: str = "tickerlake"
+    state_dir: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    bootstrap_servers: str = ""
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_ca_location: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8050
+    query_timeout_s: float = 30.0
+    query_row_limit: int = 10_000
+    duckdb_memory_limit: str = "3GB"
+
+    @cached_property
+    def is_local(self) -> bool:
+        """Whether the lake lives on the local filesystem."""
+        return "://" not in self.lake or self.lake.startswith("file://")
+
+    @cached_property
+    def lake_uri(self) -> str:
+        """The lake root as a URI without trailing slash (``file:///abs`` or ``s3://b/p``)."""
+        if self.is_local:
+            path = self.lake.removeprefix("file://")
+            return "file://" + str(Path(path).expanduser().resolve())
+        return self.lake.rstrip("/")
+
+    @cached_property
+    def local_state_dir(self) -> Path:
+        """Folder for local state: pids, logs, catalog DB of remote lakes."""
+        if self.state_dir:
+            return Path(self.state_dir).expanduser().resolve()
+        if self.is_local:
+            return Path(self.lake_uri.removeprefix("file://")) / "_state"
+        return Path.home() / ".tickerlake"
+
+    @cached_property
+    def resolved_catalog_uri(self) -> str:
+        """SQLAlchemy URI of the catalog database."""
+        if self.catalog_uri:
+            return self.catalog_uri
+        if self.is_local:
+            return f"sqlite:///{self.lake_uri.removeprefix('file://')}/catalog.db"
+        return f"sqlite:///{self.local_state_dir}/catalog.db"

@@ -1,0 +1,145 @@
+"""The Iceberg catalog (curated tables) and the raw-table registry (crawler output).
+
+The catalog is pyiceberg's ``SqlCatalog`` on SQLite inside the lake by default; an
+``http(s)://`` catalog URI selects an Iceberg REST catalog and ``glue`` the AWS Glue
+catalog, with the same table code. Raw tables (CSV/JSON/Parquet files as received) are not
+Iceberg tables, so the crawler registers them in ``catalog/raw_tables.json`` in the lake,
+which every engine can read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+
+from tickerlake.config import Settings
+from tickerlake.lake.schemas import TABLES
+from tickerlake.lake.storage import LakeStorage, iceberg_io_properties
+
+__all__ = [
+    "RawColumn",
+    "RawTable",
+    "ensure_table",
+    "list_raw_tables",
+    "load_table_or_none",
+    "open_catalog",
+    "save_raw_tables",
+]
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    """Open (creating on first use) the Iceberg catalog of the lake."""
+    storage = LakeStorage(settings)
+    uri = settings.resolved_catalog_uri
+    props: dict[str, str] = {"warehouse": storage.uri("warehouse"), **iceberg_io_properties(settings)}
+    if uri.startswith(("http://", "https://")):
+        props.update(type="rest", uri=uri)
+    elif uri == "glue":
+        props.update(type="glue")
+    else:
+        if uri.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        props.update(type="sql", uri=uri)
+        props["init_catalog_tables"] = "true"
+    return load_catalog(settings.catalog_name, **props)
+
+
+def ensure_table(catalog: Catalog, identifier: str, schema: Schema | None = None) -> Table:
+    """Load a table, creating it (and its namespace) with its canonical schema if missing."""
+    schema = schema or TABLES[identifier]
+    namespace = identifier.rsplit(".", 1)[0]
+    try:
+        catalog.create_namespace(namespace)
+    except NamespaceAlreadyExistsError:
+        pass
+    return catalog.create_table_if_not_exists(
+        identifier, schema, properties={"write.parquet.compression-codec": "zstd"}
+    )
+
+
+def load_table_or_none(catalog: Catalog, identifier: str) -> Table | None:
+    """Load a table, or None when it does not exist."""
+    try:
+        return catalog.load_table(identifier)
+    except NoSuchTableError:
+        return None
+
+
+@dataclass
+class RawColumn:
+    """A column of a raw table as inferred by the crawler.
+
+    Attributes:
+        name: Column name.
+        type: DuckDB logical type name (BIGINT, DOUBLE, DATE, TIMESTAMP, BOOLEAN, VARCHAR).
+        nullable: Whether nulls/empties were seen (or the column is missing in some files).
+    """
+
+    name: str
+    type: str
+    nullable: bool = True
+
+
+@dataclass
+class RawTable:
+    """A raw dataset registered by the crawler.
+
+    Attributes:
+        name: Dataset (and table) name, ``raw.<name>`` in SQL.
+        location: URI of the dataset folder.
+        format: ``csv``, ``jsonl`` or ``parquet``.
+        columns: Data columns in order.
+        partition_keys: Hive-style partition keys, in path order.
+        partitions: Partition values seen, as ``key=value/...`` strings.
+        files: Number of files.
+        size_bytes: Total size.
+        fingerprint: Hash of (path, size, mtime) of every file when crawled.
+        updated_at: ISO timestamp of the last crawl that changed it.
+    """
+
+    name: str
+    location: str
+    format: str
+    columns: list[RawColumn]
+    partition_keys: list[str] = field(default_factory=list)
+    partitions: list[str] = field(default_factory=list)
+    files: int = 0
+    size_bytes: int = 0
+    fingerprint: str = ""
+    updated_at: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RawTable:
+        """Build from its JSON form."""
+        d = dict(d)
+        d["columns"] = [RawColumn(**c) for c in d["columns"]]
+        return cls(**d)
+
+
+def _registry_uri(storage: LakeStorage) -> str:
+    return storage.uri("catalog", "raw_tables.json")
+
+
+def list_raw_tables(settings: Settings) -> dict[str, RawTable]:
+    """Raw tables registered by the crawler, by name."""
+    storage = LakeStorage(settings)
+    uri = _registry_uri(storage)
+    if not storage.exists(uri):
+        return {}
+    data = json.loads(storage.read_bytes(uri))
+    return {name: RawTable.from_dict(d) for name, d in data.items()}
+
+
+def save_raw_tables(settings: Settings, tables: dict[str, RawTable]) -> None:
+    """Replace the raw-table registry atomically."""
+    storage = LakeStorage(settings)
+    payload = {name: asdict(t) for name, t in sorted(tables.items())}
+    storage.write_bytes(_registry_uri(storage), json.dumps(payload, indent=1).encode())
