@@ -45,5 +45,15 @@ for _name in ("ingest", "lake", "query", "insights", "stream", "services", "web"
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: unexpected failures become one line unless TICKERLAKE_DEBUG=1."""
+    import os
+    import sys
+
+    try:
+        app()
+    except Exception as e:  # the last line of defence: never a traceback for users
+        if os.environ.get("TICKERLAKE_DEBUG"):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        sys.stderr.write(f"error: {type(e).__name__}: {first} (set TICKERLAKE_DEBUG=1 for the traceback)\n")
+        sys.exit(1)

@@ -1,0 +1,87 @@
+"""``tickerlake crawl`` and ``tickerlake etl``."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+
+from tickerlake.cli import app
+from tickerlake.cli._common import JsonOpt, console, progress, render, render_rows, settings_of, user_errors
+
+__all__: list[str] = []
+
+
+def _print_crawl(report) -> None:
+    rows = [
+        (
+            t.table,
+            t.status,
+            ", ".join(t.new_columns) if t.status != "new" else f"{len(t.new_columns)} columns",
+            ", ".join(f"{c}: {a}→{b}" for c, a, b in t.type_changes),
+            ", ".join(t.new_partitions[:4]) + (" …" if len(t.new_partitions) > 4 else ""),
+            f"+{t.files_added}/-{t.files_removed}",
+        )
+        for t in report.tables
+    ]
+    render_rows("crawl", ["table", "status", "new columns", "type changes", "new partitions", "files"], rows)
+    for t in report.tables:
+        for p in t.problems:
+            console.print(f"[yellow]warning:[/] {p}", highlight=False)
+    console.print(f"{report.files_scanned} of {report.files_total} files scanned")
+
+
+@app.command()
+def crawl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Scan the raw zone, infer schemas and partitions, register raw tables (the Glue crawler)."""
+    from tickerlake.lake.crawler import crawl as run_crawl
+
+    settings = settings_of(ctx)
+    with user_errors(), progress(disable=as_json) as bar:
+        task = bar.add_task("crawl", total=None)
+        report = run_crawl(settings, on_file=lambda d, t: bar.update(task, completed=d, total=t))
+    render(report, as_json, lambda: _print_crawl(report))
+
+
+@app.command()
+def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Load new raw files into the curated Iceberg tables (the Glue job); crawls first if needed."""
+    from tickerlake.lake.etl import run_etl
+
+    settings = settings_of(ctx)
+    with user_errors(), progress(disable=as_json) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = run_etl(settings, on_progress=on_progress)
+
+    def text() -> None:
+        if report.crawl is not None:
+            _print_crawl(report.crawl)
+        rows = [
+            (t.table, t.files, t.read, t.inserted, t.updated, t.duplicates, t.quarantined, "yes" if t.reconciles else "NO")
+            for t in report.tables
+        ]
+        render_rows(
+            f"etl run {report.run_id} ({report.seconds:.1f}s)",
+            ["table", "files", "read", "inserted", "updated", "duplicates", "quarantined", "reconciles"],
+            rows,
+        )
+        for t in report.tables:
+            for reason, n in sorted(t.reasons.items(), key=lambda kv: -kv[1]):
+                console.print(f"  {t.table} quarantined {n}: {escape(reason)}", highlight=False)
+
+    payload = {
+        "run_id": report.run_id,
+        "crawled": report.crawled,
+        "seconds": report.seconds,
+        "tables": [
+            {**t.__dict__, "loaded": t.loaded, "reconciles": t.reconciles} for t in report.tables
+        ],
+    }
+    render(payload, as_json, text)
+    if not all(t.reconciles for t in report.tables):
+        raise typer.Exit(1)
