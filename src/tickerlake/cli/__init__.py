@@ -27,7 +27,10 @@ app = typer.Typer(
 def _root(
     ctx: typer.Context,
     lake: str = typer.Option(
-        None, "--lake", envvar="TICKERLAKE_LAKE", help="Warehouse root: a path, file:// or s3:// URI [default: ./lake]."
+        None,
+        "--lake",
+        envvar="TICKERLAKE_LAKE",
+        help="Warehouse root: a path, file:// or s3:// URI [default: ./lake].",
     ),
 ) -> None:
     """Global options."""

@@ -62,7 +62,16 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         if report.crawl is not None:
             _print_crawl(report.crawl)
         rows = [
-            (t.table, t.files, t.read, t.inserted, t.updated, t.duplicates, t.quarantined, "yes" if t.reconciles else "NO")
+            (
+                t.table,
+                t.files,
+                t.read,
+                t.inserted,
+                t.updated,
+                t.duplicates,
+                t.quarantined,
+                "yes" if t.reconciles else "NO",
+            )
             for t in report.tables
         ]
         render_rows(
@@ -78,9 +87,7 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         "run_id": report.run_id,
         "crawled": report.crawled,
         "seconds": report.seconds,
-        "tables": [
-            {**t.__dict__, "loaded": t.loaded, "reconciles": t.reconciles} for t in report.tables
-        ],
+        "tables": [{**t.__dict__, "loaded": t.loaded, "reconciles": t.reconciles} for t in report.tables],
     }
     render(payload, as_json, text)
     if not all(t.reconciles for t in report.tables):

@@ -9,6 +9,7 @@ which every engine can read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -56,10 +57,8 @@ def ensure_table(catalog: Catalog, identifier: str, schema: Schema | None = None
     """Load a table, creating it (and its namespace) with its canonical schema if missing."""
     schema = schema or TABLES[identifier]
     namespace = identifier.rsplit(".", 1)[0]
-    try:
+    with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(namespace)
-    except NamespaceAlreadyExistsError:
-        pass
     return catalog.create_table_if_not_exists(
         identifier, schema, properties={"write.parquet.compression-codec": "zstd"}
     )

@@ -106,7 +106,9 @@ def _sniff(con, uri: str, fmt: str, path: str) -> FileSchema:
         raise ValueError("no columns")
     nulls = ", ".join(f'count(*) - count("{n}")' for n in names)
     counts = con.execute(f"SELECT {nulls} FROM (SELECT * FROM {reader} LIMIT {_SAMPLE_ROWS})").fetchone()
-    return FileSchema(uri, tuple((n, normalize_type(t), bool(c)) for (n, t, *_), c in zip(described, counts, strict=True)))
+    return FileSchema(
+        uri, tuple((n, normalize_type(t), bool(c)) for (n, t, *_), c in zip(described, counts, strict=True))
+    )
 
 
 def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None) -> CrawlReport:
@@ -124,7 +126,9 @@ def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None)
     report = CrawlReport(started_at=started.isoformat(timespec="seconds"))
     registry = list_raw_tables(settings)
     state_uri = _state_uri(storage)
-    state: dict[str, dict[str, str]] = json.loads(storage.read_bytes(state_uri)) if storage.exists(state_uri) else {}
+    state: dict[str, dict[str, str]] = (
+        json.loads(storage.read_bytes(state_uri)) if storage.exists(state_uri) else {}
+    )
     datasets = scan_raw_zone(settings)
     report.files_total = sum(len(v) for v in datasets.values())
 
@@ -141,7 +145,9 @@ def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None)
             problems.setdefault(name, []).append(f"{entry.uri}: not a csv, jsonl or parquet file")
         else:
             try:
-                sniffed.setdefault(name, []).append(_sniff(con, entry.uri, fmt, storage.path(entry.uri) if settings.is_local else entry.uri))
+                sniffed.setdefault(name, []).append(
+                    _sniff(con, entry.uri, fmt, storage.path(entry.uri) if settings.is_local else entry.uri)
+                )
             except Exception as e:  # a bad file is reported, the crawl goes on
                 problems.setdefault(name, []).append(f"{entry.uri}: {str(e).splitlines()[0]}")
         if on_file:

@@ -20,7 +20,9 @@ def extension_path(name: str) -> Path:
     folder = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
     path = folder / f"{name}.duckdb_extension"
     if not path.exists():
-        raise RuntimeError(f"duckdb-extension-{name} does not match duckdb {duckdb.__version__}: {path} missing")
+        raise RuntimeError(
+            f"duckdb-extension-{name} does not match duckdb {duckdb.__version__}: {path} missing"
+        )
     return path
 
 

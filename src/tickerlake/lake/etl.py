@@ -20,12 +20,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import queue
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.expressions import In
 from pyiceberg.table import Table
@@ -34,15 +38,15 @@ from tickerlake.config import Settings
 from tickerlake.lake.catalog import ensure_table, open_catalog
 from tickerlake.lake.crawler import CrawlReport, crawl, raw_changed, scan_raw_zone
 from tickerlake.lake.duck import connect
-from tickerlake.lake.schemas import QUARANTINE, RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS, TABLES, arrow_schema
+from tickerlake.lake.schemas import QUARANTINE, TABLES, arrow_schema
 from tickerlake.lake.storage import FileEntry, LakeStorage
-from tickerlake.lake.validation import SPECS, TableSpec, reason_sql, typed_select_sql
+from tickerlake.lake.validation import SPECS, TableSpec, lenient_select_sql, normalise_sql, reason_sql
 
 __all__ = ["EtlReport", "TableLoad", "run_etl"]
 
-_RAW_COLUMNS = {"daily_bars": RAW_BAR_COLUMNS, "corporate_actions": RAW_ACTION_COLUMNS}
-_FILE_ROWS = 8_000_000
+_FILE_ROWS = 4_000_000
 _BATCH_ROWS = 1_000_000
+_WRITERS = 2
 
 #: Progress callback: (stage description, done, total).
 Progress = Callable[[str, int, int], None]
@@ -136,7 +140,9 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
             settings, on_file=(lambda d, t: on_progress("crawl", d, t)) if on_progress else None
         )
     state_uri = _state_uri(storage)
-    state: dict[str, dict[str, str]] = json.loads(storage.read_bytes(state_uri)) if storage.exists(state_uri) else {}
+    state: dict[str, dict[str, str]] = (
+        json.loads(storage.read_bytes(state_uri)) if storage.exists(state_uri) else {}
+    )
     datasets = scan_raw_zone(settings)
     catalog = open_catalog(settings)
     quarantine = ensure_table(catalog, "market.quarantine")
@@ -145,7 +151,9 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
         for dataset, spec in SPECS.items():
             loaded = state.get(dataset, {})
             new_files = [
-                e for e in datasets.get(dataset, []) if e.uri.endswith(".csv") and loaded.get(e.uri) != _file_key(e)
+                e
+                for e in datasets.get(dataset, [])
+                if e.uri.endswith(".csv") and loaded.get(e.uri) != _file_key(e)
             ]
             table = ensure_table(catalog, spec.table)
             load = TableLoad(table=spec.table, files=len(new_files))
@@ -154,7 +162,19 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
                 continue
             # Order of writing: file modification time, then name (content hash) for ties.
             new_files.sort(key=lambda e: (e.mtime_ns, e.uri))
-            _load_table(con, settings, storage, spec, table, quarantine, new_files, load, report.run_id, started, on_progress)
+            _load_table(
+                con,
+                settings,
+                storage,
+                spec,
+                table,
+                quarantine,
+                new_files,
+                load,
+                report.run_id,
+                started,
+                on_progress,
+            )
             state[dataset] = {**loaded, **{e.uri: _file_key(e) for e in new_files}}
             storage.write_bytes(state_uri, json.dumps(state).encode())
     finally:
@@ -163,31 +183,97 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
     return report
 
 
-def _stage(con: duckdb.DuckDBPyConnection, settings: Settings, storage: LakeStorage, spec: TableSpec, files: list[FileEntry]) -> None:
-    """Read new raw files into temp table ``staged`` with typed columns and reasons."""
-    raw_cols = _RAW_COLUMNS[spec.dataset]
+def _types_sql(types: dict[str, str]) -> str:
+    return "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    storage: LakeStorage,
+    spec: TableSpec,
+    files: list[FileEntry],
+) -> list[tuple[str, int, str, str]]:
+    """Read new raw files into temp table ``staged`` (typed columns, ``_reason``, provenance).
+
+    Returns:
+        Lines that stayed malformed even as text: ``(file, line, error, text)``.
+    """
     paths = [storage.path(e.uri) if settings.is_local else e.uri for e in files]
-    con.execute("CREATE OR REPLACE TEMP TABLE files AS SELECT unnest(?) AS path, generate_subscripts(?, 1) AS seq", [paths, paths])
-    columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in raw_cols) + "}"
+    for t in ("rej_errors", "rej_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
     reader = (
-        f"read_csv({_sql_list(paths)}, header=true, columns={columns}, union_by_name=false, filename=true, "
-        "hive_partitioning=false, auto_detect=false, store_rejects=true, null_padding=false)"
+        f"read_csv({_sql_list(paths)}, header=true, columns={_types_sql(spec.types)}, auto_detect=false, "
+        "filename=true, hive_partitioning=false, store_rejects=true, rejects_table='rej_errors', "
+        "rejects_scan='rej_scans')"
     )
-    record = "to_json(struct_pack(" + ", ".join(f'"{c}" := r."{c}"' for c in raw_cols) + "))"
+    record = "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in spec.output) + "))::VARCHAR"
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE staged AS
-        WITH r AS (SELECT *, {typed_select_sql(spec)} FROM {reader}),
-        v AS (SELECT r.*, {reason_sql(spec)} AS _reason FROM r)
-        SELECT {", ".join(f'"{c}__t" AS "{c}"' for c in spec.typed)},
-               f.seq AS _seq,
-               TRY_CAST(v.source_row AS BIGINT) AS _row,
-               COALESCE(NULLIF(v.source_file, ''), v.filename) AS _file,
-               _reason,
-               CASE WHEN _reason IS NOT NULL THEN {record.replace('r."', 'v."')} END AS _record
-        FROM v JOIN files f ON f.path = v.filename
-        """
+        f"""CREATE OR REPLACE TEMP TABLE staged AS
+            WITH n AS (SELECT {normalise_sql(spec)}, filename AS _file, NULL::BIGINT AS _line,
+                              list_position({_sql_list(paths)}, filename) AS _seq FROM {reader}),
+                 v AS (SELECT *, {reason_sql(spec)} AS _reason FROM n)
+            SELECT *, CASE WHEN _reason IS NOT NULL THEN {record} END AS _record FROM v"""
     )
+    rejected = con.execute(
+        """SELECT s.file_path, e.line, any_value(e.csv_line), string_agg(DISTINCT e.error_type::VARCHAR || ' '
+                  || COALESCE(e.column_name, ''), ', ')
+           FROM rej_errors e JOIN rej_scans s USING (scan_id, file_id)
+           GROUP BY s.file_path, e.line ORDER BY s.file_path, e.line"""
+    ).fetchall()
+    if not rejected:
+        return []
+    return _stage_lenient(con, settings, spec, rejected, paths)
+
+
+def _stage_lenient(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    spec: TableSpec,
+    rejected: list[tuple[str, int, str, str]],
+    paths: list[str],
+) -> list[tuple[str, int, str, str]]:
+    """Slow path: re-read lines the typed reader rejected as text, with lenient parsers."""
+    tmp_dir = settings.local_state_dir / "etl_tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"rejected-{uuid.uuid4().hex}.csv"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("_i," + ",".join(spec.types) + "\n")
+            for i, (_, _, text, _) in enumerate(rejected):
+                f.write(f"{i},{text.rstrip(chr(13) + chr(10))}\n")
+        lines = pa.table(
+            {
+                "i": pa.array(range(len(rejected)), pa.int64()),
+                "file": [r[0] for r in rejected],
+                "line": pa.array([r[1] for r in rejected], pa.int64()),
+                "text": [r[2] for r in rejected],
+            }
+        )
+        con.register("rejected_lines", lines)
+        con.execute("CREATE OR REPLACE TEMP TABLE rejected AS SELECT * FROM rejected_lines")
+        con.unregister("rejected_lines")
+        for t in ("rej2_errors", "rej2_scans"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+        text_types = {"_i": "BIGINT", **dict.fromkeys(spec.types, "VARCHAR")}
+        typed, parse_fail = lenient_select_sql(spec)
+        con.execute(
+            f"""INSERT INTO staged BY NAME
+                WITH p AS (SELECT _i, {typed}, {parse_fail} AS _pfail
+                           FROM read_csv('{tmp}', header=true, columns={_types_sql(text_types)}, auto_detect=false,
+                                         store_rejects=true, rejects_table='rej2_errors', rejects_scan='rej2_scans')),
+                     n AS (SELECT _i, {normalise_sql(spec)}, _pfail FROM p),
+                     v AS (SELECT n.*, NULLIF(concat_ws('; ', _pfail, {reason_sql(spec)}), '') AS _reason FROM n)
+                SELECT v.* EXCLUDE (_i, _pfail), r.file AS _file, r.line AS _line,
+                       list_position({_sql_list(paths)}, r.file) AS _seq,
+                       CASE WHEN v._reason IS NOT NULL THEN r.text END AS _record
+                FROM v JOIN rejected r ON r.i = v._i"""
+        )
+        still = {row[0] for row in con.execute("SELECT DISTINCT line FROM rej2_errors").fetchall()}
+    finally:
+        tmp.unlink(missing_ok=True)
+    # Line n of the temp file (after its header) is rejected[n - 2].
+    return [(r[0], r[1], r[3], r[2]) for n, r in enumerate(rejected) if n + 2 in still]
 
 
 def _load_table(
@@ -200,112 +286,147 @@ def _load_table(
     files: list[FileEntry],
     load: TableLoad,
     run_id: str,
-    started: dt.datetime,
+    ingested_at: dt.datetime,
     on_progress: Progress | None,
 ) -> None:
     name = spec.table
     if on_progress:
         on_progress(f"{name}: read + validate", 0, 1)
-    _stage(con, settings, storage, spec, files)
-    ingested_at = started
+    malformed = _stage(con, settings, storage, spec, files)
     con.execute("SET VARIABLE ingested_at = ?::TIMESTAMPTZ", [ingested_at])
-    staged = con.execute("SELECT count(*), count(_reason) FROM staged").fetchone()
-    rejects = con.execute(
-        """SELECT s.file_path, e.line, e.error_type::VARCHAR, e.error_message, e.csv_line
-           FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)"""
-    ).fetchall()
-    load.read = staged[0] + len(rejects)
+    staged, invalid = con.execute("SELECT count(*), count(_reason) FROM staged").fetchone()
+    load.read = staged + len(malformed)
     if on_progress:
         on_progress(f"{name}: read + validate", 1, 1)
 
-    # Quarantine: invalid rows and lines DuckDB could not parse as CSV.
     q_rows = con.execute(
-        f"""SELECT '{spec.dataset}' AS dataset, _file AS source_file, _row AS source_row, _reason AS reason,
-                   _record AS record, getvariable('ingested_at') AS ingested_at
-            FROM staged WHERE _reason IS NOT NULL ORDER BY _seq, _row"""
+        f"""SELECT '{spec.dataset}' AS dataset, COALESCE(NULLIF(source_file, ''), _file) AS source_file,
+                   COALESCE(source_row, _line) AS source_row, _reason AS reason, _record AS record,
+                   getvariable('ingested_at') AS ingested_at
+            FROM staged WHERE _reason IS NOT NULL ORDER BY source_file, source_row"""
     ).to_arrow_table()
-    if rejects:
+    if malformed:
         bad = pa.table(
             {
-                "dataset": [spec.dataset] * len(rejects),
-                "source_file": [r[0] for r in rejects],
-                "source_row": pa.array([r[1] for r in rejects], pa.int64()),
-                "reason": [f"malformed CSV line ({r[2].lower()}): {r[3].splitlines()[0]}" for r in rejects],
-                "record": [r[4] for r in rejects],
-                "ingested_at": pa.array([ingested_at] * len(rejects), pa.timestamp("us", "UTC")),
+                "dataset": [spec.dataset] * len(malformed),
+                "source_file": [m[0] for m in malformed],
+                "source_row": pa.array([m[1] for m in malformed], pa.int64()),
+                "reason": [f"malformed CSV line: {m[2].lower()}" for m in malformed],
+                "record": [m[3] for m in malformed],
+                "ingested_at": pa.array([ingested_at] * len(malformed), pa.timestamp("us", "UTC")),
             }
         )
         q_rows = pa.concat_tables([q_rows.cast(bad.schema), bad])
     load.quarantined = q_rows.num_rows
-    if q_rows.num_rows:
-        counts = q_rows.group_by("reason").aggregate([("reason", "count")])
-        # Reasons carry offending values; group them by their stable prefix.
-        for reason, n in zip(counts["reason"].to_pylist(), counts["reason_count"].to_pylist(), strict=True):
-            key = "; ".join(part.split(":")[0].split(" '")[0] for part in reason.split("; "))
-            load.reasons[key] = load.reasons.get(key, 0) + n
+    for reason in q_rows.column("reason").to_pylist():
+        # Reasons carry the offending values; count them by their stable wording.
+        key = "; ".join(part.split(":")[0].split(" '")[0] for part in reason.split("; "))
+        load.reasons[key] = load.reasons.get(key, 0) + 1
 
     key = ", ".join(f'"{k}"' for k in spec.key)
-    cols = ", ".join(f'"{c}"' for c in spec.typed)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE fresh AS
-            SELECT {cols} FROM staged WHERE _reason IS NULL
-            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _seq DESC, _row DESC NULLS LAST) = 1"""
-    )
-    valid = staged[0] - staged[1]
-    fresh_n = con.execute("SELECT count(*) FROM fresh").fetchone()[0]
-    load.duplicates = valid - fresh_n
-    con.execute("DROP TABLE staged")
-
-    # Compare against what the table holds: identical rows are duplicates, changed ones updates.
+    cols = ", ".join(f'"{c}"' for c in spec.output)
+    valid = staged - invalid
+    # Sorting by key, then latest write first, lets the writer keep the first row of each key.
+    latest_first = "_seq DESC, source_row DESC NULLS LAST, _line DESC NULLS LAST"
     existing_files = _data_files(table)
-    overwrite_keys: list[str] = []
     if existing_files:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW existing AS SELECT * FROM read_parquet({_sql_list(existing_files)})")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE fresh AS SELECT {cols}, _seq, source_row, _line FROM staged
+                WHERE _reason IS NULL QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {latest_first}) = 1"""
+        )
+        load.duplicates = valid - con.execute("SELECT count(*) FROM fresh").fetchone()[0]
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW fresh AS SELECT {cols}, _seq, source_row, _line FROM staged WHERE _reason IS NULL"
+        )
+
+    # Compare with the table: identical rows are duplicates, changed ones are updates.
+    overwrite_keys: list[str] = []
+    on = " AND ".join(f'f."{k}" = e."{k}"' for k in spec.key)
+    new_rows = "fresh"
+    if existing_files:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW existing AS SELECT * FROM read_parquet({_sql_list(existing_files)})"
+        )
         same = " AND ".join(f'f."{c}" IS NOT DISTINCT FROM e."{c}"' for c in spec.value_columns)
-        on = " AND ".join(f'f."{k}" = e."{k}"' for k in spec.key)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE matched AS
-                SELECT {", ".join(f'f."{k}"' for k in spec.key)}, ({same}) AS same
-                FROM fresh f JOIN existing e ON {on}"""
+                SELECT {", ".join(f'f."{k}"' for k in spec.key)}, ({same}) AS same FROM fresh f JOIN existing e ON {on}"""
         )
-        identical, changed = con.execute("SELECT count(*) FILTER (same), count(*) FILTER (NOT same) FROM matched").fetchone()
+        identical, changed = con.execute(
+            "SELECT count(*) FILTER (same), count(*) FILTER (NOT same) FROM matched"
+        ).fetchone()
         load.duplicates += identical
         load.updated = changed
-        using = ", ".join(f'"{k}"' for k in spec.key)
-        con.execute(f"DELETE FROM fresh WHERE ({using}) IN (SELECT ({using}) FROM matched WHERE same)")
-        overwrite_keys = [r[0] for r in con.execute("SELECT DISTINCT ticker FROM matched WHERE NOT same ORDER BY 1").fetchall()]
-    load.inserted = con.execute("SELECT count(*) FROM fresh").fetchone()[0] - load.updated
+        overwrite_keys = [
+            r[0]
+            for r in con.execute("SELECT DISTINCT ticker FROM matched WHERE NOT same ORDER BY 1").fetchall()
+        ]
+        if identical or overwrite_keys:
+            m_on = " AND ".join(f'm."{k}" = f."{k}"' for k in spec.key)
+            con.execute(
+                f"""CREATE OR REPLACE TEMP VIEW fresh_new AS SELECT * FROM fresh f
+                    WHERE NOT list_contains({_sql_list(overwrite_keys)}::VARCHAR[], f.ticker)
+                      AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
+            )
+            new_rows = "fresh_new"
 
     target_schema = arrow_schema(TABLES[name])
     batch_id = hashlib.sha256("\n".join(e.uri for e in files).encode()).hexdigest()[:16]
-    summary = {"tickerlake.etl.run": run_id, "tickerlake.etl.batch": batch_id, "tickerlake.etl.files": str(len(files))}
+    summary = {
+        "tickerlake.etl.run": run_id,
+        "tickerlake.etl.batch": batch_id,
+        "tickerlake.etl.files": str(len(files)),
+    }
     written: list[str] = []
+    remaining = con.execute(f"SELECT count(*) FROM {new_rows}").fetchone()[0]
     with table.transaction() as tx:
         if overwrite_keys:
-            tickers = _sql_list(overwrite_keys)
+            tickers = _sql_list(overwrite_keys) + "::VARCHAR[]"
             replacement = con.execute(
-                f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh WHERE ticker IN {tickers}
+                f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh WHERE list_contains({tickers}, ticker)
                     UNION ALL
-                    SELECT {cols}, ingested_at FROM existing e WHERE ticker IN {tickers}
-                      AND NOT EXISTS (SELECT 1 FROM fresh f WHERE {" AND ".join(f'f."{k}" = e."{k}"' for k in spec.key)})
+                    SELECT {cols}, ingested_at FROM existing e WHERE list_contains({tickers}, ticker)
+                      AND NOT EXISTS (SELECT 1 FROM fresh f WHERE {on})
                     ORDER BY {key}"""
             ).to_arrow_table()
-            tx.overwrite(replacement.cast(target_schema), overwrite_filter=In("ticker", overwrite_keys), snapshot_properties=summary)
-            con.execute(f"DELETE FROM fresh WHERE ticker IN {tickers}")
-        remaining = con.execute("SELECT count(*) FROM fresh").fetchone()[0]
+            # New keys of these tickers are written here, not counted as inserted twice.
+            m_on = " AND ".join(f'm."{k}" = f."{k}"' for k in spec.key)
+            load.inserted += con.execute(
+                f"SELECT count(*) FROM fresh f WHERE list_contains({tickers}, ticker) "
+                f"AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"
+            ).fetchone()[0]
+            tx.overwrite(
+                replacement.cast(target_schema),
+                overwrite_filter=In("ticker", overwrite_keys),
+                snapshot_properties=summary,
+            )
         if remaining:
-            written = _write_parquet(con, storage, table, target_schema, f"{cols}, getvariable('ingested_at') AS ingested_at", key, run_id, remaining, name, on_progress)
+            select = f"SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM {new_rows} ORDER BY {key}, {latest_first}"
+            written, kept = _write_parquet(
+                con, storage, table, target_schema, select, spec.key, run_id, remaining, name, on_progress
+            )
+            load.inserted += kept
+            load.duplicates += remaining - kept
             tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
     if q_rows.num_rows and not _batch_committed(quarantine, batch_id):
         quarantine.append(q_rows.cast(arrow_schema(QUARANTINE)), snapshot_properties=summary)
     if overwrite_keys or written:
         load.snapshot_id = table.refresh().current_snapshot().snapshot_id
-    con.execute("DROP TABLE IF EXISTS fresh; DROP TABLE IF EXISTS matched; DROP VIEW IF EXISTS existing")
+    for obj in ("fresh_new", "fresh", "matched", "existing", "staged"):
+        kind = con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+            [obj],
+        ).fetchone()
+        if kind:
+            con.execute(f"DROP {'VIEW' if kind[0] == 'VIEW' else 'TABLE'} {obj}")
 
 
 def _batch_committed(table: Table, batch_id: str) -> bool:
     """Whether a snapshot of ``table`` already carries this batch (a crash after its commit)."""
-    return any(s.summary and s.summary.get("tickerlake.etl.batch") == batch_id for s in table.refresh().snapshots())
+    return any(
+        s.summary and s.summary.get("tickerlake.etl.batch") == batch_id for s in table.refresh().snapshots()
+    )
 
 
 def _data_files(table: Table) -> list[str]:
@@ -321,42 +442,101 @@ def _data_files(table: Table) -> list[str]:
     return paths
 
 
+def _first_of_each_key(
+    batch: pa.RecordBatch, key: tuple[str, ...], previous: tuple | None
+) -> tuple[pa.RecordBatch, tuple | None]:
+    """Keep the first row of each run of equal keys in a key-sorted batch.
+
+    ``previous`` is the last key of the preceding batch, so runs spanning batches are handled.
+    """
+    n = batch.num_rows
+    if n == 0:
+        return batch, previous
+    differs = np.zeros(n, dtype=bool)
+    differs[0] = True
+    for k in key:
+        col = batch.column(k)
+        if n > 1:
+            differs[1:] |= pc.not_equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    if previous is not None and tuple(batch.column(k)[0].as_py() for k in key) == previous:
+        differs[0] = False
+    last = tuple(batch.column(k)[n - 1].as_py() for k in key)
+    return (batch if differs.all() else batch.filter(pa.array(differs))), last
+
+
 def _write_parquet(
     con: duckdb.DuckDBPyConnection,
     storage: LakeStorage,
     table: Table,
     schema: pa.Schema,
     select: str,
-    order: str,
+    key: tuple[str, ...],
     run_id: str,
     total: int,
     name: str,
     on_progress: Progress | None,
-) -> list[str]:
-    """Stream ``fresh`` sorted by key into Parquet files in the table's data folder."""
-    reader = con.execute(f"SELECT {select} FROM fresh ORDER BY {order}").to_arrow_reader(_BATCH_ROWS)
-    uris: list[str] = []
-    writer: pq.ParquetWriter | None = None
-    in_file = done = 0
+) -> tuple[list[str], int]:
+    """Stream a key-sorted query result into Parquet files, dropping superseded rows.
+
+    Two writer threads encode files in parallel while DuckDB produces the next batches
+    (pyarrow releases the GIL while encoding).
+
+    Returns:
+        The written file URIs and the number of rows kept.
+    """
     base = table.location().rstrip("/") + "/data"
     storage.ensure_dir(base)
+    queues: list[queue.Queue[pa.RecordBatch | None]] = [queue.Queue(maxsize=2) for _ in range(_WRITERS)]
+    uris: list[str] = []
+    errors: list[BaseException] = []
+
+    def write(q: queue.Queue[pa.RecordBatch | None], uri: str) -> None:
+        try:
+            with pq.ParquetWriter(storage.path(uri), schema, filesystem=storage.fs, compression="zstd") as w:
+                while (b := q.get()) is not None:
+                    w.write_batch(b)
+        except BaseException as e:  # surfaced to the caller below
+            errors.append(e)
+            while q.get() is not None:
+                pass
+
+    threads: list[threading.Thread] = []
+    reader = con.execute(select).to_arrow_reader(_BATCH_ROWS)
+    kept = done = 0
+    previous: tuple | None = None
+    file_rows = [0] * _WRITERS
+    slot = 0
     try:
         for batch in reader:
-            if writer is None or in_file >= _FILE_ROWS:
-                if writer is not None:
-                    writer.close()
-                uri = f"{base}/etl-{run_id}-{len(uris):05d}.parquet"
-                uris.append(uri)
-                writer = pq.ParquetWriter(
-                    storage.path(uri), schema, filesystem=storage.fs, compression="zstd", write_statistics=True
-                )
-                in_file = 0
-            writer.write_batch(batch.cast(schema))
-            in_file += batch.num_rows
             done += batch.num_rows
+            batch, previous = _first_of_each_key(batch, key, previous)
+            if batch.num_rows:
+                if slot >= len(threads) or file_rows[slot] >= _FILE_ROWS:
+                    if slot < len(threads):
+                        queues[slot].put(None)
+                        threads[slot].join()
+                        queues[slot] = queue.Queue(maxsize=2)
+                    uri = f"{base}/etl-{run_id}-{len(uris):05d}.parquet"
+                    uris.append(uri)
+                    t = threading.Thread(target=write, args=(queues[slot], uri), daemon=True)
+                    t.start()
+                    if slot < len(threads):
+                        threads[slot] = t
+                    else:
+                        threads.append(t)
+                    file_rows[slot] = 0
+                queues[slot].put(batch.cast(schema))
+                file_rows[slot] += batch.num_rows
+                kept += batch.num_rows
+                slot = (slot + 1) % _WRITERS
+            if errors:
+                break
             if on_progress:
                 on_progress(f"{name}: write", done, total)
     finally:
-        if writer is not None:
-            writer.close()
-    return uris
+        for i, t in enumerate(threads):
+            queues[i].put(None)
+            t.join()
+    if errors:
+        raise errors[0]
+    return uris, kept

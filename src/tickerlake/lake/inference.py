@@ -29,7 +29,17 @@ FORMATS: dict[str, str] = {
     ".parquet": "parquet",
 }
 
-_INTEGER = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "HUGEINT", "UBIGINT"}
+_INTEGER = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "HUGEINT",
+    "UBIGINT",
+}
 _FLOAT = {"FLOAT", "DOUBLE", "REAL"}
 # Widening order inside each family; crossing families falls back to VARCHAR.
 _NUMERIC_RANK = {"BOOLEAN": 0, "BIGINT": 1, "DOUBLE": 2}
@@ -156,10 +166,18 @@ def parse_partitions(relative_path: str) -> dict[str, str]:
 def diff_tables(old: RawTable | None, new: RawTable, added: int, removed: int) -> TableChange:
     """Describe how a crawl changed a table."""
     if old is None:
-        return TableChange(new.name, "new", [c.name for c in new.columns], [], list(new.partitions), added, removed)
+        return TableChange(
+            new.name, "new", [c.name for c in new.columns], [], list(new.partitions), added, removed
+        )
     old_types = {c.name: c.type for c in old.columns}
     new_cols = [c.name for c in new.columns if c.name not in old_types]
-    changes = [(c.name, old_types[c.name], c.type) for c in new.columns if c.name in old_types and old_types[c.name] != c.type]
+    changes = [
+        (c.name, old_types[c.name], c.type)
+        for c in new.columns
+        if c.name in old_types and old_types[c.name] != c.type
+    ]
     new_parts = [p for p in new.partitions if p not in set(old.partitions)]
     changed = bool(new_cols or changes or new_parts or added or removed)
-    return TableChange(new.name, "updated" if changed else "unchanged", new_cols, changes, new_parts, added, removed)
+    return TableChange(
+        new.name, "updated" if changed else "unchanged", new_cols, changes, new_parts, added, removed
+    )

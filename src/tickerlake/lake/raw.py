@@ -63,9 +63,7 @@ def write_raw(
     """
     if columns is not None:
         n = table.num_rows
-        arrays = [
-            table.column(c) if c in table.column_names else pa.nulls(n, pa.string()) for c in columns
-        ]
+        arrays = [table.column(c) if c in table.column_names else pa.nulls(n, pa.string()) for c in columns]
         table = pa.Table.from_arrays(arrays, names=list(columns))
     buf = io.BytesIO()
     pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed"))

@@ -163,5 +163,9 @@ def duckdb_s3_statements(settings: Settings) -> list[str]:
         parts += [f"KEY_ID '{settings.s3_access_key_id}'", f"SECRET '{secret}'"]
     if settings.s3_endpoint:
         ep = urlparse(settings.s3_endpoint)
-        parts += [f"ENDPOINT '{ep.netloc}'", "URL_STYLE 'path'", f"USE_SSL {str(ep.scheme == 'https').lower()}"]
+        parts += [
+            f"ENDPOINT '{ep.netloc}'",
+            "URL_STYLE 'path'",
+            f"USE_SSL {str(ep.scheme == 'https').lower()}",
+        ]
     return [f"CREATE OR REPLACE SECRET tickerlake_s3 ({', '.join(parts)})"]

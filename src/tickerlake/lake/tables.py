@@ -10,8 +10,7 @@ from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterTha
 
 from tickerlake.config import Settings
 from tickerlake.lake.catalog import load_table_or_none, open_catalog
-from tickerlake.lake.schemas import arrow_schema
-from tickerlake.lake.schemas import TABLES
+from tickerlake.lake.schemas import TABLES, arrow_schema
 
 __all__ = ["read_table"]
 

@@ -1,47 +1,54 @@
-"""Typing and validation rules of the curated tables, as DuckDB SQL expressions. No I/O.
+"""Typing and validation rules of the curated tables, as DuckDB SQL. No I/O.
 
-Raw values arrive as text. Each :class:`TableSpec` says how to type every column and
-which checks a row must pass; a row failing any check is quarantined with all its
-reasons joined by ``"; "``.
+Two paths share one set of rules:
+
+* the fast path reads raw CSV with each column's declared type; DuckDB's reader sends
+  lines that do not cast (or are malformed) to its rejects table;
+* the slow path re-reads only those rejected lines as text and types them with lenient
+  parsers (US dates, Yahoo's timestamped dates, thousands separators, ``1234.0``
+  volumes), naming the column and the text of what still does not parse.
+
+Both then apply the same semantic :attr:`TableSpec.checks`; a row failing any of them is
+quarantined with every reason, joined by ``"; "``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ACTIONS_SPEC", "BARS_SPEC", "SPECS", "TableSpec", "reason_sql", "typed_select_sql"]
+__all__ = [
+    "ACTIONS_SPEC",
+    "BARS_SPEC",
+    "SPECS",
+    "TableSpec",
+    "lenient_select_sql",
+    "normalise_sql",
+    "reason_sql",
+]
 
 # Relative slack for OHLC ordering checks: prices written as decimal text may round.
 _TOL = 1e-9
 
 
-def _q(expr: str) -> str:
-    """SQL for the text of ``expr`` in single quotes, for reasons."""
-    return f"chr(39) || {expr} || chr(39)"
-
-
-def _t(col: str) -> str:
-    """The trimmed raw text of a column, NULL when empty."""
+def _text(col: str) -> str:
+    """The trimmed raw text of column ``col``, NULL when empty."""
     return f"NULLIF(trim(\"{col}\"), '')"
 
 
-def _date(col: str) -> str:
-    # ISO dates, ISO timestamps (Yahoo writes '2010-01-04 00:00:00-05:00') and US dates.
-    t = _t(col)
-    return (
-        f"COALESCE(TRY_CAST(CASE WHEN regexp_matches({t}, '^\\d{{4}}-\\d{{2}}-\\d{{2}}([ T].*)?$') "
-        f"THEN left({t}, 10) END AS DATE), TRY_STRPTIME({t}, ['%m/%d/%Y', '%Y/%m/%d', '%d-%b-%Y', '%Y%m%d'])::DATE)"
-    )
-
-
-def _double(col: str) -> str:
-    return f"TRY_CAST(replace({_t(col)}, ',', '') AS DOUBLE)"
-
-
-def _bigint(col: str) -> str:
-    # Volumes sometimes arrive as '1234.0'; only integral values are accepted.
-    d = _double(col)
-    return f"CASE WHEN {d} = floor({d}) AND abs({d}) < 9.2e18 THEN {d}::BIGINT END"
+def _lenient(col: str, typ: str) -> str:
+    t = _text(col)
+    if typ == "DATE":
+        return (
+            f"COALESCE(TRY_CAST({t} AS DATE), TRY_CAST(CASE WHEN regexp_matches({t}, "
+            f"'^\\d{{4}}-\\d{{2}}-\\d{{2}}[ T]') THEN left({t}, 10) END AS DATE), "
+            f"TRY_STRPTIME({t}, ['%m/%d/%Y', '%Y/%m/%d', '%d-%b-%Y', '%Y%m%d'])::DATE)"
+        )
+    if typ == "DOUBLE":
+        return f"TRY_CAST(replace({t}, ',', '') AS DOUBLE)"
+    if typ == "BIGINT":
+        d = f"TRY_CAST(replace({t}, ',', '') AS DOUBLE)"
+        return f"COALESCE(TRY_CAST({t} AS BIGINT), CASE WHEN {d} = floor({d}) AND abs({d}) < 9.2e18 THEN {d}::BIGINT END)"
+    return t
 
 
 @dataclass(frozen=True)
@@ -52,107 +59,143 @@ class TableSpec:
         dataset: Raw dataset name.
         table: Curated table identifier.
         key: Key columns (deduplicated, last write wins).
-        typed: Output column → SQL typing expression over raw text columns.
-        checks: ``(condition that means invalid, reason SQL expression)`` pairs over raw
-            text (``r.<col>``) and typed values (``<col>``).
+        types: Every raw column → DuckDB type, in file order.
+        output: Typed columns written to the curated table (before ``ingested_at``).
+        checks: ``(condition meaning invalid, reason SQL)`` over typed columns.
     """
 
     dataset: str
     table: str
     key: tuple[str, ...]
-    typed: dict[str, str]
+    types: dict[str, str]
+    output: tuple[str, ...]
     checks: tuple[tuple[str, str], ...]
 
     @property
     def value_columns(self) -> tuple[str, ...]:
-        """Typed columns that are not part of the key."""
-        return tuple(c for c in self.typed if c not in self.key)
+        """Output columns that are not part of the key."""
+        return tuple(c for c in self.output if c not in self.key)
 
 
-def _number_checks(col: str, required: bool, positive: bool = True) -> list[tuple[str, str]]:
-    raw = _t(col)
-    out = []
-    if required:
-        out.append((f"{raw} IS NULL", f"'missing {col}'"))
-    out.append((f"{raw} IS NOT NULL AND \"{col}__t\" IS NULL", f"'unparseable {col} ' || {_q(raw)}"))
-    out.append((f"isnan(\"{col}__t\") OR isinf(\"{col}__t\")", f"'{col} is not finite'"))
-    if positive:
-        out.append((f'"{col}__t" <= 0', f"'{col} <= 0: ' || {raw}"))
+def _positive(col: str, required: bool = False) -> list[tuple[str, str]]:
+    out = [(f'"{col}" IS NULL', f"'missing {col}'")] if required else []
+    out += [
+        (f'isnan("{col}") OR isinf("{col}")', f"'{col} is not finite'"),
+        (f'"{col}" <= 0', f"'{col} <= 0: ' || \"{col}\""),
+    ]
     return out
 
 
-def _bars_spec() -> TableSpec:
-    typed = {
-        "ticker": f"upper({_t('ticker')})",
-        "date": _date("date"),
-        "open": _double("open"),
-        "high": _double("high"),
-        "low": _double("low"),
-        "close": _double("close"),
-        "adj_close": _double("adj_close"),
-        "volume": _bigint("volume"),
-        "source": f"COALESCE({_t('source')}, 'unknown')",
-    }
-    checks: list[tuple[str, str]] = [
-        (f"{_t('ticker')} IS NULL", "'missing ticker'"),
-        (f"{_t('date')} IS NULL", "'missing date'"),
-        (f'{_t("date")} IS NOT NULL AND "date__t" IS NULL', f"'unparseable date ' || {_q(_t('date'))}"),
-        ("\"date__t\" < DATE '1900-01-01' OR \"date__t\" > current_date + 1", "'date out of range: ' || \"date__t\""),
-    ]
-    for col in ("open", "high", "low"):
-        checks += _number_checks(col, required=False)
-    checks += _number_checks("close", required=True)
-    checks += _number_checks("adj_close", required=False)
-    checks += [
-        (f"{_t('volume')} IS NOT NULL AND \"volume__t\" IS NULL", f"'unparseable volume ' || {_q(_t('volume'))}"),
-        ('"volume__t" < 0', "'negative volume: ' || \"volume__t\""),
-        ('"high__t" < "low__t"', "'high < low'"),
+_ORDER = (
+    ('"high" < "low"', "'high < low'"),
+    (f'"open" > "high" * (1 + {_TOL}) OR "open" < "low" * (1 - {_TOL})', "'open outside low..high'"),
+    (f'"close" > "high" * (1 + {_TOL}) OR "close" < "low" * (1 - {_TOL})', "'close outside low..high'"),
+)
+
+_TICKER_DATE = (
+    ('"ticker" IS NULL', "'missing ticker'"),
+    ('"date" IS NULL', "'missing date'"),
+    ('"date" < DATE \'1900-01-01\' OR "date" > current_date + 1', "'date out of range: ' || \"date\""),
+)
+
+BARS_SPEC = TableSpec(
+    dataset="daily_bars",
+    table="market.daily_bars",
+    key=("ticker", "date"),
+    types={
+        "ticker": "VARCHAR",
+        "date": "DATE",
+        "open": "DOUBLE",
+        "high": "DOUBLE",
+        "low": "DOUBLE",
+        "close": "DOUBLE",
+        "adj_close": "DOUBLE",
+        "volume": "BIGINT",
+        "source": "VARCHAR",
+        "source_file": "VARCHAR",
+        "source_row": "BIGINT",
+    },
+    output=("ticker", "date", "open", "high", "low", "close", "adj_close", "volume", "source"),
+    checks=(
+        *_TICKER_DATE,
+        *_positive("open"),
+        *_positive("high"),
+        *_positive("low"),
+        *_positive("close", required=True),
+        *_positive("adj_close"),
+        ('"volume" < 0', "'negative volume: ' || \"volume\""),
+        *_ORDER,
+    ),
+)
+
+ACTIONS_SPEC = TableSpec(
+    dataset="corporate_actions",
+    table="market.corporate_actions",
+    key=("ticker", "date", "action"),
+    types={
+        "ticker": "VARCHAR",
+        "date": "DATE",
+        "action": "VARCHAR",
+        "ratio": "DOUBLE",
+        "amount": "DOUBLE",
+        "source": "VARCHAR",
+        "source_file": "VARCHAR",
+        "source_row": "BIGINT",
+    },
+    output=("ticker", "date", "action", "ratio", "amount", "source"),
+    checks=(
+        *_TICKER_DATE,
         (
-            f'"open__t" > "high__t" * (1 + {_TOL}) OR "open__t" < "low__t" * (1 - {_TOL})',
-            "'open outside [low, high]'",
+            "\"action\" IS NULL OR \"action\" NOT IN ('split', 'dividend')",
+            "'unknown action: ' || COALESCE(\"action\", '')",
         ),
         (
-            f'"close__t" > "high__t" * (1 + {_TOL}) OR "close__t" < "low__t" * (1 - {_TOL})',
-            "'close outside [low, high]'",
+            '"action" = \'split\' AND ("ratio" IS NULL OR "ratio" <= 0 OR isinf("ratio") OR isnan("ratio"))',
+            "'split without a positive ratio'",
         ),
-    ]
-    return TableSpec("daily_bars", "market.daily_bars", ("ticker", "date"), typed, tuple(checks))
+        (
+            '"action" = \'dividend\' AND ("amount" IS NULL OR "amount" < 0 OR isnan("amount"))',
+            "'dividend without an amount'",
+        ),
+    ),
+)
 
-
-def _actions_spec() -> TableSpec:
-    typed = {
-        "ticker": f"upper({_t('ticker')})",
-        "date": _date("date"),
-        "action": f"lower({_t('action')})",
-        "ratio": _double("ratio"),
-        "amount": _double("amount"),
-        "source": f"COALESCE({_t('source')}, 'unknown')",
-    }
-    checks: list[tuple[str, str]] = [
-        (f"{_t('ticker')} IS NULL", "'missing ticker'"),
-        (f"{_t('date')} IS NULL", "'missing date'"),
-        (f'{_t("date")} IS NOT NULL AND "date__t" IS NULL', f"'unparseable date ' || {_q(_t('date'))}"),
-        ("\"action__t\" IS NULL OR \"action__t\" NOT IN ('split', 'dividend')", "'unknown action ' || " + _q('"action__t"')),
-        ("\"action__t\" = 'split' AND (\"ratio__t\" IS NULL OR \"ratio__t\" <= 0)", "'split without a positive ratio'"),
-        ("\"action__t\" = 'dividend' AND (\"amount__t\" IS NULL OR \"amount__t\" < 0)", "'dividend without an amount'"),
-        *_number_checks("ratio", required=False),
-        *_number_checks("amount", required=False, positive=False),
-    ]
-    return TableSpec("corporate_actions", "market.corporate_actions", ("ticker", "date", "action"), typed, tuple(checks))
-
-
-BARS_SPEC = _bars_spec()
-ACTIONS_SPEC = _actions_spec()
 #: Specs by raw dataset name, in load order.
 SPECS: dict[str, TableSpec] = {s.dataset: s for s in (BARS_SPEC, ACTIONS_SPEC)}
 
 
-def typed_select_sql(spec: TableSpec) -> str:
-    """Select list producing ``<col>__t`` typed columns from raw text columns."""
-    return ", ".join(f'{expr} AS "{col}__t"' for col, expr in spec.typed.items())
+def normalise_sql(spec: TableSpec) -> str:
+    """Select list that normalises typed columns (upper-case tickers, lower-case actions...)."""
+    out = []
+    for col in spec.types:
+        if col == "ticker":
+            out.append('upper(NULLIF(trim("ticker"), \'\')) AS "ticker"')
+        elif col == "action":
+            out.append('lower(NULLIF(trim("action"), \'\')) AS "action"')
+        elif col == "source":
+            out.append("COALESCE(NULLIF(trim(\"source\"), ''), 'unknown') AS \"source\"")
+        else:
+            out.append(f'"{col}"')
+    return ", ".join(out)
 
 
 def reason_sql(spec: TableSpec) -> str:
-    """Expression giving all failed checks joined by '; ' (NULL when the row is valid)."""
+    """Expression giving every failed check joined by '; ', NULL for a valid row.
+
+    The reasons are only assembled for rows that fail, which keeps the valid majority cheap.
+    """
+    any_bad = " OR ".join(f"COALESCE({cond}, false)" for cond, _ in spec.checks)
     parts = ", ".join(f"CASE WHEN COALESCE({cond}, false) THEN {reason} END" for cond, reason in spec.checks)
-    return f"NULLIF(concat_ws('; ', {parts}), '')"
+    return f"CASE WHEN {any_bad} THEN concat_ws('; ', {parts}) END"
+
+
+def lenient_select_sql(spec: TableSpec) -> tuple[str, str]:
+    """Slow path over text columns: (select list of typed columns, parse-failure reason expression)."""
+    typed = ", ".join(f'{_lenient(c, t)} AS "{c}"' for c, t in spec.types.items())
+    fails = ", ".join(
+        f"CASE WHEN {_text(c)} IS NOT NULL AND {_lenient(c, t)} IS NULL THEN "
+        f"'unparseable {c} ' || chr(39) || {_text(c)} || chr(39) END"
+        for c, t in spec.types.items()
+        if t != "VARCHAR"
+    )
+    return typed, f"NULLIF(concat_ws('; ', {fails}), '')"
