@@ -203,7 +203,7 @@ def _stage(
     for t in ("rej_errors", "rej_scans"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     reader = (
-        f"read_csv({_sql_list(paths)}, header=true, columns={_types_sql(spec.types)}, auto_detect=false, "
+        f"read_csv({_sql_list(paths)}, header=true, columns={_types_sql(spec.reader_types)}, auto_detect=false, "
         "filename=true, hive_partitioning=false, store_rejects=true, rejects_table='rej_errors', "
         "rejects_scan='rej_scans')"
     )

@@ -45,9 +45,9 @@ def _lenient(col: str, typ: str) -> str:
         )
     if typ == "DOUBLE":
         return f"TRY_CAST(replace({t}, ',', '') AS DOUBLE)"
-    if typ == "BIGINT":
-        d = f"TRY_CAST(replace({t}, ',', '') AS DOUBLE)"
-        return f"COALESCE(TRY_CAST({t} AS BIGINT), CASE WHEN {d} = floor({d}) AND abs({d}) < 9.2e18 THEN {d}::BIGINT END)"
+    if typ in ("DOUBLE", "BIGINT"):
+        # Integers are read as DOUBLE too: normalise_sql rejects fractions instead of rounding.
+        return f"TRY_CAST(replace({t}, ',', '') AS DOUBLE)"
     return t
 
 
@@ -70,6 +70,15 @@ class TableSpec:
     types: dict[str, str]
     output: tuple[str, ...]
     checks: tuple[tuple[str, str], ...]
+
+    @property
+    def reader_types(self) -> dict[str, str]:
+        """Types for the CSV reader: BIGINT columns are read as DOUBLE.
+
+        DuckDB's reader rounds ``1.5`` into a BIGINT column; reading a double and
+        checking that it is integral turns that into a quarantine reason instead.
+        """
+        return {c: "DOUBLE" if t == "BIGINT" else t for c, t in self.types.items()}
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -124,6 +133,7 @@ BARS_SPEC = TableSpec(
         *_positive("close", required=True),
         *_positive("adj_close"),
         ('"volume" < 0', "'negative volume: ' || \"volume\""),
+        ('"volume__read" IS NOT NULL AND "volume" IS NULL', "'volume is not an integer: ' || \"volume__read\""),
         *_ORDER,
     ),
 )
@@ -174,6 +184,11 @@ def normalise_sql(spec: TableSpec) -> str:
             out.append('lower(NULLIF(trim("action"), \'\')) AS "action"')
         elif col == "source":
             out.append("COALESCE(NULLIF(trim(\"source\"), ''), 'unknown') AS \"source\"")
+        elif spec.types[col] == "BIGINT":
+            out.append(
+                f'CASE WHEN "{col}" = floor("{col}") AND abs("{col}") < 9e15 THEN "{col}"::BIGINT END AS "{col}", '
+                f'"{col}" AS "{col}__read"'
+            )
         else:
             out.append(f'"{col}"')
     return ", ".join(out)

@@ -1,0 +1,48 @@
+# tickerlake — the two commands: `make demo` and `make test`. Both set everything up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LAKE ?= ./lake
+PORT ?= 8050
+
+.PHONY: demo test install services-jars lint bench clean browser
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Kafka and S3Proxy jars from Maven Central (needs java + mvn); cached in services/lib.
+services-jars: install
+	$(BIN)/python -m tickerlake.services.jars
+
+# Debian's chromium for the browser tests, when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: install services-jars
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+demo: install
+	bash scripts/demo.sh "$(LAKE)" "$(PORT)"
+
+bench: install
+	$(BIN)/python bench/historical.py
+
+clean:
+	rm -rf $(VENV) lake artifacts .pytest_cache .ruff_cache
