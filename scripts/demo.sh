@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The demo behind `make demo`: the historical pipeline on the simulated market, then
+# (when available) insights, the streaming act and the web server.
+set -euo pipefail
+LAKE="${1:-./lake}"
+PORT="${2:-8050}"
+TL=".venv/bin/tickerlake --lake $LAKE"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1/4 ingest: simulated FANGMANT market 1997-06-01..2023-12-12 into the raw zone"
+$TL ingest sim --seed 42
+
+step "2/4 etl: crawl the raw zone, load curated Iceberg tables"
+$TL etl
+
+step "3/4 query: read-only SQL over the catalog (Athena's role)"
+$TL tables
+$TL query "SELECT ticker, min(date) AS first_day, max(date) AS last_day, count(*) AS days,
+                  round(max(close), 2) AS max_close
+           FROM market.daily_bars GROUP BY ticker ORDER BY ticker"
+$TL query --named daily_total_close --param start=2008-10-01 --param end=2008-10-10
+
+step "4/4 insights"
+$TL insights movers --date 2009-01-28
+$TL insights anomalies --start 2008-04-15 --end 2009-01-28 | head -20
+$TL insights recessions --period gfc | head -30
+
+printf '\nLake: %s  (raw zone: %s/raw, Iceberg warehouse: %s/warehouse, catalog: %s/catalog.db)\n' "$LAKE" "$LAKE" "$LAKE" "$LAKE"
+printf 'Try:  .venv/bin/tickerlake --lake %s query "SELECT * FROM market.daily_bars LIMIT 5"\n' "$LAKE"
