@@ -23,6 +23,7 @@ __all__ = [
     "QUARANTINE",
     "RAW_ACTION_COLUMNS",
     "RAW_BAR_COLUMNS",
+    "STREAM_BARS",
     "STREAM_TICKS",
     "TABLES",
     "arrow_schema",
@@ -105,11 +106,29 @@ STREAM_TICKS = Schema(
     identifier_field_ids=[6, 7, 8],
 )
 
+STREAM_BARS = Schema(
+    NestedField(1, "ticker", StringType(), required=True),
+    NestedField(2, "date", DateType(), required=True),
+    NestedField(3, "open", DoubleType(), required=False),
+    NestedField(4, "high", DoubleType(), required=False),
+    NestedField(5, "low", DoubleType(), required=False),
+    NestedField(6, "close", DoubleType(), required=True),
+    NestedField(7, "adj_close", DoubleType(), required=False),
+    NestedField(8, "volume", LongType(), required=False),
+    NestedField(9, "kafka_topic", StringType(), required=True),
+    NestedField(10, "kafka_partition", IntegerType(), required=True),
+    NestedField(11, "kafka_offset", LongType(), required=True),
+    NestedField(12, "ingested_at", TimestamptzType(), required=True),
+    identifier_field_ids=[9, 10, 11],
+)
+
 #: Curated tables by catalog identifier.
 TABLES: dict[str, Schema] = {
     "market.daily_bars": DAILY_BARS,
     "market.corporate_actions": CORPORATE_ACTIONS,
     "market.quarantine": QUARANTINE,
+    "stream.ticks": STREAM_TICKS,
+    "stream.bars": STREAM_BARS,
 }
 
 
