@@ -143,6 +143,8 @@ def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None)
         fmt = classify_format(entry.uri)
         if fmt is None:
             problems.setdefault(name, []).append(f"{entry.uri}: not a csv, jsonl or parquet file")
+        elif entry.size == 0:
+            problems.setdefault(name, []).append(f"{entry.uri}: empty file")
         else:
             try:
                 sniffed.setdefault(name, []).append(

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-import importlib
-import tempfile
+import importlib.util
 from pathlib import Path
 
 import duckdb
 
 from tickerlake.config import Settings
+from tickerlake.errors import TickerlakeError
 from tickerlake.lake.storage import duckdb_s3_statements
 
 __all__ = ["connect", "extension_path"]
 
 
 def extension_path(name: str) -> Path:
-    """The ``.duckdb_extension`` file shipped by the ``duckdb-extension-<name>`` package."""
-    module = importlib.import_module(f"duckdb_extension_{name}")
-    folder = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-    path = folder / f"{name}.duckdb_extension"
-    if not path.exists():
-        raise RuntimeError(
-            f"duckdb-extension-{name} does not match duckdb {duckdb.__version__}: {path} missing"
-        )
-    return path
+    """Path of a DuckDB extension file inside its ``duckdb-extension-<name>`` package.
+
+    Raises:
+        TickerlakeError: The package (for this duckdb version) is not installed.
+    """
+    version = duckdb.__version__
+    hint = f"install the matching package: pip install duckdb-extension-{name}=={version}"
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise TickerlakeError(f"DuckDB extension {name} is not installed; {hint}")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "extensions" / f"v{version}" / f"{name}.duckdb_extension"
+        if path.is_file():
+            return path
+    raise TickerlakeError(f"DuckDB extension {name} for duckdb {version} not found; {hint}")
 
 
 def connect(
@@ -42,12 +48,10 @@ def connect(
     """
     state = settings.local_state_dir
     state.mkdir(parents=True, exist_ok=True)
-    ext_dir = Path(tempfile.gettempdir()) / f"tickerlake-duckdb-ext-{duckdb.__version__}"
     con = duckdb.connect(
         config={
             "autoinstall_known_extensions": "false",
             "autoload_known_extensions": "false",
-            "extension_directory": str(ext_dir),
             "memory_limit": memory_limit or settings.duckdb_memory_limit,
             "temp_directory": str(state / "duckdb_tmp"),
             "preserve_insertion_order": "false",
@@ -59,8 +63,8 @@ def connect(
     if not settings.is_local and "httpfs" not in wanted:
         wanted.insert(0, "httpfs")
     for name in wanted:
-        con.execute(f"INSTALL '{extension_path(name)}'")
-        con.execute(f"LOAD {name}")
+        # Loading by path uses the packaged file in place: no copy, no download.
+        con.execute(f"LOAD '{extension_path(name)}'")
     for stmt in duckdb_s3_statements(settings):
         con.execute(stmt)
     return con

@@ -62,6 +62,7 @@ class TableSpec:
         types: Every raw column → DuckDB type, in file order.
         output: Typed columns written to the curated table (before ``ingested_at``).
         checks: ``(condition meaning invalid, reason SQL)`` over typed columns.
+        prices: Price columns cleaned of single-precision artefacts (see :func:`_price`).
     """
 
     dataset: str
@@ -70,6 +71,7 @@ class TableSpec:
     types: dict[str, str]
     output: tuple[str, ...]
     checks: tuple[tuple[str, str], ...]
+    prices: tuple[str, ...] = ()
 
     @property
     def reader_types(self) -> dict[str, str]:
@@ -125,6 +127,7 @@ BARS_SPEC = TableSpec(
         "source_row": "BIGINT",
     },
     output=("ticker", "date", "open", "high", "low", "close", "adj_close", "volume", "source"),
+    prices=("open", "high", "low", "close", "adj_close"),
     checks=(
         *_TICKER_DATE,
         *_positive("open"),
@@ -133,7 +136,10 @@ BARS_SPEC = TableSpec(
         *_positive("close", required=True),
         *_positive("adj_close"),
         ('"volume" < 0', "'negative volume: ' || \"volume\""),
-        ('"volume__read" IS NOT NULL AND "volume" IS NULL', "'volume is not an integer: ' || \"volume__read\""),
+        (
+            '"volume__read" IS NOT NULL AND "volume" IS NULL',
+            "'volume is not an integer: ' || \"volume__read\"",
+        ),
         *_ORDER,
     ),
 )
@@ -174,6 +180,19 @@ ACTIONS_SPEC = TableSpec(
 SPECS: dict[str, TableSpec] = {s.dataset: s for s in (BARS_SPEC, ACTIONS_SPEC)}
 
 
+def _price(col: str) -> str:
+    """A price without float32 artefacts.
+
+    Yahoo stores prices in single precision, so its files carry values like 106.209999
+    for 106.21. A value with more than four decimals whose shortest float32 spelling has
+    at most four is such an artefact and is replaced by that spelling; genuinely precise
+    values (0.08152343, 123.456789) are kept as they are.
+    """
+    c = f'"{col}"'
+    short = f"{c}::FLOAT::VARCHAR::DOUBLE"
+    return f"CASE WHEN round({c}, 4) <> {c} AND round({short}, 4) = {short} THEN {short} ELSE {c} END AS {c}"
+
+
 def normalise_sql(spec: TableSpec) -> str:
     """Select list that normalises typed columns (upper-case tickers, lower-case actions...)."""
     out = []
@@ -184,6 +203,8 @@ def normalise_sql(spec: TableSpec) -> str:
             out.append('lower(NULLIF(trim("action"), \'\')) AS "action"')
         elif col == "source":
             out.append("COALESCE(NULLIF(trim(\"source\"), ''), 'unknown') AS \"source\"")
+        elif col in spec.prices:
+            out.append(_price(col))
         elif spec.types[col] == "BIGINT":
             out.append(
                 f'CASE WHEN "{col}" = floor("{col}") AND abs("{col}") < 9e15 THEN "{col}"::BIGINT END AS "{col}", '

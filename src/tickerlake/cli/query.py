@@ -1,0 +1,220 @@
+"""``tickerlake query`` and ``tickerlake tables``: read-only SQL over the lake (the Athena part)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from tickerlake.cli import app
+from tickerlake.cli._common import (
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+    render,
+    settings_of,
+    to_jsonable,
+    user_errors,
+)
+from tickerlake.query.engine import QueryResult, jsonable, list_tables, run_named, run_query, table_history
+from tickerlake.query.named import NamedQuery, list_named
+
+__all__ = ["OutputFormat", "parse_params", "query_command", "tables_command"]
+
+
+class OutputFormat(StrEnum):
+    """Output formats of ``tickerlake query``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """``name=value`` strings into a dict.
+
+    Raises:
+        typer.Exit: A malformed or repeated parameter (after printing a one-line error).
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise fail(f"--param {item!r}: write it as name=value")
+        if name in out:
+            raise fail(f"--param {name} given twice")
+        out[name] = value
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    converted = jsonable(value)
+    if isinstance(converted, list | dict):
+        return json.dumps(converted)
+    return str(converted)
+
+
+def _print_result(result: QueryResult, fmt: OutputFormat, limit_hint: bool) -> None:
+    note = f"{result.row_count} row{'s' if result.row_count != 1 else ''} in {result.elapsed_ms:.0f} ms"
+    if result.truncated:
+        note += f" — truncated at {result.row_count} rows" + (
+            " (raise with --limit N, 0 = no limit)" if limit_hint else ""
+        )
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(result.records(), indent=2) + "\n")
+    elif fmt is OutputFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        for row in result.rows():
+            writer.writerow([_cell(v) for v in row])
+    else:
+        table = Table(show_lines=False)
+        for name, kind in zip(result.columns, result.types, strict=False):
+            numeric = any(t in kind for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
+            table.add_column(name, justify="right" if numeric else "left")
+        for row in result.rows():
+            table.add_row(*[_cell(v) for v in row])
+        console.print(table)
+    if fmt is OutputFormat.table or result.truncated:
+        err_console.print(note, style="dim" if not result.truncated else "yellow", highlight=False)
+
+
+def _print_named(queries: list[NamedQuery], as_json: bool) -> None:
+    def text() -> None:
+        table = Table(title="named queries (tickerlake query --named NAME --param name=value …)")
+        table.add_column("name")
+        table.add_column("parameters")
+        table.add_column("description")
+        for q in queries:
+            params = ", ".join(f"{p.name}: {p.type}{'?' if p.optional else ''}" for p in q.params)
+            table.add_row(q.name, params, q.description)
+        console.print(table)
+
+    payload = [
+        {
+            "name": q.name,
+            "description": q.description,
+            "params": [
+                {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc} for p in q.params
+            ],
+        }
+        for q in queries
+    ]
+    render(payload, as_json, text)
+
+
+@app.command("query")
+def query_command(
+    ctx: typer.Context,
+    sql: str = typer.Argument(None, help="One read-only SQL statement ('-' reads it from stdin)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
+    named: str = typer.Option(None, "--named", "-n", help="Run a named query; 'list' lists them."),
+    param: list[str] = typer.Option(None, "--param", "-p", help="Query parameter name=value (repeatable)."),
+    limit: int = typer.Option(
+        None, "--limit", help="Maximum rows (default: TICKERLAKE_QUERY_ROW_LIMIT, 10000); 0 = all."
+    ),
+    timeout: float = typer.Option(
+        None, "--timeout", help="Time limit in seconds (default: TICKERLAKE_QUERY_TIMEOUT_S, 30)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run read-only SQL over the lake's tables (market.*, stream.*, raw.*), or a named query."""
+    if as_json:
+        fmt = OutputFormat.json
+    params = parse_params(param or [])
+    if named == "list":
+        if sql or params:
+            raise fail("--named list takes no SQL or parameters")
+        _print_named(list_named(), fmt is OutputFormat.json)
+        return
+    if named and sql:
+        raise fail("give either SQL or --named NAME, not both")
+    if not named and not sql:
+        raise fail('give a SQL statement, e.g. tickerlake query "SELECT * FROM market.daily_bars LIMIT 5"')
+    settings = settings_of(ctx)
+    with user_errors():
+        if named:
+            result = run_named(settings, named, params, limit=limit, timeout_s=timeout)
+        else:
+            text = sys.stdin.read() if sql == "-" else sql
+            result = run_query(settings, text, params or None, limit=limit, timeout_s=timeout)
+    _print_result(result, fmt, limit_hint=True)
+
+
+@app.command("tables")
+def tables_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(None, help="Show one table's columns and snapshots (e.g. market.daily_bars)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List the tables queryable in SQL: curated Iceberg tables and crawled raw tables."""
+    settings = settings_of(ctx)
+    with user_errors():
+        tables = list_tables(settings)
+        if name is not None:
+            matches = [t for t in tables if t.name == name]
+            if not matches:
+                known = ", ".join(t.name for t in tables) or "none yet"
+                raise fail(f"no table {name!r} (tables: {known})")
+            history = table_history(settings, name)
+    if name is None:
+
+        def text() -> None:
+            table = Table(title=f"tables in {settings.lake_uri}")
+            table.add_column("name", no_wrap=True)
+            for col in ("type", "rows", "snapshots", "columns", "partitions"):
+                table.add_column(col, justify="left" if col in ("type", "partitions") else "right")
+            for t in tables:
+                rows = "?" if t.row_count is None else f"{t.row_count:,}"
+                snaps = str(t.snapshot_count) if t.kind == "iceberg" else "-"
+                kind = t.kind if t.kind == t.format else f"{t.kind} {t.format}"
+                table.add_row(t.name, kind, rows, snaps, str(len(t.columns)), ", ".join(t.partition_keys))
+            console.print(table)
+            for t in tables:
+                if t.error:
+                    err_console.print(f"[yellow]{t.name}: {t.error}[/]", highlight=False)
+            console.print(
+                "details: tickerlake tables NAME · named queries: tickerlake query --named list", style="dim"
+            )
+
+        render(tables, as_json, text)
+        return
+
+    info = matches[0]
+
+    def detail() -> None:
+        table = Table(title=f"{info.name} ({info.kind}, {info.format}) — {info.location}")
+        table.add_column("column")
+        table.add_column("type")
+        table.add_column("nullable")
+        for c in info.columns:
+            table.add_row(
+                c.name + (" (partition)" if c.partition else ""), c.type, "yes" if c.nullable else "no"
+            )
+        console.print(table)
+        rows = "?" if info.row_count is None else f"{info.row_count:,}"
+        console.print(f"rows: {rows}   files: {info.files}   bytes: {info.size_bytes:,}", highlight=False)
+        if history:
+            snaps = Table(title="snapshots (newest first)")
+            for col in ("snapshot", "time", "operation", "added records", "total records"):
+                snaps.add_column(col)
+            for s in history:
+                snaps.add_row(
+                    str(s.snapshot_id) + (" *" if s.current else ""),
+                    s.timestamp,
+                    s.operation,
+                    s.summary.get("added-records", ""),
+                    s.summary.get("total-records", ""),
+                )
+            console.print(snaps)
+
+    render({"table": to_jsonable(info), "snapshots": to_jsonable(history)}, as_json, detail)

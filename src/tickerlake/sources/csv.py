@@ -1,0 +1,994 @@
+"""CSV source: price files of every common shape → raw-zone text tables in long format.
+
+Shapes understood (detected from the header labels, never from column positions):
+
+* **long** — one row per (ticker, date) with a ticker column under any common spelling
+  (``Ticker``, ``symbol``, ``stock symbol``…), e.g. a Kaggle or Yahoo export;
+* **per-ticker** — a Yahoo download such as ``AAPL.csv`` (``Date,Open,High,Low,Close,Adj
+  Close,Volume``) whose ticker comes from the file name;
+* **wide** — the two- or three-header-row file that ``yfinance.download(...).to_csv()``
+  writes for several tickers, in either column order (``group_by='column'``: fields
+  first, or ``group_by='ticker'``: tickers first); each value column is labelled by its
+  (field, ticker) header cells;
+* **actions** — ``Dividends`` / ``Stock Splits`` columns (Yahoo history files) or files
+  holding only those, which become ``corporate_actions`` rows.
+
+Values are kept verbatim as text: the ETL casts them and quarantines what does not
+parse, with the file and 1-based line number carried in ``source_file``/``source_row``.
+A file that cannot be used at all raises :class:`~tickerlake.errors.InputFileError` with a
+one-line problem; :func:`read_csv_sources` collects those per file and carries on.
+
+Large files stream in bounded memory through pyarrow's CSV reader. pyarrow does not
+report line numbers, so the fast path assumes one record per physical line and checks
+that assumption on every batch; when a batch has malformed rows or values spanning
+lines, reading continues from that batch with Python's ``csv`` module, which tracks
+lines exactly.
+"""
+
+from __future__ import annotations
+
+import csv as _pycsv
+import gzip
+import io
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from tickerlake.errors import InputFileError
+from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+
+__all__ = [
+    "FIELD_SYNONYMS",
+    "CsvFileResult",
+    "CsvReport",
+    "Layout",
+    "Series",
+    "detect_layout",
+    "expand_paths",
+    "normalise_label",
+    "read_csv_file",
+    "read_csv_sources",
+    "split_ratio_text",
+    "ticker_from_file_name",
+]
+
+SOURCE = "csv"
+
+#: Canonical field → accepted header spellings after :func:`normalise_label`, best first.
+#: When two columns match one field, the spelling earlier in the list wins; two columns
+#: with the same spelling are ambiguous.
+FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "ticker": (
+        "ticker",
+        "symbol",
+        "tickersymbol",
+        "stocksymbol",
+        "stockticker",
+        "tic",
+        "sym",
+        "stock",
+        "name",
+    ),
+    "date": (
+        "date",
+        "datetime",
+        "timestamp",
+        "tradedate",
+        "tradingdate",
+        "pricedate",
+        "businessdate",
+        "asofdate",
+        "day",
+        "time",
+        "dt",
+    ),
+    "open": ("open", "openprice", "opening", "openingprice"),
+    "high": ("high", "highprice", "dayhigh"),
+    "low": ("low", "lowprice", "daylow"),
+    "close": ("close", "closeprice", "closing", "closingprice", "closelast", "last", "lastprice"),
+    "adj_close": (
+        "adjclose",
+        "adjustedclose",
+        "adjcloseprice",
+        "adjustedcloseprice",
+        "adjclosing",
+        "adjustedclosingprice",
+        "closeadj",
+        "closeadjusted",
+    ),
+    "volume": ("volume", "vol", "sharevolume", "tradingvolume", "totalvolume"),
+    "dividends": ("dividends", "dividend", "dividendamount", "cashdividend", "div"),
+    "splits": ("stocksplits", "stocksplit", "splits", "split", "splitratio", "splitfactor"),
+}
+
+_VALUE_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
+_ACTION_FIELDS = ("dividends", "splits")
+#: Per-ticker columns yfinance may write that carry nothing for the bar tables.
+_KNOWN_IGNORED = ("capitalgains", "repaired")
+#: First-column cells of the header rows of a yfinance wide file.
+_WIDE_LABEL_CELLS = frozenset({"", "price", "prices", "ticker", "tickers", "symbol", "date", "datetime"})
+
+_TICKER_NAME = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.\-^=&]{0,19}$")
+_DUPLICATE_SUFFIX = re.compile(r"\s*\(\d+\)$")
+_DATA_LIKE = re.compile(
+    r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|[+-]?\d+(\.\d*)?([eE][+-]?\d+)?)\s*$"
+)
+_ZERO = r"^\s*[+-]?0*\.?0*\s*$"
+_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?::|/|-?\s*for\s*-?)\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+
+_HEAD_BYTES = 1 << 20
+_DEFAULT_BLOCK = 32 << 20
+_EXACT_BATCH_ROWS = 200_000
+_MAX_WARNINGS_PER_FILE = 20
+
+
+def normalise_label(label: str) -> str:
+    """A header label reduced to lower-case letters and digits (``'Adj. Close*'`` → ``'adjclose'``)."""
+    return re.sub(r"[^a-z0-9]", "", label.lower())
+
+
+_LABEL_FIELD: dict[str, tuple[str, int]] = {
+    syn: (fld, rank) for fld, syns in FIELD_SYNONYMS.items() for rank, syn in enumerate(syns)
+}
+_WIDE_FIELD_LABELS = frozenset(
+    {s for f in (*_VALUE_FIELDS, *_ACTION_FIELDS) for s in FIELD_SYNONYMS[f]} | set(_KNOWN_IGNORED)
+)
+
+
+def ticker_from_file_name(name: str, *, strict_case: bool = False) -> str | None:
+    """The ticker a file name stands for (``'AAPL.csv'`` → ``'AAPL'``), or None.
+
+    Args:
+        name: File name or path; ``.csv``/``.gz`` extensions and a browser's `` (1)``
+            duplicate suffix are ignored.
+        strict_case: Only accept names written in upper case, as Yahoo names its
+            downloads, so that ``prices.csv`` is not taken for ticker ``PRICES``.
+
+    Returns:
+        The upper-cased ticker, or None when the name is not a ticker symbol.
+    """
+    stem = os.path.basename(name)
+    for ext in (".gz", ".csv"):
+        if stem.lower().endswith(ext):
+            stem = stem[: -len(ext)]
+    stem = _DUPLICATE_SUFFIX.sub("", stem).strip()
+    if not _TICKER_NAME.match(stem) or not re.search(r"[A-Za-z]", stem):
+        return None
+    if strict_case and stem != stem.upper():
+        return None
+    return stem.upper()
+
+
+def split_ratio_text(text: str | None) -> str | None:
+    """A split ratio as new shares per old share: ``'4:1'`` → ``'4.0'``, ``'4.0'`` stays ``'4.0'``.
+
+    Text that is not an ``n:m`` / ``n/m`` / ``n-for-m`` ratio is returned unchanged so the
+    ETL can quarantine it with its original value.
+    """
+    if text is None:
+        return None
+    m = _RATIO.match(text)
+    if not m:
+        return text.strip()
+    new, old = float(m.group(1)), float(m.group(2))
+    if old == 0:
+        return text.strip()
+    return repr(new / old)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One ticker's (or, with a ticker column, every ticker's) columns in a file.
+
+    Attributes:
+        ticker: The ticker of every row, or None when a ``ticker`` column holds it.
+        columns: Canonical field (``ticker``, ``date``, ``close``…) → 0-based column index.
+    """
+
+    ticker: str | None
+    columns: dict[str, int]
+
+    @property
+    def has_bars(self) -> bool:
+        """Whether the series yields price rows (it has a close column)."""
+        return "close" in self.columns
+
+    @property
+    def has_actions(self) -> bool:
+        """Whether the series has dividend or split columns."""
+        return any(f in self.columns for f in _ACTION_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How to read a file, derived from its header rows alone.
+
+    Attributes:
+        kind: ``long`` (ticker column), ``per_ticker`` (ticker from the file name) or
+            ``wide`` (yfinance multi-ticker file).
+        header_lines: Physical lines before the first data row.
+        n_columns: Fields per record.
+        series: Column maps; one per ticker for wide files.
+        expect_ticker: For a ticker-named file with a ticker column, the ticker every row
+            must carry.
+        ignored: Header labels that map to no field.
+        ticker_line: Line of the header row holding tickers (wide files).
+    """
+
+    kind: str
+    header_lines: int
+    n_columns: int
+    series: tuple[Series, ...]
+    expect_ticker: str | None = None
+    ignored: tuple[str, ...] = ()
+    ticker_line: int | None = None
+
+    @property
+    def columns_needed(self) -> list[int]:
+        """Sorted column indexes any series reads."""
+        return sorted({i for s in self.series for i in s.columns.values()})
+
+
+def _map_labels(labels: Sequence[str], path: str, line: int) -> tuple[dict[str, int], list[str]]:
+    """Canonical field → column index for one header row, plus the labels left unmapped."""
+    best: dict[str, tuple[int, list[int]]] = {}
+    ignored: list[str] = []
+    for i, label in enumerate(labels):
+        hit = _LABEL_FIELD.get(normalise_label(label))
+        if hit is None:
+            if label.strip():
+                ignored.append(label.strip())
+            continue
+        fld, rank = hit
+        cur = best.get(fld)
+        if cur is None or rank < cur[0]:
+            if cur is not None:
+                ignored.extend(labels[j].strip() for j in cur[1])
+            best[fld] = (rank, [i])
+        elif rank == cur[0]:
+            cur[1].append(i)
+        else:
+            ignored.append(label.strip())
+    mapping: dict[str, int] = {}
+    for fld, (_, idxs) in best.items():
+        if len(idxs) > 1:
+            names = " and ".join(repr(labels[j].strip()) for j in idxs)
+            raise InputFileError(path, f"ambiguous header: columns {names} both mean {fld}", row=line)
+        mapping[fld] = idxs[0]
+    return mapping, ignored
+
+
+def _short(cells: Sequence[str], limit: int = 80) -> str:
+    text = ",".join(cells)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _missing_required(mapping: dict[str, int]) -> list[str]:
+    missing = [f for f in ("date",) if f not in mapping]
+    if "close" not in mapping and not any(f in mapping for f in _ACTION_FIELDS):
+        missing.append("close")
+    return missing
+
+
+def _detect_wide(
+    records: Sequence[Sequence[str]], lines: Sequence[int], file_name: str, path: str
+) -> Layout | None:
+    if len(records) < 2:
+        return None
+    r0, r1 = records[0], records[1]
+    if len(r0) < 2 or len(r0) != len(r1):
+        return None
+    if normalise_label(r0[0]) not in _WIDE_LABEL_CELLS or normalise_label(r1[0]) not in _WIDE_LABEL_CELLS:
+        return None
+
+    def fields_row(cells: Sequence[str]) -> bool:
+        return all(normalise_label(c) in _WIDE_FIELD_LABELS for c in cells)
+
+    # The level names pandas writes in the first column settle the order; without them
+    # (older yfinance) the row made of price-field labels is the field row.
+    l0, l1 = normalise_label(r0[0]), normalise_label(r1[0])
+    if l0 == "price" or l1 in ("ticker", "tickers", "symbol"):
+        fields_first = True
+    elif l1 == "price" or l0 in ("ticker", "tickers", "symbol"):
+        fields_first = False
+    elif fields_row(r0[1:]) != fields_row(r1[1:]):
+        fields_first = fields_row(r0[1:])
+    else:
+        return None
+    if fields_first:
+        field_cells, ticker_cells, ticker_line = r0, r1, lines[1]
+    else:
+        field_cells, ticker_cells, ticker_line = r1, r0, lines[0]
+    if not fields_row(field_cells[1:]):
+        return None
+    if any(c.strip() and not re.search(r"[A-Za-z]", c) for c in ticker_cells[1:]):
+        return None  # numbers, not tickers: the second row is data
+    for j in range(1, len(ticker_cells)):
+        if not ticker_cells[j].strip():
+            raise InputFileError(
+                path,
+                f"cannot determine the ticker of column {j + 1} ({field_cells[j].strip()!r}): "
+                "its ticker header cell is empty",
+                row=ticker_line,
+            )
+    header_lines = lines[1]
+    if len(records) >= 3:
+        r2 = records[2]
+        if normalise_label(r2[0]) in _WIDE_LABEL_CELLS and not any(c.strip() for c in r2[1:]):
+            header_lines = lines[2]
+
+    by_ticker: dict[str, dict[str, int]] = {}
+    ignored: list[str] = []
+    for j in range(1, len(field_cells)):
+        ticker = ticker_cells[j].strip().upper()
+        norm = normalise_label(field_cells[j])
+        if norm in _KNOWN_IGNORED:
+            ignored.append(f"{field_cells[j].strip()}/{ticker}")
+            continue
+        fld = _LABEL_FIELD[norm][0]
+        cols = by_ticker.setdefault(ticker, {"date": 0})
+        if fld in cols:
+            raise InputFileError(
+                path, f"ambiguous header: two {fld} columns for ticker {ticker}", row=ticker_line
+            )
+        cols[fld] = j
+
+    named = ticker_from_file_name(file_name, strict_case=True)
+    if named is not None:
+        for ticker in by_ticker:
+            if ticker != named:
+                raise InputFileError(
+                    path,
+                    f"ticker {ticker!r} in the header differs from the file name ticker {named!r}",
+                    row=ticker_line,
+                )
+    series = []
+    for ticker, cols in by_ticker.items():
+        if "close" not in cols and not any(f in cols for f in _ACTION_FIELDS):
+            raise InputFileError(
+                path, f"missing required columns for ticker {ticker}: close", row=ticker_line
+            )
+        series.append(Series(ticker=ticker, columns=cols))
+    return Layout(
+        kind="wide",
+        header_lines=header_lines,
+        n_columns=len(field_cells),
+        series=tuple(series),
+        ignored=tuple(ignored),
+        ticker_line=ticker_line,
+    )
+
+
+def detect_layout(
+    records: Sequence[Sequence[str]], lines: Sequence[int], file_name: str, path: str | None = None
+) -> Layout:
+    """Work out a file's shape from its first records. Pure: no I/O.
+
+    Args:
+        records: The first (up to three) non-blank records of the file, as parsed cells.
+        lines: The 1-based physical line number of each record.
+        file_name: The file's name (per-ticker files take their ticker from it).
+        path: Path used in error messages (defaults to ``file_name``).
+
+    Returns:
+        The layout.
+
+    Raises:
+        InputFileError: No header, missing required columns, ambiguous or unrecognised
+            header, or a ticker that cannot be determined.
+    """
+    path = path or file_name
+    if not records:
+        raise InputFileError(path, "empty file")
+    wide = _detect_wide(records, lines, file_name, path)
+    if wide is not None:
+        return wide
+
+    header = list(records[0])
+    filled = [c for c in header if c.strip()]
+    data_like = sum(1 for c in filled if _DATA_LIKE.match(c))
+    if data_like and data_like * 2 >= len(filled):
+        raise InputFileError(
+            path, f"no header row: the first line is data ({_short(header)!r})", row=lines[0]
+        )
+    mapping, ignored = _map_labels(header, path, lines[0])
+    if not mapping:
+        raise InputFileError(
+            path, f"unrecognised layout: no date or price columns in header {_short(header)!r}"
+        )
+    missing = _missing_required(mapping)
+    if missing:
+        shown = _short([c.strip() for c in header])
+        raise InputFileError(path, f"missing required columns: {', '.join(missing)} (header: {shown!r})")
+
+    if "ticker" in mapping:
+        named = ticker_from_file_name(file_name, strict_case=True)
+        return Layout(
+            kind="long",
+            header_lines=lines[0],
+            n_columns=len(header),
+            series=(Series(ticker=None, columns=mapping),),
+            expect_ticker=named,
+            ignored=tuple(ignored),
+        )
+    ticker = ticker_from_file_name(file_name)
+    if ticker is None:
+        raise InputFileError(
+            path, "cannot determine the ticker: no ticker column and the file name is not a ticker symbol"
+        )
+    return Layout(
+        kind="per_ticker",
+        header_lines=lines[0],
+        n_columns=len(header),
+        series=(Series(ticker=ticker, columns=mapping),),
+        ignored=tuple(ignored),
+    )
+
+
+# --------------------------------------------------------------------------- file access
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    path: str
+    compression: str | None
+    encoding: str
+    delimiter: str
+
+
+def _open_bytes(path: str, compression: str | None) -> IO[bytes]:
+    if compression == "gzip":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _read_head(path: str, compression: str | None) -> bytes:
+    try:
+        with _open_bytes(path, compression) as f:
+            return f.read(_HEAD_BYTES)
+    except (gzip.BadGzipFile, EOFError, OSError) as e:
+        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise InputFileError(path, e.strerror or str(e)) from None
+        raise InputFileError(path, f"unreadable compressed file ({e})") from None
+
+
+def _looks_binary(head: bytes) -> bool:
+    if b"\x00" in head:
+        return True
+    sample = head[:8192]
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
+    return controls > max(2, len(sample) // 20)
+
+
+def _choose_delimiter(line: str) -> str:
+    counts = {d: line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
+def _sniff(path: str) -> tuple[_Opened, list[list[str]], list[int]]:
+    """Open a file just enough to classify it: compression, encoding, delimiter, first records."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise InputFileError(path, "empty file")
+    except OSError as e:
+        raise InputFileError(path, e.strerror or str(e)) from None
+    compression = "gzip" if path.lower().endswith(".gz") else None
+    head = _read_head(path, compression)
+    if compression is None and head[:2] == b"\x1f\x8b":
+        compression = "gzip"
+        head = _read_head(path, compression)
+    if head[:4] == b"PK\x03\x04":
+        raise InputFileError(path, "not a text CSV file (a zip archive, e.g. an Excel workbook)")
+    if _looks_binary(head):
+        raise InputFileError(path, "not a text CSV file (binary content)")
+    if not head.strip():
+        raise InputFileError(path, "empty file")
+    truncated = len(head) == _HEAD_BYTES
+    if truncated:
+        cut = head.rfind(b"\n")
+        head = head[: cut + 1] if cut > 0 else head
+    encoding = "utf-8"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # Spreadsheet exports are often Windows-1252; latin-1 maps every byte, so reading never fails.
+        encoding = "latin-1"
+        text = head.decode("latin-1")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    delimiter = _choose_delimiter(first_line)
+    records: list[list[str]] = []
+    lines: list[int] = []
+    reader = _pycsv.reader(io.StringIO(text), delimiter=delimiter)
+    consumed = 0
+    try:
+        for row in reader:
+            start = consumed + 1
+            consumed = reader.line_num
+            if not any(c.strip() for c in row):
+                continue
+            records.append(row)
+            lines.append(start)
+            if len(records) == 3:
+                break
+    except _pycsv.Error as e:
+        raise InputFileError(path, f"not a readable CSV file ({e})") from None
+    if truncated and b"\n" not in head:
+        raise InputFileError(path, "not a CSV file: no line break in the first megabyte")
+    return _Opened(path, compression, encoding, delimiter), records, lines
+
+
+def _pyarrow_stream(
+    opened: _Opened,
+    header_lines: int,
+    n_columns: int,
+    block_size: int,
+    on_invalid: Callable[[object], str],
+) -> pacsv.CSVStreamingReader:
+    names = [f"c{i}" for i in range(n_columns)]
+    source = pa.input_stream(opened.path, compression=opened.compression)
+    return pacsv.open_csv(
+        source,
+        read_options=pacsv.ReadOptions(
+            skip_rows=header_lines,
+            column_names=names,
+            block_size=block_size,
+            encoding="utf8" if opened.encoding == "utf-8" else opened.encoding,
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=opened.delimiter,
+            ignore_empty_lines=False,
+            newlines_in_values=False,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            # Every column is read, even unused ones, so that a quoted line break anywhere
+            # is seen and line numbers stay exact.
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+
+
+def _spans_lines(batch: pa.RecordBatch) -> bool:
+    """Whether any value holds a line break (a quoted multi-line field)."""
+    for col in batch.columns:
+        buffer = col.buffers()[2] if col.null_count < len(col) else None
+        if buffer is None:
+            continue
+        # A byte search over the column's character buffer runs at memchr speed.
+        data = buffer.to_pybytes()
+        if b"\n" in data or b"\r" in data:
+            return True
+    return False
+
+
+@dataclass
+class _Counters:
+    empty_rows: int = 0
+    malformed_rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """One batch of records: text columns by index, their 1-based lines, malformed-record mask."""
+
+    arrays: dict[int, pa.Array]
+    lines: np.ndarray
+    malformed: np.ndarray | None = None
+
+
+def _stream_fast(
+    opened: _Opened, layout: Layout, cols: list[int], block_size: int, counters: _Counters
+) -> Iterator[_Chunk]:
+    """Batches of the columns ``cols`` with line numbers (pyarrow, then the exact fallback)."""
+    invalid = [0]
+
+    def on_invalid(_row: object) -> str:
+        invalid[0] += 1
+        return "skip"
+
+    done = 0
+    first = layout.header_lines + 1
+    try:
+        reader = _pyarrow_stream(opened, layout.header_lines, layout.n_columns, block_size, on_invalid)
+        for batch in reader:
+            if invalid[0] or _spans_lines(batch):
+                # This batch's rows are no longer one per line: re-read exactly from its start.
+                break
+            n = batch.num_rows
+            arrays = {i: batch.column(i) for i in cols}
+            yield _Chunk(arrays, np.arange(first + done, first + done + n, dtype=np.int64))
+            done += n
+        else:
+            return
+    except pa.ArrowInvalid:
+        pass  # e.g. bytes that are not UTF-8 further down: the exact reader copes or says where
+    yield from _stream_exact(opened, layout, cols, first + done, counters)
+
+
+def _stream_exact(
+    opened: _Opened, layout: Layout, cols: list[int], start_line: int, counters: _Counters
+) -> Iterator[_Chunk]:
+    """The same batches via Python's csv module from ``start_line`` on, with exact line numbers."""
+    encoding = "utf-8-sig" if opened.encoding == "utf-8" else opened.encoding
+    with _open_bytes(opened.path, opened.compression) as raw:
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+        for _ in range(start_line - 1):
+            if not text.readline():
+                return
+        reader = _pycsv.reader(text, delimiter=opened.delimiter)
+        values: list[list[str | None]] = [[] for _ in cols]
+        line_nos: list[int] = []
+        bad: list[bool] = []
+        consumed = 0
+        n_expected = layout.n_columns
+        try:
+            for row in reader:
+                line = start_line + consumed
+                consumed = reader.line_num
+                if len(row) != n_expected:
+                    if not any(c.strip() for c in row):
+                        counters.empty_rows += 1
+                        continue
+                    counters.malformed_rows += 1
+                    if len(counters.warnings) < _MAX_WARNINGS_PER_FILE:
+                        counters.warnings.append(
+                            f"{opened.path}:{line}: expected {n_expected} fields, got {len(row)}"
+                        )
+                    # Kept so that the ETL quarantines it and counts reconcile. A short record
+                    # lacks its trailing fields (read as empty, like any CSV reader does); in
+                    # a long one no field can be trusted to be under its header.
+                    short = len(row) < n_expected
+                    for v, i in zip(values, cols, strict=True):
+                        v.append(row[i] or None if short and i < len(row) else None)
+                    bad.append(True)
+                else:
+                    bad.append(False)
+                    for v, i in zip(values, cols, strict=True):
+                        cell = row[i]
+                        v.append(cell if cell != "" else None)
+                line_nos.append(line)
+                if len(line_nos) >= _EXACT_BATCH_ROWS:
+                    yield _exact_batch(values, cols, line_nos, bad)
+                    values = [[] for _ in cols]
+                    line_nos = []
+                    bad = []
+        except _pycsv.Error as e:
+            raise InputFileError(opened.path, f"unreadable CSV ({e})", row=start_line + consumed) from None
+        if line_nos:
+            yield _exact_batch(values, cols, line_nos, bad)
+
+
+def _exact_batch(
+    values: list[list[str | None]], cols: list[int], line_nos: list[int], bad: list[bool]
+) -> _Chunk:
+    arrays = {i: pa.array(v, type=pa.string()) for v, i in zip(values, cols, strict=True)}
+    return _Chunk(
+        arrays, np.asarray(line_nos, dtype=np.int64), np.asarray(bad, dtype=bool) if any(bad) else None
+    )
+
+
+# --------------------------------------------------------------------------- batch → tables
+
+
+def _const(value: str, n: int) -> pa.Array:
+    return (
+        pa.array([value] * n, type=pa.string()) if n < 1024 else pc.fill_null(pa.nulls(n, pa.string()), value)
+    )
+
+
+def _filled(arr: pa.Array) -> pa.Array:
+    """True where a cell holds a value (empty cells are read as null)."""
+    return pc.is_valid(arr)
+
+
+def _series_tables(
+    series: Series,
+    arrays: dict[int, pa.Array],
+    lines: np.ndarray,
+    source_file: str,
+    counters: _Counters,
+    kind: str,
+    malformed: np.ndarray | None = None,
+) -> tuple[pa.Table | None, pa.Table | None]:
+    n = len(lines)
+    cols = series.columns
+    # A record is empty when none of its fields are filled: a blank line, or (wide files)
+    # the padding yfinance adds for a ticker on dates it did not trade.
+    content = [f for f in cols if f != "date"] if kind == "wide" else list(cols)
+    filled = None
+    for f in content:
+        m = _filled(arrays[cols[f]])
+        filled = m if filled is None else pc.or_(filled, m)
+    keep = filled if filled is not None else pa.array(np.ones(n, dtype=bool))
+    if malformed is not None:
+        keep = pc.or_(keep, pa.array(malformed))
+    kept = pc.sum(keep).as_py() or 0
+    if kept < n:
+        if kind != "wide":
+            counters.empty_rows += n - kept
+        arrays = {i: pc.filter(a, keep) for i, a in arrays.items()}
+        lines = lines[np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)]
+        n = kept
+    if n == 0:
+        return None, None
+    if series.ticker is not None:
+        ticker = _const(series.ticker, n)
+    else:
+        ticker = pc.utf8_upper(pc.utf8_trim_whitespace(arrays[cols["ticker"]]))
+    row = pc.cast(pa.array(lines, type=pa.int64()), pa.string())
+    src = _const(SOURCE, n)
+    file_col = _const(source_file, n)
+
+    bars = None
+    if series.has_bars:
+        data = {
+            "ticker": ticker,
+            "date": arrays[cols["date"]],
+            **{f: arrays[cols[f]] if f in cols else pa.nulls(n, pa.string()) for f in _VALUE_FIELDS},
+            "source": src,
+            "source_file": file_col,
+            "source_row": row,
+        }
+        bars = pa.table([data[c] for c in RAW_BAR_COLUMNS], names=list(RAW_BAR_COLUMNS))
+
+    actions = None
+    if series.has_actions:
+        parts = []
+        for fld, action in (("dividends", "dividend"), ("splits", "split")):
+            if fld not in cols:
+                continue
+            vals = arrays[cols[fld]]
+            mask = pc.invert(pc.fill_null(pc.match_substring_regex(vals, _ZERO), True))
+            if not pc.any(mask).as_py():
+                continue
+            idx = pc.indices_nonzero(mask)
+            picked = pc.take(vals, idx)
+            m = len(picked)
+            text = [None if v is None else v.strip() for v in picked.to_pylist()]
+            if action == "split":
+                ratio = pa.array([split_ratio_text(v) for v in text], pa.string())
+                amount = pa.nulls(m, pa.string())
+            else:
+                ratio = pa.nulls(m, pa.string())
+                amount = pa.array(text, pa.string())
+            data = {
+                "ticker": pc.take(ticker, idx),
+                "date": pc.take(arrays[cols["date"]], idx),
+                "action": _const(action, m),
+                "ratio": ratio,
+                "amount": amount,
+                "source": _const(SOURCE, m),
+                "source_file": _const(source_file, m),
+                "source_row": pc.take(row, idx),
+            }
+            parts.append(pa.table([data[c] for c in RAW_ACTION_COLUMNS], names=list(RAW_ACTION_COLUMNS)))
+        if parts:
+            actions = pa.concat_tables(parts)
+    return bars, actions
+
+
+# --------------------------------------------------------------------------- public API
+
+
+@dataclass
+class CsvFileResult:
+    """What one input file yielded.
+
+    Attributes:
+        path: The file (absolute).
+        layout: ``long``, ``per_ticker`` or ``wide``.
+        tickers: Tickers named by the layout (wide and per-ticker files), else empty.
+        rows: Rows per raw dataset.
+        empty_rows: Blank records skipped.
+        malformed_rows: Records with the wrong number of fields (kept with empty values so
+            the ETL quarantines them).
+        ignored_columns: Header labels that map to no field.
+    """
+
+    path: str
+    layout: str
+    tickers: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    empty_rows: int = 0
+    malformed_rows: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CsvReport:
+    """Outcome of reading a set of CSV inputs.
+
+    Attributes:
+        files: One result per usable file.
+        errors: One error per unusable file (the file was skipped).
+        warnings: Non-CSV files skipped in folders and row-level notes (malformed records,
+            capped per file).
+    """
+
+    files: list[CsvFileResult] = field(default_factory=list)
+    errors: list[InputFileError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows per dataset over all files."""
+        out: dict[str, int] = {}
+        for f in self.files:
+            for k, v in f.rows.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+
+def _check_ticker_column(opened: _Opened, layout: Layout, block_size: int) -> None:
+    """In a ticker-named file, every row's ticker must be the file's ticker."""
+    expected = layout.expect_ticker
+    col = layout.series[0].columns["ticker"]
+    counters = _Counters()
+    for chunk in _stream_fast(opened, layout, [col], block_size, counters):
+        lines = chunk.lines
+        tickers = pc.utf8_upper(pc.utf8_trim_whitespace(chunk.arrays[col]))
+        bad = pc.fill_null(pc.and_(pc.not_equal(tickers, expected), pc.not_equal(tickers, "")), False)
+        if pc.any(bad).as_py():
+            i = pc.indices_nonzero(bad)[0].as_py()
+            raise InputFileError(
+                opened.path,
+                f"ticker {tickers[i].as_py()!r} in the data differs from the file name ticker {expected!r}",
+                row=int(lines[i]),
+            )
+
+
+def read_csv_file(
+    path: str | os.PathLike[str],
+    block_size: int = _DEFAULT_BLOCK,
+    result: CsvFileResult | None = None,
+    warnings: list[str] | None = None,
+) -> Iterator[tuple[str, pa.Table]]:
+    """Read one CSV file into ``(dataset, table)`` batches of raw text rows.
+
+    Args:
+        path: The file.
+        block_size: Bytes per streamed batch.
+        result: Filled in with counts as the file is read.
+        warnings: Receives row-level notes.
+
+    Yields:
+        ``("daily_bars", table)`` in :data:`RAW_BAR_COLUMNS` and
+        ``("corporate_actions", table)`` in :data:`RAW_ACTION_COLUMNS`; all text.
+
+    Raises:
+        InputFileError: The file cannot be used (see :func:`detect_layout`).
+    """
+    apath = os.path.abspath(os.fspath(path))
+    if os.path.isdir(apath):
+        raise InputFileError(apath, "is a folder (pass it to read_csv_sources)")
+    opened, records, lines = _sniff(apath)
+    layout = detect_layout(records, lines, os.path.basename(apath), apath)
+    res = result if result is not None else CsvFileResult(path=apath, layout=layout.kind)
+    res.layout = layout.kind
+    res.tickers = sorted(s.ticker for s in layout.series if s.ticker)
+    res.ignored_columns = list(layout.ignored)
+    if layout.expect_ticker is not None:
+        _check_ticker_column(opened, layout, block_size)
+    counters = _Counters()
+    cols = layout.columns_needed
+    for chunk in _stream_fast(opened, layout, cols, block_size, counters):
+        bar_parts: list[pa.Table] = []
+        action_parts: list[pa.Table] = []
+        for k, series in enumerate(layout.series):
+            sub = {i: chunk.arrays[i] for i in series.columns.values()}
+            # A malformed record of a wide file becomes one row (under its first ticker), not one per ticker.
+            malformed = chunk.malformed if k == 0 else None
+            bars, actions = _series_tables(series, sub, chunk.lines, apath, counters, layout.kind, malformed)
+            if bars is not None:
+                bar_parts.append(bars)
+            if actions is not None:
+                action_parts.append(actions)
+        for dataset, parts in (("daily_bars", bar_parts), ("corporate_actions", action_parts)):
+            if parts:
+                table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+                res.rows[dataset] = res.rows.get(dataset, 0) + table.num_rows
+                yield dataset, table
+    res.empty_rows = counters.empty_rows
+    res.malformed_rows = counters.malformed_rows
+    if warnings is not None:
+        warnings.extend(counters.warnings)
+        if counters.malformed_rows > len(counters.warnings):
+            warnings.append(
+                f"{apath}: {counters.malformed_rows - len(counters.warnings)} more malformed rows"
+            )
+    if not res.rows and not counters.malformed_rows:
+        raise InputFileError(apath, "no data rows")
+
+
+def _is_csv_name(name: str) -> bool:
+    low = name.lower()
+    return low.endswith(".csv") or low.endswith(".csv.gz")
+
+
+def expand_paths(
+    paths: Iterable[str | os.PathLike[str]], errors: list[InputFileError], warnings: list[str]
+) -> list[str]:
+    """Files to read: files as given, folders searched recursively for ``*.csv`` (and ``*.csv.gz``).
+
+    A missing path or a folder without CSV files adds an error to ``errors``; a non-CSV
+    file inside a folder is skipped with a note in ``warnings``. Nothing stops the run.
+    """
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = False
+            for child in sorted(path.rglob("*")):
+                if not child.is_file():
+                    continue
+                if _is_csv_name(child.name):
+                    out.append(os.path.abspath(child))
+                    found = True
+                else:
+                    warnings.append(f"{os.path.abspath(child)}: not a CSV file (skipped)")
+            if not found:
+                errors.append(InputFileError(os.path.abspath(path), "no CSV files in this folder"))
+        elif path.is_file():
+            out.append(os.path.abspath(path))
+        else:
+            errors.append(InputFileError(os.path.abspath(path), "no such file or folder"))
+    return out
+
+
+def read_csv_sources(
+    paths: Iterable[str | os.PathLike[str]],
+    report: CsvReport | None = None,
+    block_size: int = _DEFAULT_BLOCK,
+    on_file: Callable[[str, CsvFileResult | InputFileError], None] | None = None,
+) -> Iterator[tuple[str, pa.Table]]:
+    """Read files and folders of CSV price data into ``(dataset, table)`` batches.
+
+    An unusable file is recorded in ``report.errors`` and skipped; the others are still
+    read. Callers decide the exit status from ``report.errors``.
+
+    Args:
+        paths: Files or folders (searched recursively for ``*.csv``).
+        report: Receives per-file results, errors and warnings.
+        block_size: Bytes per streamed batch.
+        on_file: Called once per file with its result or error (progress).
+
+    Yields:
+        ``(dataset, table)`` pairs as :func:`read_csv_file` does.
+    """
+    report = report if report is not None else CsvReport()
+    files = expand_paths(paths, report.errors, report.warnings)
+    for path in files:
+        result = CsvFileResult(path=path, layout="")
+        try:
+            yield from read_csv_file(path, block_size=block_size, result=result, warnings=report.warnings)
+        except InputFileError as e:
+            report.errors.append(e)
+            if on_file is not None:
+                on_file(path, e)
+            continue
+        except (UnicodeError, OSError, LookupError, pa.ArrowException, _pycsv.Error) as e:
+            err = InputFileError(
+                path, f"unreadable file ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            )
+            report.errors.append(err)
+            if on_file is not None:
+                on_file(path, err)
+            continue
+        report.files.append(result)
+        if on_file is not None:
+            on_file(path, result)
