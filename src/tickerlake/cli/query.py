@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -22,8 +22,10 @@ from tickerlake.cli._common import (
     to_jsonable,
     user_errors,
 )
-from tickerlake.query.engine import QueryResult, jsonable, list_tables, run_named, run_query, table_history
-from tickerlake.query.named import NamedQuery, list_named
+
+if TYPE_CHECKING:  # the engine pulls in DuckDB and pyiceberg: imported only when a command runs
+    from tickerlake.query.engine import QueryResult
+    from tickerlake.query.named import NamedQuery
 
 __all__ = ["OutputFormat", "parse_params", "query_command", "tables_command"]
 
@@ -57,6 +59,8 @@ def parse_params(items: list[str]) -> dict[str, str]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    from tickerlake.query.engine import jsonable
+
     converted = jsonable(value)
     if isinstance(converted, list | dict):
         return json.dumps(converted)
@@ -134,12 +138,16 @@ def query_command(
     if named == "list":
         if sql or params:
             raise fail("--named list takes no SQL or parameters")
+        from tickerlake.query.named import list_named
+
         _print_named(list_named(), fmt is OutputFormat.json)
         return
     if named and sql:
         raise fail("give either SQL or --named NAME, not both")
     if not named and not sql:
         raise fail('give a SQL statement, e.g. tickerlake query "SELECT * FROM market.daily_bars LIMIT 5"')
+    from tickerlake.query.engine import run_named, run_query
+
     settings = settings_of(ctx)
     with user_errors():
         if named:
@@ -157,6 +165,8 @@ def tables_command(
     as_json: bool = JsonOpt,
 ) -> None:
     """List the tables queryable in SQL: curated Iceberg tables and crawled raw tables."""
+    from tickerlake.query.engine import list_tables, table_history
+
     settings = settings_of(ctx)
     with user_errors():
         tables = list_tables(settings)
