@@ -43,6 +43,7 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/historical.py
+	$(BIN)/python bench/insights.py
 
 clean:
 	rm -rf $(VENV) lake artifacts .pytest_cache .ruff_cache

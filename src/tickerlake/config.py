@@ -44,6 +44,8 @@ class Settings(BaseSettings):
         query_timeout_s: Wall-clock limit for one SQL query.
         query_row_limit: Maximum rows returned by the query API.
         duckdb_memory_limit: DuckDB memory limit for ETL and queries.
+        recession_windows: User-defined analysis windows for ``insights recessions``:
+            ``name=YYYY-MM-DD..YYYY-MM-DD[:label]; ...``.
     """
 
     model_config = SettingsConfigDict(env_prefix="TICKERLAKE_", frozen=True, extra="ignore")
@@ -67,6 +69,7 @@ class Settings(BaseSettings):
     query_timeout_s: float = 30.0
     query_row_limit: int = 10_000
     duckdb_memory_limit: str = "3GB"
+    recession_windows: str = ""
 
     @cached_property
     def is_local(self) -> bool:

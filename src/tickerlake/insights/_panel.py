@@ -1,0 +1,390 @@
+"""Long Arrow bars → a dates × tickers panel, keyed by the ticker column. No I/O.
+
+Every insight starts here. The panel's columns are placed by the *value* of each row's
+``ticker`` (dictionary codes), never by position in some wide frame, so a ticker's prices
+can never be shown under another ticker's name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tickerlake.insights.errors import (
+    BadInput,
+    DateOutsideData,
+    EmptyWindow,
+    NoData,
+    NotATradingDay,
+    UnknownTicker,
+)
+from tickerlake.insights.narrative import fmt_date
+
+__all__ = [
+    "MEASURES",
+    "PRICE_MEASURES",
+    "Panel",
+    "Returns",
+    "SplitDay",
+    "adjust_splits",
+    "as_date",
+    "build_panel",
+    "log_returns",
+    "prev_index",
+    "split_days",
+]
+
+#: Price measures: levels whose day-to-day ratio is a return.
+PRICE_MEASURES: tuple[str, ...] = ("close", "adj_close", "open", "high", "low")
+#: Every measure an insight can be asked about.
+MEASURES: tuple[str, ...] = (*PRICE_MEASURES, "volume")
+
+# A split day's return is ignored when the raw jump prev/curr is within this log distance
+# of the announced ratio (a 2:1 split shows prev/curr ≈ 2 in unadjusted prices; a normal
+# day moves far less than 15% on top of it, and a matching crash on a split day is moot).
+_SPLIT_LOG_TOLERANCE = 0.15
+
+
+def as_date(value: object, what: str = "date") -> dt.date:
+    """A date from a ``date``, ``datetime``, ``numpy.datetime64`` or ISO ``YYYY-MM-DD`` text.
+
+    Raises:
+        BadInput: The value is not a date.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, np.datetime64):
+        return value.astype("datetime64[D]").astype(object)
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise BadInput(f"bad {what} {value!r}: expected YYYY-MM-DD") from None
+    raise BadInput(f"bad {what} {value!r}: expected YYYY-MM-DD")
+
+
+@dataclass(frozen=True, eq=False)
+class Panel:
+    """One measure of the bars as a dates × tickers matrix.
+
+    Attributes:
+        measure: The column the values come from.
+        dates: Sorted trading days (``datetime64[D]``): the union of all tickers' dates.
+        tickers: Sorted ticker symbols; column ``j`` of ``values`` belongs to ``tickers[j]``.
+        values: ``(len(dates), len(tickers))`` float64; NaN where the ticker has no bar or a null value.
+        has_row: Where the ticker has a bar at all (even with a null value).
+    """
+
+    measure: str
+    dates: np.ndarray
+    tickers: tuple[str, ...]
+    values: np.ndarray
+    has_row: np.ndarray
+    _date_objs: list[dt.date] = field(default_factory=list, repr=False)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Where a usable value exists."""
+        return ~np.isnan(self.values)
+
+    @property
+    def first_date(self) -> dt.date:
+        """The first trading day."""
+        return self.date(0)
+
+    @property
+    def last_date(self) -> dt.date:
+        """The last trading day."""
+        return self.date(len(self.dates) - 1)
+
+    def date(self, i: int) -> dt.date:
+        """Trading day ``i`` as a ``datetime.date``."""
+        if not self._date_objs:
+            self._date_objs.extend(self.dates.astype(object).tolist())
+        return self._date_objs[i]
+
+    def col(self, ticker: str) -> int:
+        """The column of ``ticker``.
+
+        Raises:
+            UnknownTicker: Not in the data.
+        """
+        t = ticker.strip().upper()
+        j = int(np.searchsorted(np.array(self.tickers, dtype=object), t))
+        if j >= len(self.tickers) or self.tickers[j] != t:
+            known = ", ".join(self.tickers)
+            raise UnknownTicker(f"unknown ticker {ticker!r} (the data has {known})")
+        return j
+
+    def span(self) -> str:
+        """The data range as prose, for error messages."""
+        return f"{fmt_date(self.first_date)} to {fmt_date(self.last_date)}"
+
+    def locate(self, d: dt.date) -> int:
+        """The index of trading day ``d``.
+
+        Raises:
+            DateOutsideData: ``d`` is before the first or after the last bar.
+            NotATradingDay: ``d`` is inside the data but nobody traded that day.
+        """
+        key = np.datetime64(d, "D")
+        if key < self.dates[0] or key > self.dates[-1]:
+            raise DateOutsideData(f"{fmt_date(d)} is outside the data ({self.span()})")
+        i = int(np.searchsorted(self.dates, key))
+        if self.dates[i] != key:
+            before, after = self.date(i - 1), self.date(i)
+            raise NotATradingDay(
+                f"{fmt_date(d)} is not a trading day in the data "
+                f"(previous: {fmt_date(before)}, next: {fmt_date(after)})"
+            )
+        return i
+
+    def window(self, start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
+        """Indices ``[lo, hi)`` of the trading days with ``start <= date <= end`` (None = open end).
+
+        Raises:
+            BadInput: ``start`` is after ``end``.
+            DateOutsideData: The window does not overlap the data at all.
+            EmptyWindow: The window overlaps the data but holds no trading day.
+        """
+        if start is not None and end is not None and start > end:
+            raise BadInput(f"the window starts ({fmt_date(start)}) after it ends ({fmt_date(end)})")
+        lo = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D"), "left"))
+        hi = (
+            len(self.dates)
+            if end is None
+            else int(np.searchsorted(self.dates, np.datetime64(end, "D"), "right"))
+        )
+        if lo >= hi:
+            s = fmt_date(start) if start else "the start"
+            e = fmt_date(end) if end else "the end"
+            if (end is not None and end < self.first_date) or (start is not None and start > self.last_date):
+                raise DateOutsideData(f"the window {s} to {e} is outside the data ({self.span()})")
+            raise EmptyWindow(f"no trading day between {s} and {e}")
+        return lo, hi
+
+
+def _date_column(bars: pa.Table) -> pa.ChunkedArray:
+    col = bars.column("date")
+    if pa.types.is_date32(col.type):
+        return col
+    try:
+        if pa.types.is_timestamp(col.type) or pa.types.is_date64(col.type):
+            return pc.cast(col, pa.date32())
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            return pc.cast(pc.strptime(col, format="%Y-%m-%d", unit="s"), pa.date32())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise BadInput("the date column holds values that are not YYYY-MM-DD dates") from None
+    raise BadInput(f"the date column has type {col.type}, expected date")
+
+
+def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] | None = None) -> Panel:
+    """Pivot long bars into a panel of one measure, by the ticker column's values.
+
+    Args:
+        bars: Rows in the ``market.daily_bars`` schema (at least ticker, date and the measure).
+        measure: The value column.
+        tickers: Keep only these tickers (each must be present).
+
+    Raises:
+        BadInput: Unknown measure, missing column, null ticker/date, duplicate (ticker, date),
+            or a non-positive price.
+        NoData: No rows.
+        UnknownTicker: A requested ticker is not in the data.
+    """
+    if measure not in MEASURES:
+        raise BadInput(f"unknown measure {measure!r} (one of {', '.join(MEASURES)})")
+    for name in ("ticker", "date", measure):
+        if name not in bars.column_names:
+            raise BadInput(f"the bars lack the column {name!r}")
+    if bars.num_rows == 0:
+        raise NoData("no daily bars to analyse (is the lake empty? run ingest and etl first)")
+    tick = bars.column("ticker")
+    date = _date_column(bars)
+    if tick.null_count or date.null_count:
+        raise BadInput("the bars have rows without a ticker or a date")
+    tick_up = pc.utf8_upper(tick).combine_chunks()
+    if tickers:
+        wanted = sorted({t.strip().upper() for t in tickers})
+        have = set(pc.unique(tick_up).to_pylist())
+        missing = [t for t in wanted if t not in have]
+        if missing:
+            raise UnknownTicker(
+                f"unknown ticker {', '.join(missing)} (the data has {', '.join(sorted(have))})"
+            )
+        keep = pc.is_in(tick_up, value_set=pa.array(wanted))
+        bars, tick_up, date = bars.filter(keep), tick_up.filter(keep), date.filter(keep)
+    encoded = tick_up.dictionary_encode()
+    names = np.array(encoded.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    col_of_row = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    days = date.combine_chunks().to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    # Integer views keep numpy on its fast sort-based paths.
+    uniq, row_of_row = np.unique(days.view(np.int64), return_inverse=True)
+    uniq_days = uniq.view("datetime64[D]")
+    n_t, n_n = len(uniq_days), len(names)
+    key = np.sort(row_of_row.astype(np.int64) * n_n + col_of_row)
+    repeated = np.flatnonzero(key[1:] == key[:-1])
+    if len(repeated):
+        dup = int(key[repeated[0]])
+        who, when = names[order][dup % n_n], uniq_days[dup // n_n]
+        raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
+    raw = pc.cast(bars.column(measure), pa.float64()).combine_chunks().to_numpy(zero_copy_only=False)
+    raw = np.where(np.isfinite(raw), raw, np.nan)
+    if measure in PRICE_MEASURES and np.any(raw <= 0):
+        bad = int(np.argmax(raw <= 0))
+        who, when = names[order][col_of_row[bad]], days[bad]
+        raise BadInput(f"{who} has a non-positive {measure} on {when}")
+    values = np.full((n_t, n_n), np.nan)
+    values[row_of_row, col_of_row] = raw
+    has_row = np.zeros((n_t, n_n), dtype=bool)
+    has_row[row_of_row, col_of_row] = True
+    return Panel(measure, uniq_days, tuple(names[order].tolist()), values, has_row)
+
+
+def prev_index(valid: np.ndarray) -> np.ndarray:
+    """For each cell, the row of the same column's previous valid value (-1 if none)."""
+    n_t = valid.shape[0]
+    idx = np.where(valid, np.arange(n_t)[:, None], -1)
+    run = np.maximum.accumulate(idx, axis=0)
+    out = np.empty_like(run)
+    out[0] = -1
+    out[1:] = run[:-1]
+    return out
+
+
+@dataclass(frozen=True)
+class SplitDay:
+    """A split whose raw price jump was recognised and whose return is ignored.
+
+    Attributes:
+        ticker: The ticker.
+        date: The split's effective date.
+        ratio: New shares per old share.
+    """
+
+    ticker: str
+    date: dt.date
+    ratio: float
+
+
+def split_days(panel: Panel, actions: pa.Table | None) -> tuple[np.ndarray, list[SplitDay]]:
+    """Cells whose day-over-day jump is explained by an announced split.
+
+    The curated ``close`` is split-adjusted, so normally nothing matches; this guards
+    against unadjusted prices reaching the engine. A split only masks a day when the
+    unadjusted jump ``previous / current`` matches its ratio.
+
+    Args:
+        panel: A price panel.
+        actions: Rows in the ``market.corporate_actions`` schema, or None.
+
+    Returns:
+        A boolean ``(T, N)`` mask and the matched splits.
+    """
+    mask = np.zeros(panel.values.shape, dtype=bool)
+    found: list[SplitDay] = []
+    if actions is None or actions.num_rows == 0 or panel.measure not in PRICE_MEASURES:
+        return mask, found
+    for name in ("ticker", "date", "action", "ratio"):
+        if name not in actions.column_names:
+            raise BadInput(f"the corporate actions lack the column {name!r}")
+    valid = panel.valid
+    prev = prev_index(valid)
+    dates = _date_column(actions).to_pylist()
+    for ticker, day, action, ratio in zip(
+        actions.column("ticker").to_pylist(),
+        dates,
+        actions.column("action").to_pylist(),
+        actions.column("ratio").to_pylist(),
+        strict=True,
+    ):
+        if str(action).lower() != "split" or ratio is None or not ratio > 0 or ratio == 1 or day is None:
+            continue
+        key = np.datetime64(day, "D")
+        t = int(np.searchsorted(panel.dates, key))
+        if t >= len(panel.dates) or panel.dates[t] != key or ticker is None:
+            continue
+        try:
+            j = panel.col(str(ticker))
+        except UnknownTicker:
+            continue
+        p = prev[t, j]
+        if not valid[t, j] or p < 0:
+            continue
+        jump = math.log(panel.values[p, j] / panel.values[t, j])
+        if abs(jump - math.log(float(ratio))) < _SPLIT_LOG_TOLERANCE:
+            mask[t, j] = True
+            found.append(SplitDay(panel.tickers[j], panel.date(t), float(ratio)))
+    return mask, found
+
+
+@dataclass(frozen=True, eq=False)
+class Returns:
+    """Daily log returns of a panel.
+
+    Attributes:
+        r: ``(T, N)`` log return against the ticker's previous value; NaN on its first day,
+            after a gap (when ``allow_gaps`` is off) and on ignored split days.
+        prev: ``(T, N)`` row of the previous value (-1 if none).
+        splits: Split days whose returns were ignored.
+    """
+
+    r: np.ndarray
+    prev: np.ndarray
+    splits: list[SplitDay]
+
+
+def log_returns(panel: Panel, actions: pa.Table | None = None, allow_gaps: bool = False) -> Returns:
+    """Log returns of each ticker against its own previous value.
+
+    Args:
+        panel: A price panel.
+        actions: Corporate actions, to ignore split-day jumps in unadjusted prices.
+        allow_gaps: Keep returns that span market days on which the ticker had no value.
+    """
+    v = panel.values
+    valid = ~np.isnan(v)
+    prev = prev_index(valid)
+    rows = np.arange(v.shape[0])[:, None]
+    ok = valid & (prev >= 0)
+    if not allow_gaps:
+        ok &= prev == rows - 1
+    base = np.take_along_axis(v, np.maximum(prev, 0), axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(ok, np.log(v / base), np.nan)
+    mask, found = split_days(panel, actions)
+    r[mask] = np.nan
+    return Returns(r, prev, found)
+
+
+def adjust_splits(panel: Panel, actions: pa.Table | None) -> tuple[Panel, list[SplitDay]]:
+    """Back-adjust the values before each recognised split (as Yahoo's adjusted close does).
+
+    Only splits whose ratio matches the raw jump are applied, so an already-adjusted
+    ``close`` (the curated table's) passes through unchanged. Level-based insights
+    (periods, ranks, extremes, recessions) use this; day-over-day ones ignore the day instead.
+
+    Args:
+        panel: A price panel.
+        actions: Rows in the ``market.corporate_actions`` schema, or None.
+    """
+    _, found = split_days(panel, actions)
+    if not found:
+        return panel, found
+    values = panel.values.copy()
+    for split in found:
+        t = int(np.searchsorted(panel.dates, np.datetime64(split.date, "D")))
+        j = panel.tickers.index(split.ticker)
+        values[:t, j] /= split.ratio
+    return Panel(panel.measure, panel.dates, panel.tickers, values, panel.has_row), found

@@ -1,0 +1,71 @@
+"""Forecast: hand-computed intervals on a constant-volatility series, errors, a calibration backtest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from tickerlake.insights import backtest, forecast
+from tickerlake.insights.errors import BadInput, UnknownTicker, WindowTooShort
+from tickerlake.insights.forecast import Z80, Z95
+
+
+def _zigzag(n: int = 100, a: float = 0.01) -> pa.Table:
+    """100 at the start and (n even) at the end, moving ±a in log terms every business day."""
+    days = np.busday_offset(np.datetime64("2022-01-03"), np.arange(n + 1), roll="forward")
+    logp = math.log(100) + np.array([0.0 if k % 2 == 0 else a for k in range(n + 1)])
+    return pa.table(
+        {
+            "ticker": ["ZIG"] * (n + 1),
+            "date": pa.array(days.astype(object).tolist(), pa.date32()),
+            "close": np.exp(logp),
+        }
+    )
+
+
+def test_intervals_hand_computed() -> None:
+    bars = _zigzag()
+    res = forecast(bars, "zig", horizon=5)
+    assert res.ticker == "ZIG" and res.last_value == pytest.approx(100.0)
+    assert res.last_date == dt.date(2022, 5, 23)  # a Monday: 100 business days after Jan 3
+    assert [p.date for p in res.points] == [dt.date(2022, 5, d) for d in (24, 25, 26, 27, 30)]
+    a, n = 0.01, 100
+    for p in res.points:
+        # Every squared return is a², so short- and long-run variance agree; the mean return is 0.
+        var = p.step * a * a + (p.step**2) * a * a / n
+        assert p.median == pytest.approx(100.0)
+        assert p.point == pytest.approx(100.0 * math.exp(-var))  # the MAPE-optimal point
+        assert p.lo80 == pytest.approx(100 * math.exp(-Z80 * math.sqrt(var)))
+        assert p.hi80 == pytest.approx(100 * math.exp(Z80 * math.sqrt(var)))
+        assert p.lo95 == pytest.approx(100 * math.exp(-Z95 * math.sqrt(var)))
+        assert p.hi95 == pytest.approx(100 * math.exp(Z95 * math.sqrt(var)))
+        assert p.lo95 < p.lo80 < p.point < p.median < p.hi80 < p.hi95
+    assert res.volatility_pct == pytest.approx(a * math.sqrt(252) * 100)
+    assert res.narrative.startswith(
+        "ZIG close is forecast at 99.95 on May 30, 2022 (5 trading days after 100 on"
+    )
+
+
+def test_bad_requests() -> None:
+    with pytest.raises(UnknownTicker, match="unknown ticker 'NOPE'"):
+        forecast(_zigzag(), "NOPE")
+    with pytest.raises(WindowTooShort, match="needs at least 60"):
+        forecast(_zigzag(40), "ZIG")
+    with pytest.raises(BadInput, match="horizon"):
+        forecast(_zigzag(), "ZIG", horizon=0)
+    with pytest.raises(BadInput, match="price measure"):
+        forecast(_zigzag(), "ZIG", measure="volume")
+
+
+def test_backtest_is_calibrated_on_a_random_walk(synth_market) -> None:
+    bars = synth_market(tickers=("AAA", "BBB", "CCC"), days=1500, seed=11, drift=0.0004)
+    res = backtest(bars, horizon=20, every=10)
+    assert res.tickers == ("AAA", "BBB", "CCC")
+    assert abs(res.coverage80 - 80) <= 5 and abs(res.coverage95 - 95) <= 5
+    assert res.mape <= res.naive_mape * 1.01
+    with pytest.raises(WindowTooShort):
+        backtest(_zigzag(), horizon=30)
