@@ -23,8 +23,8 @@ $TL query --named daily_total_close --param start=2008-10-01 --param end=2008-10
 
 step "4/4 insights"
 $TL insights movers --date 2009-01-28
-$TL insights anomalies --start 2008-04-15 --end 2009-01-28 | head -20
-$TL insights recessions --period gfc | head -30
+$TL insights anomalies | head -24
+$TL insights recessions --period study-2008 | head -30
 
 printf '\nLake: %s  (raw zone: %s/raw, Iceberg warehouse: %s/warehouse, catalog: %s/catalog.db)\n' "$LAKE" "$LAKE" "$LAKE" "$LAKE"
 printf 'Try:  .venv/bin/tickerlake --lake %s query "SELECT * FROM market.daily_bars LIMIT 5"\n' "$LAKE"

@@ -187,43 +187,83 @@ def _types_sql(types: dict[str, str]) -> str:
     return "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
 
 
+def _typed_select(spec: TableSpec, paths: list[str], reader_options: str) -> str:
+    """SELECT over the raw files with typed, normalised columns, ``_reason`` and provenance."""
+    reader = (
+        f"read_csv({_sql_list(paths)}, header=true, columns={_types_sql(spec.reader_types)}, auto_detect=false, "
+        f"filename=true, hive_partitioning=false, {reader_options})"
+    )
+    record = "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in spec.output) + "))::VARCHAR"
+    return f"""WITH n AS (SELECT {normalise_sql(spec)}, filename AS _file, NULL::BIGINT AS _line,
+                              list_position({_sql_list(paths)}, filename) AS _seq FROM {reader}),
+                 v AS (SELECT *, {reason_sql(spec)} AS _reason FROM n)
+            SELECT *, CASE WHEN _reason IS NOT NULL THEN {record} END AS _record FROM v"""
+
+
+_STORE_REJECTS = "store_rejects=true, rejects_table='rej_errors', rejects_scan='rej_scans'"
+
+
 def _stage(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     storage: LakeStorage,
     spec: TableSpec,
     files: list[FileEntry],
-) -> list[tuple[str, int, str, str]]:
-    """Read new raw files into temp table ``staged`` (typed columns, ``_reason``, provenance).
+    bulk: bool,
+) -> tuple[int, list[tuple[str, int, str, str]]]:
+    """Stage new raw files in temp table ``staged``.
+
+    For an incremental load every row is staged. For a bulk load (empty table) the files
+    are only counted here and streamed later by :func:`_bulk_select`; ``staged`` then holds
+    just the rows of rejected lines re-read by the lenient slow path.
 
     Returns:
-        Lines that stayed malformed even as text: ``(file, line, error, text)``.
+        Rows staged or to be streamed (typed reader plus re-read lines), and lines that
+        stayed malformed even as text: ``(file, line, error, text)``.
     """
     paths = [storage.path(e.uri) if settings.is_local else e.uri for e in files]
     for t in ("rej_errors", "rej_scans"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    reader = (
-        f"read_csv({_sql_list(paths)}, header=true, columns={_types_sql(spec.reader_types)}, auto_detect=false, "
-        "filename=true, hive_partitioning=false, store_rejects=true, rejects_table='rej_errors', "
-        "rejects_scan='rej_scans')"
-    )
-    record = "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in spec.output) + "))::VARCHAR"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE staged AS
-            WITH n AS (SELECT {normalise_sql(spec)}, filename AS _file, NULL::BIGINT AS _line,
-                              list_position({_sql_list(paths)}, filename) AS _seq FROM {reader}),
-                 v AS (SELECT *, {reason_sql(spec)} AS _reason FROM n)
-            SELECT *, CASE WHEN _reason IS NOT NULL THEN {record} END AS _record FROM v"""
-    )
-    rejected = con.execute(
-        """SELECT s.file_path, e.line, any_value(e.csv_line), string_agg(DISTINCT e.error_type::VARCHAR || ' '
+    select = _typed_select(spec, paths, _STORE_REJECTS)
+    if bulk:
+        # A first read that only counts, but touches every column so that lines that do
+        # not cast land in the rejects table.
+        touch = ", ".join(f'count("{c}")' for c in spec.types)
+        accepted = con.execute(
+            f"SELECT count(*), {touch} FROM read_csv({_sql_list(paths)}, header=true, "
+            f"columns={_types_sql(spec.reader_types)}, auto_detect=false, {_STORE_REJECTS})"
+        ).fetchall()[0][0]  # fetchall: DuckDB writes the rejects tables when the result is closed
+        # Only the shape: a second scan with store_rejects would reset the rejects tables.
+        empty = _typed_select(spec, paths, "ignore_errors=true")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {empty} LIMIT 0")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {select}")
+        accepted = con.execute("SELECT count(*) FROM staged").fetchone()[0]
+    has_rejects = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rej_errors'"
+    ).fetchone()[0]
+    rejected = (
+        has_rejects
+        and con.execute(
+            """SELECT s.file_path, e.line, any_value(e.csv_line), string_agg(DISTINCT e.error_type::VARCHAR || ' '
                   || COALESCE(e.column_name, ''), ', ')
            FROM rej_errors e JOIN rej_scans s USING (scan_id, file_id)
            GROUP BY s.file_path, e.line ORDER BY s.file_path, e.line"""
-    ).fetchall()
+        ).fetchall()
+    )
     if not rejected:
-        return []
-    return _stage_lenient(con, settings, spec, rejected, paths)
+        return accepted, []
+    malformed = _stage_lenient(con, settings, spec, rejected, paths)
+    # Every rejected line is either a re-read row (now in ``staged``) or malformed.
+    return accepted + len(rejected) - len(malformed), malformed
+
+
+def _bulk_select(spec: TableSpec, files: list[FileEntry], settings: Settings, storage: LakeStorage) -> str:
+    """All rows of a bulk load (typed reader plus re-read rejected lines), sorted for the writer."""
+    paths = [storage.path(e.uri) if settings.is_local else e.uri for e in files]
+    # Rejected lines were re-read into ``staged``; the typed reader skips them here.
+    return f"""SELECT * FROM ({_typed_select(spec, paths, "ignore_errors=true")})
+               UNION ALL BY NAME SELECT * FROM staged"""
 
 
 def _stage_lenient(
@@ -276,6 +316,42 @@ def _stage_lenient(
     return [(r[0], r[1], r[3], r[2]) for n, r in enumerate(rejected) if n + 2 in still]
 
 
+def _quarantine_rows(batch: pa.RecordBatch | pa.Table, dataset: str, ingested_at: dt.datetime) -> pa.Table:
+    """Quarantine records for staged rows that failed validation."""
+    n = batch.num_rows
+    source_file = pc.coalesce(
+        pc.if_else(pc.equal(batch.column("source_file"), ""), None, batch.column("source_file")),
+        batch.column("_file"),
+    )
+    return pa.table(
+        {
+            "dataset": pa.array([dataset] * n, pa.string()),
+            "source_file": source_file.cast(pa.string()),
+            "source_row": pc.coalesce(batch.column("source_row"), batch.column("_line")).cast(pa.int64()),
+            "reason": batch.column("_reason").cast(pa.string()),
+            "record": batch.column("_record").cast(pa.string()),
+            "ingested_at": pa.array([ingested_at] * n, pa.timestamp("us", "UTC")),
+        }
+    )
+
+
+def _malformed_rows(
+    malformed: list[tuple[str, int, str, str]], dataset: str, ingested_at: dt.datetime
+) -> pa.Table:
+    """Quarantine records for lines that are not CSV rows of the dataset at all."""
+    n = len(malformed)
+    return pa.table(
+        {
+            "dataset": pa.array([dataset] * n, pa.string()),
+            "source_file": pa.array([m[0] for m in malformed], pa.string()),
+            "source_row": pa.array([m[1] for m in malformed], pa.int64()),
+            "reason": pa.array([f"malformed CSV line: {m[2].lower()}" for m in malformed], pa.string()),
+            "record": pa.array([m[3] for m in malformed], pa.string()),
+            "ingested_at": pa.array([ingested_at] * n, pa.timestamp("us", "UTC")),
+        }
+    )
+
+
 def _load_table(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -289,62 +365,66 @@ def _load_table(
     ingested_at: dt.datetime,
     on_progress: Progress | None,
 ) -> None:
+    """Load new raw files of one dataset into its table (see the module docstring)."""
     name = spec.table
     if on_progress:
         on_progress(f"{name}: read + validate", 0, 1)
-    malformed = _stage(con, settings, storage, spec, files)
+    existing_files = _data_files(table)
+    bulk = not existing_files
+    accepted, malformed = _stage(con, settings, storage, spec, files, bulk=bulk)
     con.execute("SET VARIABLE ingested_at = ?::TIMESTAMPTZ", [ingested_at])
-    staged, invalid = con.execute("SELECT count(*), count(_reason) FROM staged").fetchone()
-    load.read = staged + len(malformed)
+    load.read = accepted + len(malformed)
     if on_progress:
         on_progress(f"{name}: read + validate", 1, 1)
 
-    q_rows = con.execute(
-        f"""SELECT '{spec.dataset}' AS dataset, COALESCE(NULLIF(source_file, ''), _file) AS source_file,
-                   COALESCE(source_row, _line) AS source_row, _reason AS reason, _record AS record,
-                   getvariable('ingested_at') AS ingested_at
-            FROM staged WHERE _reason IS NOT NULL ORDER BY source_file, source_row"""
-    ).to_arrow_table()
-    if malformed:
-        bad = pa.table(
-            {
-                "dataset": [spec.dataset] * len(malformed),
-                "source_file": [m[0] for m in malformed],
-                "source_row": pa.array([m[1] for m in malformed], pa.int64()),
-                "reason": [f"malformed CSV line: {m[2].lower()}" for m in malformed],
-                "record": [m[3] for m in malformed],
-                "ingested_at": pa.array([ingested_at] * len(malformed), pa.timestamp("us", "UTC")),
-            }
-        )
-        q_rows = pa.concat_tables([q_rows.cast(bad.schema), bad])
-    load.quarantined = q_rows.num_rows
-    for reason in q_rows.column("reason").to_pylist():
-        # Reasons carry the offending values; count them by their stable wording.
-        key = "; ".join(part.split(":")[0].split(" '")[0] for part in reason.split("; "))
-        load.reasons[key] = load.reasons.get(key, 0) + 1
-
     key = ", ".join(f'"{k}"' for k in spec.key)
     cols = ", ".join(f'"{c}"' for c in spec.output)
-    valid = staged - invalid
     # Sorting by key, then latest write first, lets the writer keep the first row of each key.
     latest_first = "_seq DESC, source_row DESC NULLS LAST, _line DESC NULLS LAST"
-    existing_files = _data_files(table)
-    if existing_files:
+    quarantined = [_malformed_rows(malformed, spec.dataset, ingested_at)]
+    target_schema = arrow_schema(TABLES[name])
+    batch_id = hashlib.sha256("\n".join(e.uri for e in files).encode()).hexdigest()[:16]
+    summary = {
+        "tickerlake.etl.run": run_id,
+        "tickerlake.etl.batch": batch_id,
+        "tickerlake.etl.files": str(len(files)),
+    }
+    overwrite_keys: list[str] = []
+    written: list[str] = []
+
+    if bulk:
+        # One streaming pass: DuckDB reads, validates and sorts; the writer splits off
+        # invalid rows, drops superseded ones and encodes Parquet, all in bounded memory.
+        select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
+                            _reason, _record, source_file, source_row, _file, _line
+                     FROM ({_bulk_select(spec, files, settings, storage)})
+                     ORDER BY _reason IS NOT NULL, {key}, {latest_first}"""
+        with table.transaction() as tx:
+            written, kept, valid, bad = _write_parquet(
+                con, storage, table, target_schema, select, spec.key, run_id, load.read, name, on_progress
+            )
+            quarantined += [_quarantine_rows(b, spec.dataset, ingested_at) for b in bad]
+            load.inserted = kept
+            load.duplicates = valid - kept
+            if written:
+                tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
+    else:
+        quarantined.append(
+            _quarantine_rows(
+                con.execute("SELECT * FROM staged WHERE _reason IS NOT NULL").to_arrow_table(),
+                spec.dataset,
+                ingested_at,
+            )
+        )
+        valid = accepted - con.execute("SELECT count(*) FROM staged WHERE _reason IS NOT NULL").fetchone()[0]
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE fresh AS SELECT {cols}, _seq, source_row, _line FROM staged
                 WHERE _reason IS NULL QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {latest_first}) = 1"""
         )
         load.duplicates = valid - con.execute("SELECT count(*) FROM fresh").fetchone()[0]
-    else:
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW fresh AS SELECT {cols}, _seq, source_row, _line FROM staged WHERE _reason IS NULL"
-        )
-
-    # Compare with the table: identical rows are duplicates, changed ones are updates.
-    overwrite_keys: list[str] = []
-    on = " AND ".join(f'f."{k}" = e."{k}"' for k in spec.key)
-    new_rows = "fresh"
-    if existing_files:
+        # Compare with the table: identical rows are duplicates, changed ones are updates.
+        on = " AND ".join(f'f."{k}" = e."{k}"' for k in spec.key)
+        m_on = " AND ".join(f'm."{k}" = f."{k}"' for k in spec.key)
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW existing AS SELECT * FROM read_parquet({_sql_list(existing_files)})"
         )
@@ -362,53 +442,46 @@ def _load_table(
             r[0]
             for r in con.execute("SELECT DISTINCT ticker FROM matched WHERE NOT same ORDER BY 1").fetchall()
         ]
-        if identical or overwrite_keys:
-            m_on = " AND ".join(f'm."{k}" = f."{k}"' for k in spec.key)
-            con.execute(
-                f"""CREATE OR REPLACE TEMP VIEW fresh_new AS SELECT * FROM fresh f
-                    WHERE NOT list_contains({_sql_list(overwrite_keys)}::VARCHAR[], f.ticker)
-                      AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
-            )
-            new_rows = "fresh_new"
-
-    target_schema = arrow_schema(TABLES[name])
-    batch_id = hashlib.sha256("\n".join(e.uri for e in files).encode()).hexdigest()[:16]
-    summary = {
-        "tickerlake.etl.run": run_id,
-        "tickerlake.etl.batch": batch_id,
-        "tickerlake.etl.files": str(len(files)),
-    }
-    written: list[str] = []
-    remaining = con.execute(f"SELECT count(*) FROM {new_rows}").fetchone()[0]
-    with table.transaction() as tx:
-        if overwrite_keys:
-            tickers = _sql_list(overwrite_keys) + "::VARCHAR[]"
-            replacement = con.execute(
-                f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh WHERE list_contains({tickers}, ticker)
-                    UNION ALL
-                    SELECT {cols}, ingested_at FROM existing e WHERE list_contains({tickers}, ticker)
-                      AND NOT EXISTS (SELECT 1 FROM fresh f WHERE {on})
-                    ORDER BY {key}"""
-            ).to_arrow_table()
-            # New keys of these tickers are written here, not counted as inserted twice.
-            m_on = " AND ".join(f'm."{k}" = f."{k}"' for k in spec.key)
-            load.inserted += con.execute(
-                f"SELECT count(*) FROM fresh f WHERE list_contains({tickers}, ticker) "
-                f"AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"
-            ).fetchone()[0]
-            tx.overwrite(
-                replacement.cast(target_schema),
-                overwrite_filter=In("ticker", overwrite_keys),
-                snapshot_properties=summary,
-            )
-        if remaining:
-            select = f"SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM {new_rows} ORDER BY {key}, {latest_first}"
-            written, kept = _write_parquet(
-                con, storage, table, target_schema, select, spec.key, run_id, remaining, name, on_progress
+        tickers = _sql_list(overwrite_keys) + "::VARCHAR[]"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW fresh_new AS SELECT * FROM fresh f
+                WHERE NOT list_contains({tickers}, f.ticker) AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
+        )
+        with table.transaction() as tx:
+            if overwrite_keys:
+                # Copy-on-write of the affected tickers: their new rows plus the untouched old ones.
+                replacement = con.execute(
+                    f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh
+                        WHERE list_contains({tickers}, ticker)
+                        UNION ALL
+                        SELECT {cols}, ingested_at FROM existing e WHERE list_contains({tickers}, ticker)
+                          AND NOT EXISTS (SELECT 1 FROM fresh f WHERE {on})
+                        ORDER BY {key}"""
+                ).to_arrow_table()
+                load.inserted += con.execute(
+                    f"""SELECT count(*) FROM fresh f WHERE list_contains({tickers}, ticker)
+                        AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
+                ).fetchone()[0]
+                tx.overwrite(
+                    replacement.cast(target_schema),
+                    overwrite_filter=In("ticker", overwrite_keys),
+                    snapshot_properties=summary,
+                )
+            select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh_new
+                         ORDER BY {key}, {latest_first}"""
+            written, kept, _, _ = _write_parquet(
+                con, storage, table, target_schema, select, spec.key, run_id, load.read, name, on_progress
             )
             load.inserted += kept
-            load.duplicates += remaining - kept
-            tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
+            if written:
+                tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
+
+    q_rows = pa.concat_tables(quarantined)
+    load.quarantined = q_rows.num_rows
+    for reason in q_rows.column("reason").to_pylist():
+        # Reasons carry the offending values; count them by their stable wording.
+        short = "; ".join(part.split(":")[0].split(" '")[0] for part in reason.split("; "))
+        load.reasons[short] = load.reasons.get(short, 0) + 1
     if q_rows.num_rows and not _batch_committed(quarantine, batch_id):
         quarantine.append(q_rows.cast(arrow_schema(QUARANTINE)), snapshot_properties=summary)
     if overwrite_keys or written:
@@ -475,20 +548,22 @@ def _write_parquet(
     total: int,
     name: str,
     on_progress: Progress | None,
-) -> tuple[list[str], int]:
+) -> tuple[list[str], int, int, list[pa.RecordBatch]]:
     """Stream a key-sorted query result into Parquet files, dropping superseded rows.
 
-    Two writer threads encode files in parallel while DuckDB produces the next batches
-    (pyarrow releases the GIL while encoding).
+    When the result has a ``_reason`` column, rows with a reason are split off and
+    returned for the quarantine instead of being written. Two writer threads encode
+    files in parallel while DuckDB produces the next batches (pyarrow releases the GIL).
 
     Returns:
-        The written file URIs and the number of rows kept.
+        Written file URIs, rows kept, valid rows seen, and the invalid batches.
     """
     base = table.location().rstrip("/") + "/data"
     storage.ensure_dir(base)
     queues: list[queue.Queue[pa.RecordBatch | None]] = [queue.Queue(maxsize=2) for _ in range(_WRITERS)]
     uris: list[str] = []
     errors: list[BaseException] = []
+    invalid: list[pa.RecordBatch] = []
 
     def write(q: queue.Queue[pa.RecordBatch | None], uri: str) -> None:
         try:
@@ -502,13 +577,20 @@ def _write_parquet(
 
     threads: list[threading.Thread] = []
     reader = con.execute(select).to_arrow_reader(_BATCH_ROWS)
-    kept = done = 0
+    kept = done = valid = 0
     previous: tuple | None = None
     file_rows = [0] * _WRITERS
     slot = 0
     try:
         for batch in reader:
             done += batch.num_rows
+            if "_reason" in batch.schema.names:
+                bad = pc.is_valid(batch.column("_reason"))
+                if pc.any(bad).as_py():
+                    invalid.append(batch.filter(bad))
+                    batch = batch.filter(pc.invert(bad))
+                batch = batch.select(schema.names)
+            valid += batch.num_rows
             batch, previous = _first_of_each_key(batch, key, previous)
             if batch.num_rows:
                 if slot >= len(threads) or file_rows[slot] >= _FILE_ROWS:
@@ -532,11 +614,11 @@ def _write_parquet(
             if errors:
                 break
             if on_progress:
-                on_progress(f"{name}: write", done, total)
+                on_progress(f"{name}: write", min(done, total), total)
     finally:
         for i, t in enumerate(threads):
             queues[i].put(None)
             t.join()
     if errors:
         raise errors[0]
-    return uris, kept
+    return uris, kept, valid, invalid

@@ -3,7 +3,7 @@
 -- param start date: first day, inclusive (YYYY-MM-DD)
 -- param end date: last day, inclusive (YYYY-MM-DD)
 -- param tickers tickers optional: comma-separated tickers (default: all)
-SELECT date, sum(close) AS total_close, count(*) AS tickers
+SELECT date, round(sum(close), 4) AS total_close, count(*) AS tickers
 FROM market.daily_bars
 WHERE date BETWEEN $start::DATE AND $end::DATE
   AND close IS NOT NULL
