@@ -40,7 +40,14 @@ from tickerlake.lake.crawler import CrawlReport, crawl, raw_changed, scan_raw_zo
 from tickerlake.lake.duck import connect
 from tickerlake.lake.schemas import QUARANTINE, TABLES, arrow_schema
 from tickerlake.lake.storage import FileEntry, LakeStorage
-from tickerlake.lake.validation import SPECS, TableSpec, lenient_select_sql, normalise_sql, reason_sql
+from tickerlake.lake.validation import (
+    SPECS,
+    TableSpec,
+    clean_price_artifacts,
+    lenient_select_sql,
+    normalise_sql,
+    reason_sql,
+)
 
 __all__ = ["EtlReport", "TableLoad", "run_etl"]
 
@@ -197,7 +204,11 @@ def _typed_select(spec: TableSpec, paths: list[str], reader_options: str) -> str
     return f"""WITH n AS (SELECT {normalise_sql(spec)}, filename AS _file, NULL::BIGINT AS _line,
                               list_position({_sql_list(paths)}, filename) AS _seq FROM {reader}),
                  v AS (SELECT *, {reason_sql(spec)} AS _reason FROM n)
-            SELECT *, CASE WHEN _reason IS NOT NULL THEN {record} END AS _record FROM v"""
+            SELECT * EXCLUDE (_file, source_file),
+                   -- provenance text only travels with rows bound for the quarantine
+                   CASE WHEN _reason IS NOT NULL THEN _file END AS _file,
+                   CASE WHEN _reason IS NOT NULL THEN source_file END AS source_file,
+                   CASE WHEN _reason IS NOT NULL THEN {record} END AS _record FROM v"""
 
 
 _STORE_REJECTS = "store_rejects=true, rejects_table='rej_errors', rejects_scan='rej_scans'"
@@ -256,6 +267,77 @@ def _stage(
     malformed = _stage_lenient(con, settings, spec, rejected, paths)
     # Every rejected line is either a re-read row (now in ``staged``) or malformed.
     return accepted + len(rejected) - len(malformed), malformed
+
+
+def _bulk_optimistic(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    storage: LakeStorage,
+    spec: TableSpec,
+    table: Table,
+    files: list[FileEntry],
+    run_id: str,
+    on_progress: Progress | None,
+) -> tuple[list[str], int, int, list[pa.RecordBatch], int] | None:
+    """Bulk load in one unsorted pass, betting that every line casts and every key is new.
+
+    Sources write rows sorted by ticker and date, so the chunks DuckDB reads in parallel
+    are already well clustered. The bet is checked afterwards (DuckDB's rejects table, and a distinct
+    count over the written files' key columns); if it lost, the files are deleted and
+    None tells the caller to take the sorted path.
+
+    Returns:
+        Written files, rows kept, valid rows, invalid batches and rows read; or None.
+    """
+    paths = [storage.path(e.uri) if settings.is_local else e.uri for e in files]
+    for t in ("rej_errors", "rej_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    cols = ", ".join(f'"{c}"' for c in spec.output)
+    select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
+                        _reason, _record, source_file, source_row, _file, _line
+                 FROM ({_typed_select(spec, paths, _STORE_REJECTS)})"""
+    # Row estimate for the progress bar: bytes over the mean line length of a sample.
+    sample = (
+        storage.read_bytes(files[0].uri)[: 1 << 16]
+        if files[0].size < (1 << 16)
+        else _head(storage, files[0].uri)
+    )
+    per_row = max(1.0, len(sample) / max(1, sample.count(b"\n")))
+    estimate = int(sum(e.size for e in files) / per_row)
+    written, kept, valid, bad = _write_parquet(
+        con,
+        storage,
+        table,
+        arrow_schema(TABLES[spec.table]),
+        select,
+        spec.key,
+        run_id,
+        estimate,
+        spec.table,
+        on_progress,
+        spec.prices,
+    )
+    rejected = (
+        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rej_errors'").fetchone()[0]
+        and (con.execute("SELECT count(*) FROM rej_errors").fetchone()[0])
+    )
+    repeated = 0
+    if written and not rejected:
+        key = ", ".join(f'"{k}"' for k in spec.key)
+        local = [storage.path(u) if settings.is_local else u for u in written]
+        repeated = con.execute(
+            f"SELECT count(*) - count(DISTINCT ({key})) FROM read_parquet({_sql_list(local)})"
+        ).fetchone()[0]
+    if rejected or repeated:
+        for uri in written:
+            storage.delete(uri)
+        return None
+    return written, kept, valid, bad, valid + sum(b.num_rows for b in bad)
+
+
+def _head(storage: LakeStorage, uri: str) -> bytes:
+    with storage.fs.open_input_stream(storage.path(uri)) as f:
+        return f.read(1 << 16)
 
 
 def _bulk_select(spec: TableSpec, files: list[FileEntry], settings: Settings, storage: LakeStorage) -> str:
@@ -370,9 +452,16 @@ def _load_table(
     if on_progress:
         on_progress(f"{name}: read + validate", 0, 1)
     existing_files = _data_files(table)
-    bulk = not existing_files
-    accepted, malformed = _stage(con, settings, storage, spec, files, bulk=bulk)
     con.execute("SET VARIABLE ingested_at = ?::TIMESTAMPTZ", [ingested_at])
+    optimistic = (
+        None
+        if existing_files
+        else _bulk_optimistic(con, settings, storage, spec, table, files, run_id, on_progress)
+    )
+    if optimistic is None:
+        accepted, malformed = _stage(con, settings, storage, spec, files, bulk=not existing_files)
+    else:
+        accepted, malformed = optimistic[4], []
     load.read = accepted + len(malformed)
     if on_progress:
         on_progress(f"{name}: read + validate", 1, 1)
@@ -392,17 +481,31 @@ def _load_table(
     overwrite_keys: list[str] = []
     written: list[str] = []
 
-    if bulk:
-        # One streaming pass: DuckDB reads, validates and sorts; the writer splits off
-        # invalid rows, drops superseded ones and encodes Parquet, all in bounded memory.
-        select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
-                            _reason, _record, source_file, source_row, _file, _line
-                     FROM ({_bulk_select(spec, files, settings, storage)})
-                     ORDER BY _reason IS NOT NULL, {key}, {latest_first}"""
-        with table.transaction() as tx:
+    if not existing_files:
+        if optimistic is not None:
+            written, kept, valid, bad, _ = optimistic
+        else:
+            # Rejected lines or repeated keys: one sorted streaming pass. DuckDB reads,
+            # validates and sorts (spilling if needed); the writer splits off invalid rows,
+            # keeps the latest row of each key and encodes Parquet in bounded memory.
+            select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
+                                _reason, _record, source_file, source_row, _file, _line
+                         FROM ({_bulk_select(spec, files, settings, storage)})
+                         ORDER BY _reason IS NOT NULL, {key}, {latest_first}"""
             written, kept, valid, bad = _write_parquet(
-                con, storage, table, target_schema, select, spec.key, run_id, load.read, name, on_progress
+                con,
+                storage,
+                table,
+                target_schema,
+                select,
+                spec.key,
+                run_id,
+                load.read,
+                name,
+                on_progress,
+                spec.prices,
             )
+        with table.transaction() as tx:
             quarantined += [_quarantine_rows(b, spec.dataset, ingested_at) for b in bad]
             load.inserted = kept
             load.duplicates = valid - kept
@@ -421,7 +524,16 @@ def _load_table(
             f"""CREATE OR REPLACE TEMP TABLE fresh AS SELECT {cols}, _seq, source_row, _line FROM staged
                 WHERE _reason IS NULL QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {latest_first}) = 1"""
         )
-        load.duplicates = valid - con.execute("SELECT count(*) FROM fresh").fetchone()[0]
+        cleaned = pa.Table.from_batches(
+            [
+                _clean_batch(b, spec.prices)
+                for b in con.execute("SELECT * FROM fresh").to_arrow_reader(_BATCH_ROWS)
+            ]
+        )
+        con.register("fresh_cleaned", cleaned)
+        con.execute("CREATE OR REPLACE TEMP TABLE fresh AS SELECT * FROM fresh_cleaned")
+        con.unregister("fresh_cleaned")
+        load.duplicates = valid - cleaned.num_rows
         # Compare with the table: identical rows are duplicates, changed ones are updates.
         on = " AND ".join(f'f."{k}" = e."{k}"' for k in spec.key)
         m_on = " AND ".join(f'm."{k}" = f."{k}"' for k in spec.key)
@@ -470,7 +582,17 @@ def _load_table(
             select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh_new
                          ORDER BY {key}, {latest_first}"""
             written, kept, _, _ = _write_parquet(
-                con, storage, table, target_schema, select, spec.key, run_id, load.read, name, on_progress
+                con,
+                storage,
+                table,
+                target_schema,
+                select,
+                spec.key,
+                run_id,
+                load.read,
+                name,
+                on_progress,
+                spec.prices,
             )
             load.inserted += kept
             if written:
@@ -537,6 +659,17 @@ def _first_of_each_key(
     return (batch if differs.all() else batch.filter(pa.array(differs))), last
 
 
+def _clean_batch(batch: pa.RecordBatch, prices: tuple[str, ...]) -> pa.RecordBatch:
+    """Apply :func:`clean_price_artifacts` to the price columns of a batch."""
+    if not prices:
+        return batch
+    arrays = [
+        clean_price_artifacts(c) if n in prices else c
+        for n, c in zip(batch.schema.names, batch.columns, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
 def _write_parquet(
     con: duckdb.DuckDBPyConnection,
     storage: LakeStorage,
@@ -548,6 +681,7 @@ def _write_parquet(
     total: int,
     name: str,
     on_progress: Progress | None,
+    prices: tuple[str, ...] = (),
 ) -> tuple[list[str], int, int, list[pa.RecordBatch]]:
     """Stream a key-sorted query result into Parquet files, dropping superseded rows.
 
@@ -584,6 +718,7 @@ def _write_parquet(
     try:
         for batch in reader:
             done += batch.num_rows
+            batch = _clean_batch(batch, prices)
             if "_reason" in batch.schema.names:
                 bad = pc.is_valid(batch.column("_reason"))
                 if pc.any(bad).as_py():
