@@ -1,18 +1,23 @@
 """The ETL job (Glue job's role): raw CSV files → curated Iceberg tables.
 
 For each curated table (:data:`tickerlake.lake.validation.SPECS`) the job reads only the
-raw files it has not loaded yet, types and validates every row in DuckDB, sends invalid
-rows to ``market.quarantine`` with their reasons, deduplicates on the key (last write wins:
-later files, then later rows), and merges the result into the Iceberg table:
+raw files it has not loaded yet. DuckDB reads them with each column's type and applies
+the validation rules; lines that do not cast are re-read as text with lenient parsers.
+Invalid rows go to ``market.quarantine`` with every reason. Keys are deduplicated (last
+write wins: later file, then later source row) and the result is merged into the table:
 
-* new keys are written as Parquet files by a streaming writer and registered with
-  ``add_files`` (no second copy of the data, bounded memory);
-* keys already in the table with identical values are counted as duplicates, not written;
-* keys already in the table with different values rewrite the affected tickers'
-  rows (copy-on-write ``overwrite``) in the same atomic commit.
+* into an empty table (a bulk load) rows stream from DuckDB into Parquet files written by
+  two encoder threads and registered with ``add_files`` in one commit: bounded memory, no
+  second copy. The first attempt skips sorting and checks afterwards that no line was
+  rejected and no key repeats; otherwise it is redone sorted by key, latest row first;
+* into a non-empty table, keys already present with identical values count as
+  duplicates, new keys are appended, and keys whose values changed rewrite the affected
+  tickers' rows (copy-on-write ``overwrite``) in the same transaction.
 
 Counts always reconcile: ``read = loaded + duplicates + quarantined``. Loaded raw files are
-remembered in ``catalog/etl_state.json`` so that re-running changes nothing.
+remembered in ``catalog/etl_state.json`` so that re-running changes nothing. After a
+crash between a commit and that file's update, the re-run finds the rows already present
+and identical (duplicates), and the quarantine batch by the batch id in its snapshots.
 """
 
 from __future__ import annotations

@@ -84,3 +84,12 @@ def test_lenient_parsers_accept_common_spellings_and_name_what_fails():
     assert got[1] == ("2010-01-05", 12.0, 7.0, None)
     # A fractional volume parses here and is rejected by the integer check afterwards.
     assert got[2] == (None, None, 1.5, "unparseable date 'yesterday'; unparseable close 'abc'")
+
+
+def test_price_artefacts_of_single_precision_are_cleaned_but_precise_values_kept():
+    import pyarrow as pa
+
+    from tickerlake.lake.validation import clean_price_artifacts
+
+    got = clean_price_artifacts(pa.array([106.209999, 6.8125, 0.08152343, 543210.12, 3.1400001, None, 123.456789]))
+    assert got.to_pylist() == [106.21, 6.8125, 0.08152343, 543210.12, 3.14, None, 123.456789]
