@@ -31,7 +31,9 @@ TL = [str(Path(sys.executable).parent / "tickerlake")]
 def run_stage(lake: Path, *args: str) -> tuple[float, float, dict]:
     """Run one CLI stage; return (seconds, peak RSS in MiB, parsed --json output)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([*TL, "--lake", str(lake), *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*TL, "--lake", str(lake), *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -46,7 +48,9 @@ def duckdb_copy_baseline(lake: Path, out_dir: Path) -> float:
     con = duckdb.connect(config={"memory_limit": "3GB"})
     glob = str(lake / "raw" / "daily_bars" / "**" / "*.csv")
     start = time.perf_counter()
-    con.execute(f"COPY (SELECT * FROM read_csv('{glob}')) TO '{out_dir / 'baseline.parquet'}' (FORMAT parquet)")
+    con.execute(
+        f"COPY (SELECT * FROM read_csv('{glob}')) TO '{out_dir / 'baseline.parquet'}' (FORMAT parquet)"
+    )
     return time.perf_counter() - start
 
 
@@ -82,10 +86,11 @@ def bench_lake(label: str, lake: Path, ingest_args: list[str], queries: bool) ->
     res.update(crawl_s=t, crawl_rows_s=rows / t, crawl_peak_mib=rss)
     t, rss, out = run_stage(lake, "etl")
     loaded = sum(tb["loaded"] for tb in out["tables"] if tb["table"] == "market.daily_bars")
-    res.update(etl_s=t, etl_rows_s=rows / t, etl_peak_mib=rss, etl_loaded=loaded)
+    # The job's own duration excludes interpreter start-up, like the in-process baseline.
+    res.update(etl_s=t, etl_rows_s=rows / t, etl_peak_mib=rss, etl_loaded=loaded, etl_job_s=out["seconds"])
     with tempfile.TemporaryDirectory() as tmp:
         base = duckdb_copy_baseline(lake, Path(tmp))
-    res.update(duckdb_copy_s=base, duckdb_copy_rows_s=rows / base, etl_vs_duckdb_copy=(rows / res["etl_s"]) / (rows / base))
+    res.update(duckdb_copy_s=base, duckdb_copy_rows_s=rows / base, etl_vs_duckdb_copy=base / res["etl_job_s"])
     if queries:
         res["named_query_median_ms"] = named_query_latency(lake)
     return res
@@ -99,13 +104,24 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="tickerlake-bench-"))
-    results = [bench_lake("eight tickers 1997-06-01..2023-12-12", work / "small", ["--seed", "42"], queries=True)]
+    results = [
+        bench_lake("eight tickers 1997-06-01..2023-12-12", work / "small", ["--seed", "42"], queries=True)
+    ]
     if args.universe:
         results.append(
             bench_lake(
                 f"universe {args.universe} tickers {args.start}..2023-12-29",
                 work / "large",
-                ["--universe", str(args.universe), "--start", args.start, "--end", "2023-12-29", "--seed", "7"],
+                [
+                    "--universe",
+                    str(args.universe),
+                    "--start",
+                    args.start,
+                    "--end",
+                    "2023-12-29",
+                    "--seed",
+                    "7",
+                ],
                 queries=False,
             )
         )
@@ -115,9 +131,16 @@ def main() -> None:
     for r in results:
         print(f"\n== {r['label']}: {r['rows']:,} daily rows")
         for stage in ("ingest", "crawl", "etl"):
-            print(f"  {stage:<7} {r[stage + '_s']:8.2f} s  {r[stage + '_rows_s']:>12,.0f} rows/s  peak {r[stage + '_peak_mib']:7.0f} MiB")
-        print(f"  duckdb COPY csv->parquet baseline {r['duckdb_copy_s']:.2f} s  {r['duckdb_copy_rows_s']:,.0f} rows/s")
-        print(f"  ratio ETL / DuckDB COPY throughput: {r['etl_vs_duckdb_copy']:.2f}  (target >= 0.5)")
+            print(
+                f"  {stage:<7} {r[stage + '_s']:8.2f} s  {r[stage + '_rows_s']:>12,.0f} rows/s  peak {r[stage + '_peak_mib']:7.0f} MiB"
+            )
+        print(
+            f"  etl job (without interpreter start-up) {r['etl_job_s']:.2f} s  {r['rows'] / r['etl_job_s']:,.0f} rows/s"
+        )
+        print(
+            f"  duckdb COPY csv->parquet baseline {r['duckdb_copy_s']:.2f} s  {r['duckdb_copy_rows_s']:,.0f} rows/s"
+        )
+        print(f"  ratio ETL job / DuckDB COPY throughput: {r['etl_vs_duckdb_copy']:.2f}  (target >= 0.5)")
         print(f"  ETL peak memory {r['etl_peak_mib'] / 1024:.2f} GiB (target < 4 GiB at 40M rows)")
         for name, ms in r.get("named_query_median_ms", {}).items():
             print(f"  named query {name:<24} median {ms:6.1f} ms  (target < 50 ms)")
