@@ -34,16 +34,17 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-test: install services-jars
+test: install services-jars browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-demo: install
+demo: install services-jars
 	bash scripts/demo.sh "$(LAKE)" "$(PORT)"
 
 bench: install
 	$(BIN)/python bench/historical.py
 	$(BIN)/python bench/insights.py
+	$(BIN)/python bench/web.py --lake $(LAKE)
 
 clean:
 	rm -rf $(VENV) lake artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""``tickerlake serve``: the web dashboard and JSON API on the lake (QuickSight, the Athena
+console and the Glue catalog view in one local server).
+
+FastAPI and uvicorn are imported inside the command so that every other command starts
+without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sys
+
+import typer
+
+from tickerlake.cli import app
+from tickerlake.cli._common import JsonOpt, console, fail, settings_of, user_errors
+from tickerlake.config import Settings
+
+__all__ = ["serve"]
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before the URL is printed so that the URL is true.
+
+    Raises:
+        typer.Exit: The address cannot be bound (after a one-line error).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise fail(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    family, kind, proto, _, address = infos[0]
+    # The protocol must be IPPROTO_TCP (not 0): asyncio only sets TCP_NODELAY on accepted
+    # sockets that say so, and without it small answers wait ~40 ms for delayed ACKs.
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise fail(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option(None, "--host", help="Bind address [default: 127.0.0.1, TICKERLAKE_HOST]."),
+    port: int = typer.Option(
+        None, "--port", help="Port, 0 for any free one [default: 8050, TICKERLAKE_PORT]."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Serve the dashboard (Market, Insights, SQL, Catalog) and the JSON API until Ctrl+C."""
+    settings = settings_of(ctx)
+    host = host or settings.host
+    port = settings.port if port is None else port
+    try:
+        import uvicorn
+
+        from tickerlake.web.app import create_app, warm_static
+    except ModuleNotFoundError as e:
+        raise fail(f"the web server needs {e.name}, a dependency of tickerlake: pip install -e .") from None
+    # Bind first: a busy port is reported at once, not after the lake has been read.
+    sock = _listen(host, port)
+    try:
+        with user_errors():
+            web = create_app(settings)
+            # Read the bars and open the SQL engine before announcing the URL: the first pages
+            # then draw at full speed, and a lake that cannot be read is reported here, in one line.
+            web.state.cache.market()
+        _warm_engine(settings)
+        warm_static()
+    except BaseException:
+        sock.close()
+        raise
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}/"
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"url": url, "lake": settings.lake_uri, "api": url + "api/", "pid": _pid()}) + "\n"
+        )
+        sys.stdout.flush()
+    else:
+        console.print(
+            f"tickerlake dashboard on [bold]{settings.lake_uri.removeprefix('file://')}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"  open  [bold cyan]{url}[/]   (API: {url}api/… · OpenAPI: {url}openapi.json)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print("  press Ctrl+C to stop", style="dim", highlight=False, soft_wrap=True)
+    config = uvicorn.Config(
+        web, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _warm_engine(settings: Settings) -> None:
+    """Open the SQL engine and count the raw tables (what the catalog page asks first).
+
+    A failure is not fatal here: the market pages do not need the engine, and the SQL and
+    catalog endpoints report the same error to whoever asks.
+    """
+    from tickerlake.query.engine import get_engine
+
+    with contextlib.suppress(Exception):
+        get_engine(settings).tables(row_counts=True)
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
