@@ -1,0 +1,16 @@
+"""The real-time half: events on Apache Kafka into the lake.
+
+* :mod:`~tickerlake.stream.schema` — event structs and the validation rules (pure);
+* :mod:`~tickerlake.stream.ticks` — daily bars → intraday ticks that add back up to them (pure);
+* :mod:`~tickerlake.stream.replay` — the producer (``stream replay``);
+* :mod:`~tickerlake.stream.sink` — the exactly-once consumer into the raw zone and Iceberg (``stream sink``);
+* :mod:`~tickerlake.stream.status` — lag per partition (``stream status``, ``stream topics``);
+* :mod:`~tickerlake.stream.live` — live per-ticker statistics for the web's live page;
+* :mod:`~tickerlake.stream.demo` — the demo's streaming act (``stream demo``).
+
+Submodules are imported on demand so that importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,543 @@
+"""Stream events on the wire (JSON) and the rules that accept or reject them. Pure: no I/O.
+
+Two event types travel through Kafka, one JSON object per record, keyed by ticker:
+
+* :class:`TickEvent` — one trade: ``{"ticker": "AAPL", "ts": "2020-01-02T14:30:00.000000Z",
+  "price": 74.06, "size": 100, "seq": 1}``; ``ts`` is RFC 3339 with a UTC offset,
+  microsecond precision;
+* :class:`BarEvent` — one daily bar: ``{"ticker": "AAPL", "date": "2020-01-02", "open": ...,
+  "high": ..., "low": ..., "close": ..., "adj_close": ..., "volume": ...}``.
+
+:func:`decode_ticks` and :func:`decode_bars` turn a batch of raw record values into
+accepted columns plus ``(position, reason)`` rejections. A reason is one line,
+``"<code>: <detail>"``, with the codes in :data:`REASON_CODES`. Per-record decoding is
+msgspec (typed, in C); the checks that need state or sets (unknown ticker, out of order,
+timestamp parsing) run vectorised over the batch.
+
+Out of order: per ``(partition, ticker)`` the sink keeps a watermark, the latest event
+time accepted so far; an event more than the tolerance before it is rejected. A rejected
+event is by definition below the watermark, so the watermark before record ``i`` is simply
+the running maximum of the timestamps before it, which is what makes the check vectorisable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "INT64_MAX",
+    "REASON_CODES",
+    "TICKER_PATTERN",
+    "BarEvent",
+    "Decoded",
+    "Rules",
+    "TickEvent",
+    "check_ticker",
+    "decode_bars",
+    "decode_ticks",
+    "encode_bars",
+    "encode_ticks",
+    "format_ts",
+    "parse_ts",
+]
+
+INT64_MAX = 2**63 - 1
+
+#: Symbols as exchanges and Yahoo write them: BRK.B, BF-B, RDS/A are all seen in the wild.
+TICKER_PATTERN = r"^[A-Z0-9][A-Z0-9.\-/^=]{0,15}$"
+_TICKER_RE = re.compile(TICKER_PATTERN)
+
+#: Reason codes of rejected events, the part before the colon.
+REASON_CODES: tuple[str, ...] = (
+    "invalid_json",
+    "invalid_event",
+    "missing_field",
+    "invalid_ticker",
+    "unknown_ticker",
+    "invalid_timestamp",
+    "invalid_date",
+    "invalid_price",
+    "invalid_size",
+    "invalid_volume",
+    "invalid_seq",
+    "out_of_order",
+)
+
+_Price = Annotated[float, msgspec.Meta(gt=0)]
+_Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+_Ticker = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+
+
+class TickEvent(msgspec.Struct, frozen=True, gc=False):
+    """One trade.
+
+    Attributes:
+        ticker: Symbol, upper case.
+        ts: Trade time, RFC 3339 with a UTC offset (``...Z`` or ``...+01:00``), at most
+            microsecond precision.
+        price: Trade price, finite and > 0.
+        size: Shares traded, >= 0 (0 only for bars whose volume is smaller than their tick count).
+        seq: Per-ticker sequence number, >= 0.
+    """
+
+    ticker: _Ticker
+    ts: str
+    price: _Price
+    size: _Count
+    seq: _Count
+
+
+class BarEvent(msgspec.Struct, frozen=True, gc=False):
+    """One daily bar, as in ``market.daily_bars``.
+
+    Attributes:
+        ticker: Symbol, upper case.
+        date: Trading day.
+        open: Opening price (optional).
+        high: High (optional).
+        low: Low (optional).
+        close: Close (split-adjusted), required.
+        adj_close: Close adjusted for splits and dividends (optional).
+        volume: Shares traded (optional).
+    """
+
+    ticker: _Ticker
+    date: dt.date
+    close: _Price
+    open: _Price | None = None
+    high: _Price | None = None
+    low: _Price | None = None
+    adj_close: _Price | None = None
+    volume: _Count | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the sink accepts.
+
+    Attributes:
+        known_tickers: Tickers that exist (reference data); None accepts any ticker that
+            looks like one (:data:`TICKER_PATTERN`).
+        max_lateness_us: Ticks more than this before their (partition, ticker) watermark
+            are out of order.
+        max_lateness_days: Bars more than this many days before their watermark are out of
+            order (0: any earlier date; the same date again is allowed, as a correction).
+    """
+
+    known_tickers: frozenset[str] | None = None
+    max_lateness_us: int = 1_000_000
+    max_lateness_days: int = 0
+
+
+@dataclass
+class Decoded:
+    """The outcome of decoding one batch of record values.
+
+    Attributes:
+        accepted: Input positions of the accepted records, ascending.
+        columns: Accepted rows' columns by name, in input order.
+        rejected: ``(input position, reason)`` of every rejected record, ascending.
+        watermarks: Updated watermarks (ticker -> µs since epoch for ticks, days since
+            epoch for bars) after this batch.
+    """
+
+    accepted: np.ndarray
+    columns: dict[str, pa.Array]
+    rejected: list[tuple[int, str]]
+    watermarks: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.accepted)
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+def format_ts(ts_us: np.ndarray) -> list[str]:
+    """Microseconds since the epoch as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` strings."""
+    text = np.datetime_as_string(np.asarray(ts_us, dtype=np.int64).astype("datetime64[us]"), unit="us")
+    return [s + "Z" for s in text.tolist()]
+
+
+_TS_RE = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,6})?([Zz]|[+-]\d\d:?\d\d)$")
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def parse_ts(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse RFC 3339 timestamps with a UTC offset, at most microsecond precision.
+
+    Args:
+        texts: Timestamp strings.
+
+    Returns:
+        ``(µs since epoch as int64, valid mask)``; invalid entries hold 0.
+    """
+    arr = pa.array(texts, pa.string())
+    n = len(arr)
+    # The regex keeps Arrow's lenient parser from accepting what RFC 3339 does not (dates alone).
+    shape_ok = pc.match_substring_regex(arr, _TS_RE.pattern).to_numpy(zero_copy_only=False)
+    values = np.zeros(n, dtype=np.int64)
+    valid = np.zeros(n, dtype=bool)
+    idx = np.flatnonzero(shape_ok)
+    if not len(idx):
+        return values, valid
+    subset = arr if len(idx) == n else arr.take(pa.array(idx))
+    try:
+        parsed = subset.cast(_UTC_US).cast(pa.int64()).to_numpy()
+        values[idx] = parsed
+        valid[idx] = True
+    except pa.ArrowInvalid:
+        # Rare: a well-shaped but impossible time (month 13, 25:00); find it one by one.
+        for i in idx.tolist():
+            try:
+                values[i] = pa.array([texts[i]], pa.string()).cast(_UTC_US).cast(pa.int64())[0].as_py()
+                valid[i] = True
+            except pa.ArrowInvalid:
+                pass
+    return values, valid
+
+
+def _iso_us(us: int) -> str:
+    return format_ts(np.array([us], dtype=np.int64))[0]
+
+
+# --------------------------------------------------------------------------- encoding
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_ticks(
+    tickers: Sequence[str], ts_us: np.ndarray, price: np.ndarray, size: np.ndarray, seq: np.ndarray
+) -> list[bytes]:
+    """JSON values of tick events (floats written in their shortest round-trip form)."""
+    encode = _ENCODER.encode
+    return [
+        encode(TickEvent(t, s, p, z, q))
+        for t, s, p, z, q in zip(
+            tickers, format_ts(ts_us), price.tolist(), size.tolist(), seq.tolist(), strict=True
+        )
+    ]
+
+
+def encode_bars(bars: pa.Table) -> list[bytes]:
+    """JSON values of bar events from a table with ``market.daily_bars`` columns."""
+    cols = {name: bars.column(name).to_pylist() for name in bars.column_names}
+    n = bars.num_rows
+
+    def col(name: str) -> list[Any]:
+        return cols.get(name) or [None] * n
+
+    out = []
+    for t, d, o, h, lo, c, a, v in zip(
+        col("ticker"),
+        col("date"),
+        col("open"),
+        col("high"),
+        col("low"),
+        col("close"),
+        col("adj_close"),
+        col("volume"),
+        strict=True,
+    ):
+        obj = {
+            "ticker": t,
+            "date": d,
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "adj_close": a,
+            "volume": v,
+        }
+        out.append(_ENCODER.encode(obj))
+    return out
+
+
+# --------------------------------------------------------------------------- decoding
+
+_TICK_DECODER = msgspec.json.Decoder(TickEvent)
+_BAR_DECODER = msgspec.json.Decoder(BarEvent)
+_FIELD_CODES = {
+    "ticker": "invalid_ticker",
+    "ts": "invalid_timestamp",
+    "date": "invalid_date",
+    "price": "invalid_price",
+    "open": "invalid_price",
+    "high": "invalid_price",
+    "low": "invalid_price",
+    "close": "invalid_price",
+    "adj_close": "invalid_price",
+    "size": "invalid_size",
+    "volume": "invalid_volume",
+    "seq": "invalid_seq",
+}
+_MISSING_RE = re.compile(r"missing required field `([^`]+)`")
+_PATH_RE = re.compile(r"- at `\$\.([A-Za-z_]+)")
+_NONFINITE_RE = re.compile(rb"\b(NaN|-?Infinity)\b")
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _reason_from_validation(message: str, obj: Any = None) -> str:
+    missing = _MISSING_RE.search(message)
+    if missing:
+        return f"missing_field: {missing.group(1)}"
+    path = _PATH_RE.search(message)
+    if path:
+        name = path.group(1)
+        code = _FIELD_CODES.get(name, "invalid_event")
+        if isinstance(obj, dict) and name in obj:
+            value = obj[name]
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"{code}: {name} is {value}"
+            expected = message.split(" - at ", 1)[0]
+            expected = expected[:1].lower() + expected[1:]
+            return f"{code}: {name} is {_clip(json.dumps(value), 40)} ({expected})"
+        return f"{code}: {_clip(message)}"
+    return f"invalid_event: {_clip(message)}"
+
+
+def _decode_one(decoder: msgspec.json.Decoder, kind: type, value: bytes | None) -> Any:
+    """Decode one value, or return the reason it is rejected (a str)."""
+    if value is None or not value.strip():
+        return "invalid_json: empty record value"
+    try:
+        return decoder.decode(value)
+    except msgspec.ValidationError as e:
+        try:
+            obj = msgspec.json.decode(value)
+        except msgspec.DecodeError:
+            obj = None
+        return _reason_from_validation(str(e), obj)
+    except msgspec.DecodeError as e:
+        # Python's json writes NaN/Infinity by default: say which field, not just "bad JSON".
+        if _NONFINITE_RE.search(value):
+            try:
+                obj = json.loads(value)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                for name, v in obj.items():
+                    if isinstance(v, float) and not math.isfinite(v):
+                        return f"{_FIELD_CODES.get(name, 'invalid_event')}: {name} is {v}"
+        return f"invalid_json: {_clip(str(e))}"
+
+
+def check_ticker(tickers: pa.Array, known: frozenset[str] | None) -> list[str | None]:
+    """Reason per ticker (None when fine): unknown to the reference set, or not a symbol."""
+    shape = pc.match_substring_regex(tickers, TICKER_PATTERN).to_numpy(zero_copy_only=False)
+    if known is not None:
+        member = pc.is_in(tickers, value_set=pa.array(sorted(known), pa.string())).to_numpy(
+            zero_copy_only=False
+        )
+    else:
+        member = shape
+    if member.all():
+        return [None] * len(tickers)
+    out: list[str | None] = [None] * len(tickers)
+    values = tickers.to_pylist()
+    for i in np.flatnonzero(~member).tolist():
+        if known is not None and shape[i]:
+            out[i] = f"unknown_ticker: {values[i]!r} is not in the reference data"
+        else:
+            out[i] = f"invalid_ticker: {_clip(repr(values[i]), 40)} is not a ticker symbol"
+    return out
+
+
+def _order_check(
+    tickers: pa.Array, times: np.ndarray, watermarks: Mapping[str, int], tolerance: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Which records are out of order.
+
+    Returns:
+        ``(late mask, watermark each record was compared with, updated watermarks)``,
+        aligned with ``times``.
+    """
+    n = len(times)
+    floor = np.iinfo(np.int64).min
+    late = np.zeros(n, dtype=bool)
+    marks = np.full(n, floor, dtype=np.int64)
+    updated = dict(watermarks)
+    if not n:
+        return late, marks, updated
+    encoded = tickers.dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    names = encoded.dictionary.to_pylist()
+    # Group positions by ticker, keeping arrival order inside each group.
+    order = np.argsort(codes, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(names)))]
+    for k, name in enumerate(names):
+        idx = order[bounds[k] : bounds[k + 1]]
+        t = times[idx]
+        prev = updated.get(name)
+        running = np.maximum.accumulate(t)
+        before = np.empty_like(t)
+        before[0] = floor if prev is None else prev
+        before[1:] = running[:-1] if prev is None else np.maximum(running[:-1], prev)
+        marks[idx] = before
+        # Compared in float: the floor sentinel minus a tolerance must not wrap around.
+        late[idx] = (before != floor) & (t.astype(np.float64) < before.astype(np.float64) - tolerance)
+        top = int(running[-1])
+        updated[name] = top if prev is None else max(prev, top)
+    return late, marks, updated
+
+
+def _finish(
+    n: int,
+    good: list[int],
+    reasons: dict[int, str],
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    if not reasons:
+        return np.arange(n, dtype=np.int64), []
+    accepted = np.array([i for i in good if i not in reasons], dtype=np.int64)
+    rejected = sorted(reasons.items())
+    assert len(accepted) + len(rejected) == n
+    return accepted, rejected
+
+
+def decode_ticks(
+    values: Sequence[bytes | None], rules: Rules, watermarks: Mapping[str, int] | None = None
+) -> Decoded:
+    """Decode and validate tick event values.
+
+    Args:
+        values: Record values in offset order (all from one partition, so that the order
+            check compares like with like).
+        rules: What to accept.
+        watermarks: Latest accepted event time per ticker (µs) before this batch.
+
+    Returns:
+        Accepted columns ``ticker``, ``ts`` (timestamp[us, UTC]), ``price``, ``size``,
+        ``seq``; rejections with reasons; updated watermarks.
+    """
+    reasons: dict[int, str] = {}
+    decode = _TICK_DECODER.decode
+    try:
+        # The common case: every record decodes.
+        events: list[TickEvent] = [decode(v) for v in values]  # type: ignore[arg-type]
+        good = list(range(len(values)))
+    except (msgspec.DecodeError, TypeError):
+        events, good = [], []
+        for i, value in enumerate(values):
+            try:
+                events.append(decode(value))  # type: ignore[arg-type]
+                good.append(i)
+            except (msgspec.DecodeError, TypeError):
+                reasons[i] = _decode_one(_TICK_DECODER, TickEvent, value)
+    tickers = [e.ticker for e in events]
+    ts_text = [e.ts for e in events]
+    price = np.array([e.price for e in events], dtype=np.float64)
+    size = np.array([e.size for e in events], dtype=np.int64)
+    seq = np.array([e.seq for e in events], dtype=np.int64)
+    ts, ts_ok = parse_ts(ts_text)
+    ticker_arr = pa.array(tickers, pa.string())
+    bad = np.zeros(len(events), dtype=bool)
+    for j, reason in enumerate(check_ticker(ticker_arr, rules.known_tickers)):
+        if reason is not None:
+            reasons[good[j]] = reason
+            bad[j] = True
+    for j in np.flatnonzero(~ts_ok & ~bad).tolist():
+        reasons[good[j]] = (
+            f"invalid_timestamp: {_clip(repr(ts_text[j]), 60)} is not RFC 3339 with a UTC offset"
+        )
+        bad[j] = True
+    ok = ~bad
+    ok_idx = np.flatnonzero(ok)
+    late, compared, marks = _order_check(
+        ticker_arr.take(pa.array(ok_idx)), ts[ok_idx], watermarks or {}, rules.max_lateness_us
+    )
+    for j, mark in zip(ok_idx[late].tolist(), compared[late].tolist(), strict=True):
+        lag = (mark - int(ts[j])) / 1e6
+        reasons[good[j]] = (
+            f"out_of_order: {tickers[j]} at {_iso_us(int(ts[j]))} is {lag:.3f} s before its latest "
+            f"event (tolerance {rules.max_lateness_us / 1e6:g} s)"
+        )
+        ok[j] = False
+    accepted, rejected = _finish(len(values), good, reasons)
+    keep = np.flatnonzero(ok)
+    columns = {
+        "ticker": ticker_arr.take(pa.array(keep)) if len(keep) < len(events) else ticker_arr,
+        "ts": pa.array(ts[keep], pa.int64()).cast(_UTC_US),
+        "price": pa.array(price[keep], pa.float64()),
+        "size": pa.array(size[keep], pa.int64()),
+        "seq": pa.array(seq[keep], pa.int64()),
+    }
+    return Decoded(accepted, columns, rejected, marks)
+
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def decode_bars(
+    values: Sequence[bytes | None], rules: Rules, watermarks: Mapping[str, int] | None = None
+) -> Decoded:
+    """Decode and validate bar event values (see :func:`decode_ticks`).
+
+    Besides the per-field rules, a bar's prices must be consistent: ``low <= open, close
+    <= high`` where given. Watermarks are days since the epoch.
+
+    Returns:
+        Accepted columns ``ticker``, ``date``, ``open``, ``high``, ``low``, ``close``,
+        ``adj_close``, ``volume``.
+    """
+    reasons: dict[int, str] = {}
+    events: list[BarEvent] = []
+    good: list[int] = []
+    for i, value in enumerate(values):
+        got = _decode_one(_BAR_DECODER, BarEvent, value)
+        if isinstance(got, str):
+            reasons[i] = got
+            continue
+        lo, hi = got.low, got.high
+        inside = [p for p in (got.open, got.close) if p is not None]
+        if (lo is not None and hi is not None and lo > hi) or any(
+            (lo is not None and p < lo) or (hi is not None and p > hi) for p in inside
+        ):
+            reasons[i] = (
+                f"invalid_price: inconsistent bar (open {got.open}, high {hi}, low {lo}, close {got.close})"
+            )
+            continue
+        events.append(got)
+        good.append(i)
+    ticker_arr = pa.array([e.ticker for e in events], pa.string())
+    ok = np.ones(len(events), dtype=bool)
+    for j, reason in enumerate(check_ticker(ticker_arr, rules.known_tickers)):
+        if reason is not None:
+            reasons[good[j]] = reason
+            ok[j] = False
+    days = np.array([(e.date - _EPOCH).days for e in events], dtype=np.int64)
+    ok_idx = np.flatnonzero(ok)
+    tickers = [e.ticker for e in events]
+    late, _, marks = _order_check(
+        ticker_arr.take(pa.array(ok_idx)), days[ok_idx], watermarks or {}, rules.max_lateness_days
+    )
+    for j in ok_idx[late].tolist():
+        reasons[good[j]] = f"out_of_order: {tickers[j]} bar of {events[j].date} arrived after a later bar"
+        ok[j] = False
+    accepted, rejected = _finish(len(values), good, reasons)
+    keep = [events[j] for j in np.flatnonzero(ok).tolist()]
+    columns = {
+        "ticker": pa.array([e.ticker for e in keep], pa.string()),
+        "date": pa.array([e.date for e in keep], pa.date32()),
+        "open": pa.array([e.open for e in keep], pa.float64()),
+        "high": pa.array([e.high for e in keep], pa.float64()),
+        "low": pa.array([e.low for e in keep], pa.float64()),
+        "close": pa.array([e.close for e in keep], pa.float64()),
+        "adj_close": pa.array([e.adj_close for e in keep], pa.float64()),
+        "volume": pa.array([e.volume for e in keep], pa.int64()),
+    }
+    return Decoded(accepted, columns, rejected, marks)
