@@ -99,7 +99,11 @@ def bench_lake(label: str, lake: Path, ingest_args: list[str], queries: bool) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--universe", type=int, default=5700, help="tickers in the large run (0 to skip)")
-    ap.add_argument("--start", default="1993-01-01", help="start of the large run (5,700 tickers from 1993 give about 40M rows)")
+    ap.add_argument(
+        "--start",
+        default="1993-01-01",
+        help="start of the large run (5,700 tickers from 1993 give about 40M rows)",
+    )
     ap.add_argument("--work", default=None, help="folder for the benchmark lakes (default: a temp dir)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -65,7 +65,11 @@ def test_first_load_dedupes_quarantines_and_reconciles(settings):
     load = report.tables[0]
     assert (load.read, load.inserted, load.duplicates, load.quarantined) == (7, 3, 1, 3)
     assert load.reconciles
-    assert closes(settings) == {("AAPL", "2020-01-02"): 1.7, ("MSFT", "2020-01-02"): 3.5, ("NVDA", "2020-01-03"): 3.0}
+    assert closes(settings) == {
+        ("AAPL", "2020-01-02"): 1.7,
+        ("MSFT", "2020-01-02"): 3.5,
+        ("NVDA", "2020-01-03"): 3.0,
+    }
     nvda = read_table(settings, tickers=["NVDA"]).to_pylist()[0]
     assert nvda["volume"] == 1000 and nvda["ingested_at"].tzinfo is not None
     q = read_table(settings, "market.quarantine").to_pylist()
@@ -78,7 +82,10 @@ def test_first_load_dedupes_quarantines_and_reconciles(settings):
 
 
 def test_rerun_is_a_no_op_and_new_files_merge(settings):
-    _land(settings, bars(("AAPL", "2020-01-02", 1, 2, 0.5, 1.5, 10, 2), ("MSFT", "2020-01-02", 3, 4, 2, 3.5, 30, 3)))
+    _land(
+        settings,
+        bars(("AAPL", "2020-01-02", 1, 2, 0.5, 1.5, 10, 2), ("MSFT", "2020-01-02", 3, 4, 2, 3.5, 30, 3)),
+    )
     run_etl(settings)
     table = open_catalog(settings).load_table("market.daily_bars")
     snapshots = len(table.snapshots())
@@ -123,7 +130,10 @@ def test_malformed_lines_are_quarantined_not_dropped(settings):
 
 def test_corporate_actions_load(settings):
     cols = {c: [] for c in RAW_ACTION_COLUMNS}
-    for row in (("AAPL", "2020-08-31", "split", "4", "", "sim", "", ""), ("AAPL", "2020-08-07", "dividend", "", "0.82", "sim", "", "")):
+    for row in (
+        ("AAPL", "2020-08-31", "split", "4", "", "sim", "", ""),
+        ("AAPL", "2020-08-07", "dividend", "", "0.82", "sim", "", ""),
+    ):
         for k, v in zip(RAW_ACTION_COLUMNS, row, strict=True):
             cols[k].append(v)
     _land(settings, pa.table(cols), "corporate_actions", RAW_ACTION_COLUMNS)
@@ -147,7 +157,9 @@ def test_crawler_reports_new_columns_type_changes_and_partitions(settings):
     assert [(c.name, c.type) for c in table.columns] == [("ticker", "VARCHAR"), ("px", "BIGINT")]
     assert table.partition_keys == ["region"]
 
-    storage.write_bytes(storage.uri("raw", "quotes", "region=eu", "b.csv"), b"ticker,px,venue\nSAP,1.5,XETRA\n")
+    storage.write_bytes(
+        storage.uri("raw", "quotes", "region=eu", "b.csv"), b"ticker,px,venue\nSAP,1.5,XETRA\n"
+    )
     storage.write_bytes(storage.uri("raw", "quotes", "region=eu", "notes.txt"), b"hello")
     assert raw_changed(settings)
     second = crawl(settings)

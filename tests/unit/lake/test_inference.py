@@ -39,8 +39,12 @@ def test_widen_within_and_across_families():
 
 def test_merge_schemas_widens_and_tracks_nullability():
     f1 = FileSchema("a", (("ticker", "VARCHAR", False), ("close", "BIGINT", False)))
-    f2 = FileSchema("b", (("ticker", "VARCHAR", False), ("close", "DOUBLE", False), ("volume", "BIGINT", False)))
-    f3 = FileSchema("c", (("ticker", "VARCHAR", True), ("close", "DOUBLE", False), ("volume", "BIGINT", False)))
+    f2 = FileSchema(
+        "b", (("ticker", "VARCHAR", False), ("close", "DOUBLE", False), ("volume", "BIGINT", False))
+    )
+    f3 = FileSchema(
+        "c", (("ticker", "VARCHAR", True), ("close", "DOUBLE", False), ("volume", "BIGINT", False))
+    )
     cols = merge_schemas([], [f1, f2, f3])
     assert [(c.name, c.type, c.nullable) for c in cols] == [
         ("ticker", "VARCHAR", True),
@@ -62,7 +66,9 @@ def test_parse_partitions_reads_hive_folders_only():
 
 
 def _table(columns, partitions=()):
-    return RawTable("t", "file:///lake/raw/t", "csv", [RawColumn(n, t) for n, t in columns], ["source"], list(partitions))
+    return RawTable(
+        "t", "file:///lake/raw/t", "csv", [RawColumn(n, t) for n, t in columns], ["source"], list(partitions)
+    )
 
 
 def test_diff_tables_reports_new_columns_type_changes_and_partitions():

@@ -22,7 +22,7 @@ BAR = {
 
 def _check(spec, row: dict) -> tuple:
     con = duckdb.connect()
-    cols = ", ".join(f"?::{spec.reader_types[c]} AS \"{c}\"" for c in spec.types)
+    cols = ", ".join(f'?::{spec.reader_types[c]} AS "{c}"' for c in spec.types)
     con.execute(f"CREATE TABLE r AS SELECT {cols}", [row.get(c) for c in spec.types])
     return con.execute(
         f"WITH n AS (SELECT {normalise_sql(spec)} FROM r) SELECT ticker, source, {reason_sql(spec)} FROM n"
@@ -58,7 +58,14 @@ def test_close_may_equal_high_within_rounding():
 
 
 def test_actions_rules():
-    ok = {"ticker": "AAPL", "date": "2020-08-31", "action": "Split", "ratio": 4.0, "amount": None, "source": "sim"}
+    ok = {
+        "ticker": "AAPL",
+        "date": "2020-08-31",
+        "action": "Split",
+        "ratio": 4.0,
+        "amount": None,
+        "source": "sim",
+    }
     assert _check(ACTIONS_SPEC, ok)[2] is None
     assert _check(ACTIONS_SPEC, {**ok, "ratio": None})[2] == "split without a positive ratio"
     assert _check(ACTIONS_SPEC, {**ok, "action": "merger"})[2] == "unknown action: merger"
@@ -71,7 +78,13 @@ def test_lenient_parsers_accept_common_spellings_and_name_what_fails():
     con = duckdb.connect()
     text = {c: None for c in BARS_SPEC.types}
     rows = [
-        {**text, "ticker": "MSFT", "date": "2010-01-04 00:00:00-05:00", "close": "1,234.5", "volume": "1000.0"},
+        {
+            **text,
+            "ticker": "MSFT",
+            "date": "2010-01-04 00:00:00-05:00",
+            "close": "1,234.5",
+            "volume": "1000.0",
+        },
         {**text, "ticker": "MSFT", "date": "01/05/2010", "close": "12", "volume": "7"},
         {**text, "ticker": "MSFT", "date": "yesterday", "close": "abc", "volume": "1.5"},
     ]
@@ -79,7 +92,9 @@ def test_lenient_parsers_accept_common_spellings_and_name_what_fails():
     con.execute(f"CREATE TABLE r AS SELECT {cols}", [rows[0][c] for c in BARS_SPEC.types])
     for row in rows[1:]:
         con.execute(f"INSERT INTO r SELECT {cols}", [row[c] for c in BARS_SPEC.types])
-    got = con.execute(f"SELECT date::VARCHAR, close, volume, _f FROM (SELECT {typed}, {fails} AS _f FROM r)").fetchall()
+    got = con.execute(
+        f"SELECT date::VARCHAR, close, volume, _f FROM (SELECT {typed}, {fails} AS _f FROM r)"
+    ).fetchall()
     assert got[0] == ("2010-01-04", 1234.5, 1000.0, None)
     assert got[1] == ("2010-01-05", 12.0, 7.0, None)
     # A fractional volume parses here and is rejected by the integer check afterwards.
@@ -91,5 +106,7 @@ def test_price_artefacts_of_single_precision_are_cleaned_but_precise_values_kept
 
     from tickerlake.lake.validation import clean_price_artifacts
 
-    got = clean_price_artifacts(pa.array([106.209999, 6.8125, 0.08152343, 543210.12, 3.1400001, None, 123.456789]))
+    got = clean_price_artifacts(
+        pa.array([106.209999, 6.8125, 0.08152343, 543210.12, 3.1400001, None, 123.456789])
+    )
     assert got.to_pylist() == [106.21, 6.8125, 0.08152343, 543210.12, 3.14, None, 123.456789]
