@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyiceberg.catalog import Catalog, load_catalog
@@ -26,6 +27,7 @@ from tickerlake.lake.storage import LakeStorage, iceberg_io_properties
 __all__ = [
     "RawColumn",
     "RawTable",
+    "catalog_fingerprint",
     "ensure_table",
     "list_raw_tables",
     "load_table_or_none",
@@ -45,12 +47,36 @@ def open_catalog(settings: Settings) -> Catalog:
         props.update(type="glue")
     else:
         if uri.startswith("sqlite:///"):
-            from pathlib import Path
-
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         props.update(type="sql", uri=uri)
         props["init_catalog_tables"] = "true"
     return load_catalog(settings.catalog_name, **props)
+
+
+def catalog_fingerprint(settings: Settings) -> tuple[Any, ...] | None:
+    """A cheap fingerprint that changes on every catalog commit, or None when only a
+    catalog round trip can tell (REST, Glue or a remote SQL database).
+
+    The SQLite catalog's header holds a change counter (bytes 24-27) that moves on every
+    commit, even when the file system's mtime granularity would hide two quick commits.
+    """
+    uri = settings.resolved_catalog_uri
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    parts: list[Any] = []
+    for path in (db, db.with_name(db.name + "-wal")):
+        try:
+            st = path.stat()
+            parts.append((st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            parts.append(None)
+    try:
+        with open(db, "rb") as f:
+            parts.append(f.read(100)[24:28])
+    except FileNotFoundError:
+        parts.append(None)
+    return tuple(parts)
 
 
 def ensure_table(catalog: Catalog, identifier: str, schema: Schema | None = None) -> Table:

@@ -47,7 +47,7 @@ from pyiceberg.table import Table as IcebergTable
 
 from tickerlake.config import Settings
 from tickerlake.errors import QueryRefused, TickerlakeError
-from tickerlake.lake.catalog import RawTable, list_raw_tables, open_catalog
+from tickerlake.lake.catalog import RawTable, catalog_fingerprint, list_raw_tables, open_catalog
 from tickerlake.lake.duck import extension_path
 from tickerlake.lake.storage import LakeStorage, duckdb_s3_statements
 from tickerlake.query.guard import QueryError, check_sql, one_line
@@ -599,27 +599,10 @@ class QueryEngine:
         change counter moves on every commit. The raw-table registry is hashed (local lakes)
         or re-read at most every few seconds (object stores).
         """
-        uri = self.settings.resolved_catalog_uri
-        if not uri.startswith("sqlite:///"):
+        catalog = catalog_fingerprint(self.settings)
+        if catalog is None:
             return None
-        db = Path(uri.removeprefix("sqlite:///"))
-        parts: list[Any] = []
-        for path in (db, db.with_name(db.name + "-wal")):
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                parts.append(None)
-                continue
-            parts.append((st.st_mtime_ns, st.st_size))
-        try:
-            with open(db, "rb") as f:
-                # SQLite's file change counter (header bytes 24-27) moves on every commit,
-                # even when the mtime granularity would hide two quick commits.
-                parts.append(f.read(100)[24:28])
-        except FileNotFoundError:
-            parts.append(None)
-        parts.append(self._registry_signature())
-        return tuple(parts)
+        return (*catalog, self._registry_signature())
 
     def _registry_signature(self) -> Any:
         """Fingerprint of the raw-table registry and the crawler's file list."""

@@ -44,6 +44,7 @@ from tickerlake.insights import (
     resolve_window,
 )
 from tickerlake.insights.narrative import fmt_date
+from tickerlake.lake.catalog import catalog_fingerprint
 
 __all__ = [
     "BAR_COLUMNS",
@@ -513,32 +514,6 @@ def ohlc_series(
 
 
 # --------------------------------------------------------------------------- the cache
-
-
-def catalog_fingerprint(settings: Settings) -> Any:
-    """A cheap fingerprint that changes on every catalog commit, or None when only a
-    catalog round trip can tell (remote catalogs).
-
-    The SQLite catalog's header holds a change counter (bytes 24-27) that moves on every
-    commit, even within the file system's mtime granularity.
-    """
-    uri = settings.resolved_catalog_uri
-    if not uri.startswith("sqlite:///"):
-        return None
-    db = Path(uri.removeprefix("sqlite:///"))
-    parts: list[Any] = []
-    for path in (db, db.with_name(db.name + "-wal")):
-        try:
-            st = path.stat()
-            parts.append((st.st_mtime_ns, st.st_size))
-        except FileNotFoundError:
-            parts.append(None)
-    try:
-        with open(db, "rb") as f:
-            parts.append(f.read(100)[24:28])
-    except FileNotFoundError:
-        parts.append(None)
-    return tuple(parts)
 
 
 class LakeCache:
