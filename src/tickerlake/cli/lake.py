@@ -80,6 +80,10 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
             rows,
         )
         for t in report.tables:
+            for uri in t.skipped:
+                console.print(
+                    f"[yellow]warning:[/] {t.table}: not a CSV file, not loaded: {uri}", highlight=False
+                )
             for reason, n in sorted(t.reasons.items(), key=lambda kv: -kv[1]):
                 console.print(f"  {t.table} quarantined {n}: {escape(reason)}", highlight=False)
 

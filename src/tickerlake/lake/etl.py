@@ -78,6 +78,7 @@ class TableLoad:
             the row already in the table.
         quarantined: Invalid rows sent to ``market.quarantine``.
         reasons: Quarantined rows per reason.
+        skipped: Raw files of the dataset that are not CSV and were not read.
         snapshot_id: Iceberg snapshot committed, if any.
     """
 
@@ -89,6 +90,7 @@ class TableLoad:
     duplicates: int = 0
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
     snapshot_id: int | None = None
 
     @property
@@ -169,6 +171,7 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
             ]
             table = ensure_table(catalog, spec.table)
             load = TableLoad(table=spec.table, files=len(new_files))
+            load.skipped = [e.uri for e in datasets.get(dataset, []) if not e.uri.endswith(".csv")]
             report.tables.append(load)
             if not new_files:
                 continue
