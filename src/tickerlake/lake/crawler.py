@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from tickerlake.config import Settings
+from tickerlake.errors import TickerlakeError
 from tickerlake.lake.catalog import RawTable, list_raw_tables, save_raw_tables
 from tickerlake.lake.duck import connect
 from tickerlake.lake.inference import (
@@ -61,9 +62,15 @@ def _file_key(e: FileEntry) -> str:
 
 
 def scan_raw_zone(settings: Settings) -> dict[str, list[FileEntry]]:
-    """Data files of each raw dataset, by dataset name."""
+    """Data files of each raw dataset, by dataset name.
+
+    Raises:
+        TickerlakeError: The lake has no raw zone yet (nothing was ever ingested).
+    """
     storage = LakeStorage(settings)
     raw = storage.uri("raw")
+    if not storage.exists(raw):
+        raise TickerlakeError(f"no raw zone at {raw}: ingest data first (tickerlake ingest sim|csv|yahoo)")
     out: dict[str, list[FileEntry]] = {}
     for entry in storage.list_files(raw):
         rel = entry.uri[len(raw) :].lstrip("/")
