@@ -173,3 +173,12 @@ def test_crawler_reports_new_columns_type_changes_and_partitions(settings):
     assert second.files_scanned == 2  # the unchanged file is not read again
     third = crawl(settings)
     assert third.tables[0].status == "unchanged"
+
+
+def test_etl_on_a_lake_without_raw_zone_says_so_and_creates_nothing(tmp_path):
+    from tickerlake.errors import TickerlakeError
+
+    settings = Settings(lake=str(tmp_path / "none"))
+    with pytest.raises(TickerlakeError, match="no raw zone"):
+        run_etl(settings)
+    assert not (tmp_path / "none").exists()
