@@ -38,6 +38,7 @@ __all__ = [
     "log_returns",
     "prev_index",
     "split_days",
+    "window_bounds",
 ]
 
 #: Price measures: levels whose day-to-day ratio is a return.
@@ -157,19 +158,28 @@ class Panel:
         """
         if start is not None and end is not None and start > end:
             raise BadInput(f"the window starts ({fmt_date(start)}) after it ends ({fmt_date(end)})")
-        lo = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D"), "left"))
-        hi = (
-            len(self.dates)
-            if end is None
-            else int(np.searchsorted(self.dates, np.datetime64(end, "D"), "right"))
-        )
-        if lo >= hi:
-            s = fmt_date(start) if start else "the start"
-            e = fmt_date(end) if end else "the end"
-            if (end is not None and end < self.first_date) or (start is not None and start > self.last_date):
-                raise DateOutsideData(f"the window {s} to {e} is outside the data ({self.span()})")
-            raise EmptyWindow(f"no trading day between {s} and {e}")
-        return lo, hi
+        return window_bounds(self.dates, start, end)
+
+
+def window_bounds(dates: np.ndarray, start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
+    """Indices ``[lo, hi)`` of the sorted, non-empty ``datetime64[D]`` days within ``[start, end]``.
+
+    Raises:
+        DateOutsideData: The window does not overlap the days at all.
+        EmptyWindow: The window overlaps the days but holds none of them.
+    """
+    lo = 0 if start is None else int(np.searchsorted(dates, np.datetime64(start, "D"), "left"))
+    hi = len(dates) if end is None else int(np.searchsorted(dates, np.datetime64(end, "D"), "right"))
+    if lo >= hi:
+        s = fmt_date(start) if start else "the start"
+        e = fmt_date(end) if end else "the end"
+        first, last = dates[0].astype(object), dates[-1].astype(object)
+        if (end is not None and end < first) or (start is not None and start > last):
+            raise DateOutsideData(
+                f"the window {s} to {e} is outside the data ({fmt_date(first)} to {fmt_date(last)})"
+            )
+        raise EmptyWindow(f"no trading day between {s} and {e}")
+    return lo, hi
 
 
 def _date_column(bars: pa.Table) -> pa.ChunkedArray:

@@ -35,14 +35,13 @@ from tickerlake.config import DEFAULT_TICKERS, Settings
 from tickerlake.insights import (
     BUILTIN_WINDOWS,
     BadInput,
-    DateOutsideData,
-    EmptyWindow,
     NoData,
     UnknownTicker,
     Window,
     parse_windows,
     resolve_window,
 )
+from tickerlake.insights._panel import window_bounds
 from tickerlake.insights.narrative import fmt_date
 from tickerlake.lake.catalog import catalog_fingerprint
 
@@ -282,22 +281,7 @@ class Market:
             EmptyWindow: The span overlaps the data but holds no trading day.
         """
         self.require()
-        lo = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D"), "left"))
-        hi = (
-            len(self.dates)
-            if end is None
-            else int(np.searchsorted(self.dates, np.datetime64(end, "D"), "right"))
-        )
-        if lo >= hi:
-            s = fmt_date(start) if start else "the start"
-            e = fmt_date(end) if end else "the end"
-            first, last = self.first_date, self.last_date
-            assert first is not None and last is not None
-            span = f"{fmt_date(first)} to {fmt_date(last)}"
-            if (end is not None and end < first) or (start is not None and start > last):
-                raise DateOutsideData(f"the window {s} to {e} is outside the data ({span})")
-            raise EmptyWindow(f"no trading day between {s} and {e}")
-        return lo, hi
+        return window_bounds(self.dates, start, end)
 
     def bars_for(self, tickers: Sequence[str]) -> pa.Table:
         """The long bars of some tickers (all of them: the whole table), cached per set."""
