@@ -198,6 +198,31 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
     return report
 
 
+def _duck_paths(settings: Settings, storage: LakeStorage, uris: list[str]) -> list[str]:
+    """How DuckDB names lake files: plain paths locally, URIs on object stores."""
+    return [storage.path(u) if settings.is_local else u for u in uris]
+
+
+def _stream_select(spec: TableSpec, source: str) -> str:
+    """The columns the Parquet writer streams: output, ingestion time, and quarantine fields."""
+    cols = ", ".join(f'"{c}"' for c in spec.output)
+    return f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
+                      _reason, _record, source_file, source_row, _file, _line
+               FROM ({source})"""
+
+
+def _rejected_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str, str]]:
+    """Lines the last typed read rejected: ``(file, line, text, errors)``, one per line."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rej_errors'").fetchone()[0]:
+        return []
+    return con.execute(
+        """SELECT s.file_path, e.line, any_value(e.csv_line), string_agg(DISTINCT e.error_type::VARCHAR || ' '
+                  || COALESCE(e.column_name, ''), ', ')
+           FROM rej_errors e JOIN rej_scans s USING (scan_id, file_id)
+           GROUP BY s.file_path, e.line ORDER BY s.file_path, e.line"""
+    ).fetchall()
+
+
 def _types_sql(types: dict[str, str]) -> str:
     return "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
 
@@ -240,10 +265,9 @@ def _stage(
         Rows staged or to be streamed (typed reader plus re-read lines), and lines that
         stayed malformed even as text: ``(file, line, error, text)``.
     """
-    paths = [storage.path(e.uri) if settings.is_local else e.uri for e in files]
+    paths = _duck_paths(settings, storage, [e.uri for e in files])
     for t in ("rej_errors", "rej_scans"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    select = _typed_select(spec, paths, _STORE_REJECTS)
     if bulk:
         # A first read that only counts, but touches every column so that lines that do
         # not cast land in the rejects table.
@@ -256,20 +280,9 @@ def _stage(
         empty = _typed_select(spec, paths, "ignore_errors=true")
         con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {empty} LIMIT 0")
     else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {select}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {_typed_select(spec, paths, _STORE_REJECTS)}")
         accepted = con.execute("SELECT count(*) FROM staged").fetchone()[0]
-    has_rejects = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rej_errors'"
-    ).fetchone()[0]
-    rejected = (
-        has_rejects
-        and con.execute(
-            """SELECT s.file_path, e.line, any_value(e.csv_line), string_agg(DISTINCT e.error_type::VARCHAR || ' '
-                  || COALESCE(e.column_name, ''), ', ')
-           FROM rej_errors e JOIN rej_scans s USING (scan_id, file_id)
-           GROUP BY s.file_path, e.line ORDER BY s.file_path, e.line"""
-        ).fetchall()
-    )
+    rejected = _rejected_lines(con)
     if not rejected:
         return accepted, []
     malformed = _stage_lenient(con, settings, spec, rejected, paths)
@@ -297,42 +310,22 @@ def _bulk_optimistic(
     Returns:
         Written files, rows kept, valid rows, invalid batches and rows read; or None.
     """
-    paths = [storage.path(e.uri) if settings.is_local else e.uri for e in files]
+    paths = _duck_paths(settings, storage, [e.uri for e in files])
     for t in ("rej_errors", "rej_scans"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
-    cols = ", ".join(f'"{c}"' for c in spec.output)
-    select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
-                        _reason, _record, source_file, source_row, _file, _line
-                 FROM ({_typed_select(spec, paths, _STORE_REJECTS)})"""
+    select = _stream_select(spec, _typed_select(spec, paths, _STORE_REJECTS))
     # Row estimate for the progress bar: bytes over the mean line length of a sample.
-    sample = (
-        storage.read_bytes(files[0].uri)[: 1 << 16]
-        if files[0].size < (1 << 16)
-        else _head(storage, files[0].uri)
-    )
+    sample = _head(storage, files[0].uri)
     per_row = max(1.0, len(sample) / max(1, sample.count(b"\n")))
     estimate = int(sum(e.size for e in files) / per_row)
     written, kept, valid, bad = _write_parquet(
-        con,
-        storage,
-        table,
-        arrow_schema(TABLES[spec.table]),
-        select,
-        spec.key,
-        run_id,
-        estimate,
-        spec.table,
-        on_progress,
-        spec.prices,
+        con, storage, table, spec, select, run_id, estimate, on_progress
     )
-    rejected = (
-        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rej_errors'").fetchone()[0]
-        and (con.execute("SELECT count(*) FROM rej_errors").fetchone()[0])
-    )
+    rejected = _rejected_lines(con)
     repeated = 0
     if written and not rejected:
         key = ", ".join(f'"{k}"' for k in spec.key)
-        local = [storage.path(u) if settings.is_local else u for u in written]
+        local = _duck_paths(settings, storage, written)
         repeated = con.execute(
             f"SELECT count(*) - count(DISTINCT ({key})) FROM read_parquet({_sql_list(local)})"
         ).fetchone()[0]
@@ -344,13 +337,14 @@ def _bulk_optimistic(
 
 
 def _head(storage: LakeStorage, uri: str) -> bytes:
+    """The first 64 KiB of a file."""
     with storage.fs.open_input_stream(storage.path(uri)) as f:
         return f.read(1 << 16)
 
 
 def _bulk_select(spec: TableSpec, files: list[FileEntry], settings: Settings, storage: LakeStorage) -> str:
     """All rows of a bulk load (typed reader plus re-read rejected lines), sorted for the writer."""
-    paths = [storage.path(e.uri) if settings.is_local else e.uri for e in files]
+    paths = _duck_paths(settings, storage, [e.uri for e in files])
     # Rejected lines were re-read into ``staged``; the typed reader skips them here.
     return f"""SELECT * FROM ({_typed_select(spec, paths, "ignore_errors=true")})
                UNION ALL BY NAME SELECT * FROM staged"""
@@ -496,22 +490,10 @@ def _load_table(
             # Rejected lines or repeated keys: one sorted streaming pass. DuckDB reads,
             # validates and sorts (spilling if needed); the writer splits off invalid rows,
             # keeps the latest row of each key and encodes Parquet in bounded memory.
-            select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
-                                _reason, _record, source_file, source_row, _file, _line
-                         FROM ({_bulk_select(spec, files, settings, storage)})
-                         ORDER BY _reason IS NOT NULL, {key}, {latest_first}"""
+            source = _bulk_select(spec, files, settings, storage)
+            select = f"{_stream_select(spec, source)} ORDER BY _reason IS NOT NULL, {key}, {latest_first}"
             written, kept, valid, bad = _write_parquet(
-                con,
-                storage,
-                table,
-                target_schema,
-                select,
-                spec.key,
-                run_id,
-                load.read,
-                name,
-                on_progress,
-                spec.prices,
+                con, storage, table, spec, select, run_id, load.read, on_progress
             )
         with table.transaction() as tx:
             quarantined += [_quarantine_rows(b, spec.dataset, ingested_at) for b in bad]
@@ -590,17 +572,7 @@ def _load_table(
             select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh_new
                          ORDER BY {key}, {latest_first}"""
             written, kept, _, _ = _write_parquet(
-                con,
-                storage,
-                table,
-                target_schema,
-                select,
-                spec.key,
-                run_id,
-                load.read,
-                name,
-                on_progress,
-                spec.prices,
+                con, storage, table, spec, select, run_id, load.read, on_progress
             )
             load.inserted += kept
             if written:
@@ -682,14 +654,11 @@ def _write_parquet(
     con: duckdb.DuckDBPyConnection,
     storage: LakeStorage,
     table: Table,
-    schema: pa.Schema,
+    spec: TableSpec,
     select: str,
-    key: tuple[str, ...],
     run_id: str,
     total: int,
-    name: str,
     on_progress: Progress | None,
-    prices: tuple[str, ...] = (),
 ) -> tuple[list[str], int, int, list[pa.RecordBatch]]:
     """Stream a key-sorted query result into Parquet files, dropping superseded rows.
 
@@ -700,6 +669,7 @@ def _write_parquet(
     Returns:
         Written file URIs, rows kept, valid rows seen, and the invalid batches.
     """
+    schema, key, prices, name = arrow_schema(TABLES[spec.table]), spec.key, spec.prices, spec.table
     base = table.location().rstrip("/") + "/data"
     storage.ensure_dir(base)
     queues: list[queue.Queue[pa.RecordBatch | None]] = [queue.Queue(maxsize=2) for _ in range(_WRITERS)]
