@@ -35,16 +35,12 @@ def extension_path(name: str) -> Path:
 def connect(
     settings: Settings,
     extensions: tuple[str, ...] = ("avro", "iceberg"),
-    memory_limit: str | None = None,
-    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with extensions loaded from their PyPI packages.
 
     Args:
         settings: Runtime settings (memory limit, S3 credentials).
         extensions: Extensions to load, in dependency order; ``httpfs`` is added for S3 lakes.
-        memory_limit: Override of ``settings.duckdb_memory_limit``.
-        threads: DuckDB worker threads (default: all cores).
     """
     state = settings.local_state_dir
     state.mkdir(parents=True, exist_ok=True)
@@ -52,13 +48,11 @@ def connect(
         config={
             "autoinstall_known_extensions": "false",
             "autoload_known_extensions": "false",
-            "memory_limit": memory_limit or settings.duckdb_memory_limit,
+            "memory_limit": settings.duckdb_memory_limit,
             "temp_directory": str(state / "duckdb_tmp"),
             "preserve_insertion_order": "false",
         }
     )
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
     wanted = list(extensions)
     if not settings.is_local and "httpfs" not in wanted:
         wanted.insert(0, "httpfs")

@@ -47,7 +47,6 @@ def land(
     batches: Iterable[tuple[str, pa.Table]],
     columns: dict[str, tuple[str, ...]] | None = None,
     on_batch: Callable[[str, pa.Table], None] | None = None,
-    report: IngestReport | None = None,
 ) -> IngestReport:
     """Write ``(dataset, table)`` batches into the raw zone.
 
@@ -57,12 +56,11 @@ def land(
         batches: ``(dataset, table)`` pairs; empty tables are skipped.
         columns: Column order per dataset.
         on_batch: Called after each batch (progress).
-        report: Report to add to (a new one when None).
 
     Returns:
         The ingest report.
     """
-    report = report or IngestReport(source=source)
+    report = IngestReport(source=source)
     for dataset, table in batches:
         if table.num_rows:
             result = write_raw(settings, dataset, source, table, (columns or {}).get(dataset))

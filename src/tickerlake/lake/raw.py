@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 from tickerlake.config import Settings
 from tickerlake.lake.storage import LakeStorage
 
-__all__ = ["RawWrite", "raw_dataset_uri", "write_raw"]
+__all__ = ["RawWrite", "write_raw"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +35,6 @@ class RawWrite:
     rows: int
     size: int
     created: bool
-
-
-def raw_dataset_uri(settings: Settings, dataset: str) -> str:
-    """URI of a raw dataset's folder."""
-    return LakeStorage(settings).uri("raw", dataset)
 
 
 def write_raw(
