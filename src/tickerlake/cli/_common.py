@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +15,7 @@ from rich.table import Table
 
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
+from tickerlake.jsonable import jsonable as to_jsonable
 
 __all__ = [
     "JsonOpt",
@@ -43,23 +42,6 @@ def settings_of(ctx: typer.Context) -> Settings:
     if not isinstance(root.obj, Settings):
         root.obj = Settings()
     return root.obj
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert dataclasses, dates and containers into JSON-ready values."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: to_jsonable(v) for k, v in dataclasses.asdict(obj).items()}
-    if hasattr(obj, "model_dump"):
-        return to_jsonable(obj.model_dump())
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    if isinstance(obj, float) and obj != obj:
-        return None
-    return obj
 
 
 def render(obj: Any, as_json: bool, text: Callable[[], None] | None = None) -> None:

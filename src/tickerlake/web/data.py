@@ -14,7 +14,6 @@ The series helpers (:func:`line_series`, :func:`ohlc_series`) are pure functions
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import math
@@ -43,6 +42,7 @@ from tickerlake.insights import (
 )
 from tickerlake.insights._panel import window_bounds
 from tickerlake.insights.narrative import fmt_date
+from tickerlake.jsonable import jsonable
 from tickerlake.lake.catalog import catalog_fingerprint
 
 __all__ = [
@@ -79,25 +79,6 @@ _RESULT_CACHE_SIZE = 512
 
 
 # --------------------------------------------------------------------------- JSON
-
-
-def jsonable(obj: Any) -> Any:
-    """Dataclasses, dates and containers as JSON-ready values; NaN and infinities become None."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if obj is None or isinstance(obj, bool | int | str):
-        return obj
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
-    return str(obj)
 
 
 def dumps(obj: Any) -> bytes:
