@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LAKE ?= ./lake
 PORT ?= 8050
 
-.PHONY: demo test install services-jars lint bench clean browser
+.PHONY: demo test install services-jars lint bench clean browser reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +31,16 @@ browser:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench reliability
+	$(BIN)/ruff format --check src tests bench reliability
 
 test: install services-jars browser
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench reliability
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The full fault suite (the short form runs inside `make test`); report in artifacts/reliability.json.
+reliability: install services-jars
+	$(BIN)/python -m reliability
 
 demo: install services-jars
 	bash scripts/demo.sh "$(LAKE)" "$(PORT)"

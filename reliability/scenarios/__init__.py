@@ -1,0 +1,1 @@
+"""Scenario modules; each registers its scenarios with :func:`reliability.core.scenario`."""
