@@ -86,6 +86,12 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
                 )
             for reason, n in sorted(t.reasons.items(), key=lambda kv: -kv[1]):
                 console.print(f"  {t.table} quarantined {n}: {escape(reason)}", highlight=False)
+            if t.conflicts:
+                console.print(
+                    f"  {t.table}: {t.conflicts} concurrent commit(s) by another run; re-planned on the "
+                    f"fresh table ({t.already_loaded} file(s) already loaded)",
+                    highlight=False,
+                )
 
     payload = {
         "run_id": report.run_id,

@@ -14,19 +14,34 @@ write wins: later file, then later source row) and the result is merged into the
   duplicates, new keys are appended, and keys whose values changed rewrite the affected
   tickers' rows (copy-on-write ``overwrite``) in the same transaction.
 
-Counts always reconcile: ``read = loaded + duplicates + quarantined``. Loaded raw files are
-remembered in ``catalog/etl_state.json`` so that re-running changes nothing. After a
-crash between a commit and that file's update, the re-run finds the rows already present
-and identical (duplicates), and the quarantine batch by the batch id in its snapshots.
+Counts always reconcile: ``read = loaded + duplicates + quarantined``.
+
+Which raw files a table holds is recorded in the table itself, in the same atomic commit
+as their rows: the table property ``tickerlake.etl.loaded`` lists the content hash of
+every raw file ever loaded (and each snapshot's summary the hashes it added). Every plan
+starts from the freshly loaded table and skips files already listed, so re-running changes
+nothing and a crash at any point leaves either the whole commit or none of it. Concurrent
+runs (cron, a watcher and a user at once, on one host or several sharing an S3 lake) are
+caught by the commit itself: pyiceberg's blind retry is switched off on these tables
+(``commit.retry.num-retries = 0``), so a commit whose table changed since it was planned
+fails, and the run re-plans against the fresh table (dropping the files the other run
+loaded), at most :data:`_PLAN_ATTEMPTS` times, then stops with a clear error. Quarantined
+rows are recorded the same way per raw file (``tickerlake.etl.quarantined`` on
+``market.quarantine``, committed before the table's commit), so they are never doubled
+either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import posixpath
 import queue
+import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,10 +51,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import sqlalchemy.exc
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import In
 from pyiceberg.table import Table
 
 from tickerlake.config import Settings
+from tickerlake.errors import TickerlakeError
 from tickerlake.lake.catalog import ensure_table, open_catalog
 from tickerlake.lake.crawler import CrawlReport, crawl, raw_changed, scan_raw_zone
 from tickerlake.lake.duck import connect
@@ -54,7 +73,29 @@ from tickerlake.lake.validation import (
     reason_sql,
 )
 
-__all__ = ["EtlReport", "TableLoad", "run_etl"]
+__all__ = [
+    "LOADED_PROP",
+    "QUARANTINED_PROP",
+    "EtlReport",
+    "TableLoad",
+    "content_hash",
+    "loaded_hashes",
+    "run_etl",
+]
+
+#: Table property: JSON list of the content hashes of every raw file the table holds.
+LOADED_PROP = "tickerlake.etl.loaded"
+#: Quarantine table property: JSON list of ``dataset:hash`` whose rejected rows it holds.
+QUARANTINED_PROP = "tickerlake.etl.quarantined"
+#: Snapshot summary: JSON list of the content hashes a commit added.
+COMMIT_FILES_PROP = "tickerlake.etl.loaded-files"
+# Without this pyiceberg would re-apply a conflicting commit on top of the concurrent one,
+# loading files twice; the ETL re-plans itself instead.
+_TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}
+_PLAN_ATTEMPTS = 5
+_QUARANTINE_ATTEMPTS = 30
+_CONFLICTS = (CommitFailedException, sqlalchemy.exc.OperationalError)
+_CONTENT_NAME = re.compile(r"^part-([0-9a-f]{20})\.[a-z]+$")
 
 _FILE_ROWS = 4_000_000
 _BATCH_ROWS = 1_000_000
@@ -79,6 +120,8 @@ class TableLoad:
         quarantined: Invalid rows sent to ``market.quarantine``.
         reasons: Quarantined rows per reason.
         skipped: Raw files of the dataset that are not CSV and were not read.
+        already_loaded: Raw files skipped because the table already holds them.
+        conflicts: Commits that lost against a concurrent writer and were re-planned.
         snapshot_id: Iceberg snapshot committed, if any.
     """
 
@@ -91,6 +134,8 @@ class TableLoad:
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    already_loaded: int = 0
+    conflicts: int = 0
     snapshot_id: int | None = None
 
     @property
@@ -123,12 +168,36 @@ class EtlReport:
     seconds: float = 0.0
 
 
-def _state_uri(storage: LakeStorage) -> str:
-    return storage.uri("catalog", "etl_state.json")
+def content_hash(storage: LakeStorage, entry: FileEntry) -> str:
+    """A raw file's identity: the hash in a content-addressed name, else a hash of its bytes."""
+    m = _CONTENT_NAME.match(posixpath.basename(entry.uri))
+    if m:
+        return m.group(1)
+    h = hashlib.sha256()
+    with storage.fs.open_input_stream(storage.path(entry.uri)) as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()[:20]
 
 
-def _file_key(e: FileEntry) -> str:
-    return f"{e.size}:{e.mtime_ns}"
+def loaded_hashes(table: Table) -> set[str]:
+    """Content hashes of the raw files a table holds, as its current metadata records them."""
+    return set(json.loads(table.properties.get(LOADED_PROP) or "[]"))
+
+
+def _prepared(catalog: Catalog, identifier: str) -> Table:
+    """Load (or create) a table with the commit behaviour the ETL relies on."""
+    for _ in range(_QUARANTINE_ATTEMPTS):
+        table = ensure_table(catalog, identifier)
+        missing = {k: v for k, v in _TABLE_PROPERTIES.items() if table.properties.get(k) != v}
+        if not missing:
+            return table
+        try:
+            with table.transaction() as tx:
+                tx.set_properties(**missing)
+        except _CONFLICTS:
+            time.sleep(0.05)
+    raise TickerlakeError(f"{identifier}: could not set its commit properties (too many concurrent writers?)")
 
 
 def _sql_list(items: list[str]) -> str:
@@ -153,45 +222,64 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
         report.crawl = crawl(
             settings, on_file=(lambda d, t: on_progress("crawl", d, t)) if on_progress else None
         )
-    state_uri = _state_uri(storage)
-    state: dict[str, dict[str, str]] = (
-        json.loads(storage.read_bytes(state_uri)) if storage.exists(state_uri) else {}
-    )
     datasets = scan_raw_zone(settings)
     catalog = open_catalog(settings)
-    quarantine = ensure_table(catalog, "market.quarantine")
+    _prepared(catalog, "market.quarantine")
     con = connect(settings)
     try:
         for dataset, spec in SPECS.items():
-            loaded = state.get(dataset, {})
-            new_files = [
-                e
-                for e in datasets.get(dataset, [])
-                if e.uri.endswith(".csv") and loaded.get(e.uri) != _file_key(e)
-            ]
-            table = ensure_table(catalog, spec.table)
-            load = TableLoad(table=spec.table, files=len(new_files))
-            load.skipped = [e.uri for e in datasets.get(dataset, []) if not e.uri.endswith(".csv")]
-            report.tables.append(load)
-            if not new_files:
-                continue
+            entries = datasets.get(dataset, [])
+            csvs = [e for e in entries if e.uri.endswith(".csv")]
+            skipped = [e.uri for e in entries if not e.uri.endswith(".csv")]
             # Order of writing: file modification time, then name (content hash) for ties.
-            new_files.sort(key=lambda e: (e.mtime_ns, e.uri))
-            _load_table(
-                con,
-                settings,
-                storage,
-                spec,
-                table,
-                quarantine,
-                new_files,
-                load,
-                report.run_id,
-                started,
-                on_progress,
-            )
-            state[dataset] = {**loaded, **{e.uri: _file_key(e) for e in new_files}}
-            storage.write_bytes(state_uri, json.dumps(state).encode())
+            csvs.sort(key=lambda e: (e.mtime_ns, e.uri))
+            hashes = {e.uri: content_hash(storage, e) for e in csvs}
+            conflicts = 0
+            for _attempt in range(_PLAN_ATTEMPTS):
+                table = _prepared(catalog, spec.table)
+                done = loaded_hashes(table)
+                new_files: list[FileEntry] = []
+                planned: set[str] = set()
+                for e in csvs:
+                    if hashes[e.uri] not in done and hashes[e.uri] not in planned:
+                        planned.add(hashes[e.uri])
+                        new_files.append(e)
+                load = TableLoad(
+                    table=spec.table,
+                    files=len(new_files),
+                    skipped=skipped,
+                    already_loaded=len(csvs) - len(new_files),
+                    conflicts=conflicts,
+                )
+                if not new_files:
+                    break
+                try:
+                    _load_table(
+                        con,
+                        catalog,
+                        settings,
+                        storage,
+                        spec,
+                        table,
+                        new_files,
+                        hashes,
+                        load,
+                        report.run_id,
+                        started,
+                        on_progress,
+                    )
+                    break
+                except _CONFLICTS:
+                    # Another writer committed since this plan was made: plan again on its result.
+                    conflicts += 1
+                    _drop_temp_objects(con)
+                    time.sleep(0.05 * conflicts)
+            else:
+                raise TickerlakeError(
+                    f"etl: {spec.table} changed under {_PLAN_ATTEMPTS} plans in a row (other writers keep "
+                    "committing); nothing of this run was committed to it, run `tickerlake etl` again"
+                )
+            report.tables.append(load)
     finally:
         con.close()
     report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
@@ -401,7 +489,7 @@ def _stage_lenient(
 
 
 def _quarantine_rows(batch: pa.RecordBatch | pa.Table, dataset: str, ingested_at: dt.datetime) -> pa.Table:
-    """Quarantine records for staged rows that failed validation."""
+    """Quarantine records for staged rows that failed validation (plus the raw file read)."""
     n = batch.num_rows
     source_file = pc.coalesce(
         pc.if_else(pc.equal(batch.column("source_file"), ""), None, batch.column("source_file")),
@@ -415,6 +503,7 @@ def _quarantine_rows(batch: pa.RecordBatch | pa.Table, dataset: str, ingested_at
             "reason": batch.column("_reason").cast(pa.string()),
             "record": batch.column("_record").cast(pa.string()),
             "ingested_at": pa.array([ingested_at] * n, pa.timestamp("us", "UTC")),
+            "_raw_file": batch.column("_file").cast(pa.string()),
         }
     )
 
@@ -432,24 +521,31 @@ def _malformed_rows(
             "reason": pa.array([f"malformed CSV line: {m[2].lower()}" for m in malformed], pa.string()),
             "record": pa.array([m[3] for m in malformed], pa.string()),
             "ingested_at": pa.array([ingested_at] * n, pa.timestamp("us", "UTC")),
+            "_raw_file": pa.array([m[0] for m in malformed], pa.string()),
         }
     )
 
 
 def _load_table(
     con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
     settings: Settings,
     storage: LakeStorage,
     spec: TableSpec,
     table: Table,
-    quarantine: Table,
     files: list[FileEntry],
+    hashes: dict[str, str],
     load: TableLoad,
     run_id: str,
     ingested_at: dt.datetime,
     on_progress: Progress | None,
 ) -> None:
-    """Load new raw files of one dataset into its table (see the module docstring)."""
+    """Load new raw files of one dataset into its table (see the module docstring).
+
+    Raises:
+        CommitFailedException: The table changed since ``table`` was loaded; nothing of
+            this load is in it (its Parquet files are deleted) and the caller re-plans.
+    """
     name = spec.table
     if on_progress:
         on_progress(f"{name}: read + validate", 0, 1)
@@ -474,12 +570,21 @@ def _load_table(
     latest_first = "_seq DESC, source_row DESC NULLS LAST, _line DESC NULLS LAST"
     quarantined = [_malformed_rows(malformed, spec.dataset, ingested_at)]
     target_schema = arrow_schema(TABLES[name])
-    batch_id = hashlib.sha256("\n".join(e.uri for e in files).encode()).hexdigest()[:16]
+    new_hashes = sorted({hashes[e.uri] for e in files})
     summary = {
         "tickerlake.etl.run": run_id,
-        "tickerlake.etl.batch": batch_id,
         "tickerlake.etl.files": str(len(files)),
+        COMMIT_FILES_PROP: json.dumps(new_hashes),
     }
+    # The loaded-files record travels in the same commit as the rows.
+    loaded_prop = {LOADED_PROP: json.dumps(sorted(loaded_hashes(table).union(new_hashes)))}
+    duck_hash = dict(
+        zip(
+            _duck_paths(settings, storage, [e.uri for e in files]),
+            [hashes[e.uri] for e in files],
+            strict=True,
+        )
+    )
     overwrite_keys: list[str] = []
     written: list[str] = []
 
@@ -495,12 +600,18 @@ def _load_table(
             written, kept, valid, bad = _write_parquet(
                 con, storage, table, spec, select, run_id, load.read, on_progress
             )
-        with table.transaction() as tx:
-            quarantined += [_quarantine_rows(b, spec.dataset, ingested_at) for b in bad]
-            load.inserted = kept
-            load.duplicates = valid - kept
-            if written:
-                tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
+        quarantined += [_quarantine_rows(b, spec.dataset, ingested_at) for b in bad]
+        load.inserted = kept
+        load.duplicates = valid - kept
+        _commit_quarantine(catalog, spec.dataset, quarantined, duck_hash, summary, load)
+        try:
+            with table.transaction() as tx:
+                if written:
+                    tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
+                tx.set_properties(**loaded_prop)
+        except _CONFLICTS:
+            _delete(storage, written)
+            raise
     else:
         quarantined.append(
             _quarantine_rows(
@@ -549,45 +660,48 @@ def _load_table(
             f"""CREATE OR REPLACE TEMP VIEW fresh_new AS SELECT * FROM fresh f
                 WHERE NOT list_contains({tickers}, f.ticker) AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
         )
-        with table.transaction() as tx:
-            if overwrite_keys:
-                # Copy-on-write of the affected tickers: their new rows plus the untouched old ones.
-                replacement = con.execute(
-                    f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh
-                        WHERE list_contains({tickers}, ticker)
-                        UNION ALL
-                        SELECT {cols}, ingested_at FROM existing e WHERE list_contains({tickers}, ticker)
-                          AND NOT EXISTS (SELECT 1 FROM fresh f WHERE {on})
-                        ORDER BY {key}"""
-                ).to_arrow_table()
-                load.inserted += con.execute(
-                    f"""SELECT count(*) FROM fresh f WHERE list_contains({tickers}, ticker)
-                        AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
-                ).fetchone()[0]
-                tx.overwrite(
-                    replacement.cast(target_schema),
-                    overwrite_filter=In("ticker", overwrite_keys),
-                    snapshot_properties=summary,
+        _commit_quarantine(catalog, spec.dataset, quarantined, duck_hash, summary, load)
+        try:
+            with table.transaction() as tx:
+                if overwrite_keys:
+                    # Copy-on-write of the affected tickers: their new rows plus the untouched old ones.
+                    replacement = con.execute(
+                        f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh
+                            WHERE list_contains({tickers}, ticker)
+                            UNION ALL
+                            SELECT {cols}, ingested_at FROM existing e WHERE list_contains({tickers}, ticker)
+                              AND NOT EXISTS (SELECT 1 FROM fresh f WHERE {on})
+                            ORDER BY {key}"""
+                    ).to_arrow_table()
+                    load.inserted += con.execute(
+                        f"""SELECT count(*) FROM fresh f WHERE list_contains({tickers}, ticker)
+                            AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
+                    ).fetchone()[0]
+                    tx.overwrite(
+                        replacement.cast(target_schema),
+                        overwrite_filter=In("ticker", overwrite_keys),
+                        snapshot_properties=summary,
+                    )
+                select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh_new
+                             ORDER BY {key}, {latest_first}"""
+                written, kept, _, _ = _write_parquet(
+                    con, storage, table, spec, select, run_id, load.read, on_progress
                 )
-            select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh_new
-                         ORDER BY {key}, {latest_first}"""
-            written, kept, _, _ = _write_parquet(
-                con, storage, table, spec, select, run_id, load.read, on_progress
-            )
-            load.inserted += kept
-            if written:
-                tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
+                load.inserted += kept
+                if written:
+                    tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
+                tx.set_properties(**loaded_prop)
+        except _CONFLICTS:
+            _delete(storage, written)
+            raise
 
-    q_rows = pa.concat_tables(quarantined)
-    load.quarantined = q_rows.num_rows
-    for reason in q_rows.column("reason").to_pylist():
-        # Reasons carry the offending values; count them by their stable wording.
-        short = "; ".join(part.split(":")[0].split(" '")[0] for part in reason.split("; "))
-        load.reasons[short] = load.reasons.get(short, 0) + 1
-    if q_rows.num_rows and not _batch_committed(quarantine, batch_id):
-        quarantine.append(q_rows.cast(arrow_schema(QUARANTINE)), snapshot_properties=summary)
     if overwrite_keys or written:
         load.snapshot_id = table.refresh().current_snapshot().snapshot_id
+    _drop_temp_objects(con)
+
+
+def _drop_temp_objects(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temp tables and views a load leaves on the connection."""
     for obj in ("fresh_new", "fresh", "matched", "existing", "staged"):
         kind = con.execute(
             "SELECT table_type FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
@@ -597,11 +711,53 @@ def _load_table(
             con.execute(f"DROP {'VIEW' if kind[0] == 'VIEW' else 'TABLE'} {obj}")
 
 
-def _batch_committed(table: Table, batch_id: str) -> bool:
-    """Whether a snapshot of ``table`` already carries this batch (a crash after its commit)."""
-    return any(
-        s.summary and s.summary.get("tickerlake.etl.batch") == batch_id for s in table.refresh().snapshots()
-    )
+def _delete(storage: LakeStorage, uris: list[str]) -> None:
+    """Delete files a failed commit would have referenced."""
+    for uri in uris:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            storage.delete(uri)
+
+
+def _commit_quarantine(
+    catalog: Catalog,
+    dataset: str,
+    parts: list[pa.Table],
+    duck_hash: dict[str, str],
+    summary: dict[str, str],
+    load: TableLoad,
+) -> None:
+    """Append a load's rejected rows to ``market.quarantine``, once per raw file.
+
+    Rows of raw files whose rejects the quarantine already records (a run that crashed
+    before its table commit, or a concurrent run) are not appended again; the record and
+    the rows go in one commit, retried on the fresh table when another writer wins.
+    """
+    rows = pa.concat_tables(parts)
+    load.quarantined = rows.num_rows
+    for reason in rows.column("reason").to_pylist():
+        # Reasons carry the offending values; count them by their stable wording.
+        short = "; ".join(part.split(":")[0].split(" '")[0] for part in reason.split("; "))
+        load.reasons[short] = load.reasons.get(short, 0) + 1
+    if not rows.num_rows:
+        return
+    keys = [f"{dataset}:{duck_hash.get(f, f)}" for f in rows.column("_raw_file").to_pylist()]
+    rows = rows.drop_columns(["_raw_file"]).cast(arrow_schema(QUARANTINE))
+    for attempt in range(_QUARANTINE_ATTEMPTS):
+        table = _prepared(catalog, "market.quarantine")
+        recorded = set(json.loads(table.properties.get(QUARANTINED_PROP) or "[]"))
+        keep = [k not in recorded for k in keys]
+        if not any(keep):
+            return
+        fresh = rows.filter(pa.array(keep))
+        new_keys = {k for k, kept in zip(keys, keep, strict=True) if kept}
+        try:
+            with table.transaction() as tx:
+                tx.append(fresh, snapshot_properties=summary)
+                tx.set_properties(**{QUARANTINED_PROP: json.dumps(sorted(recorded | new_keys))})
+            return
+        except _CONFLICTS:
+            time.sleep(min(0.02 * (attempt + 1), 0.5))
+    raise TickerlakeError("etl: could not commit to market.quarantine (too many concurrent writers?)")
 
 
 def _data_files(table: Table) -> list[str]:
