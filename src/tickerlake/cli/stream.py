@@ -172,7 +172,11 @@ def sink_cmd(
     max_interval: float = typer.Option(1.0, "--max-interval", help="Seconds a micro-batch may stay open."),
     dlq_topic: str = typer.Option(None, "--dlq-topic", help="Dead-letter topic [default: <topic>.dlq]."),
     once: bool = typer.Option(False, "--once", help="Drain what is in the topic, then exit."),
-    idle: float = typer.Option(2.0, "--idle", help="With --once: quiet seconds at the end before exiting."),
+    timeout: float = typer.Option(
+        300.0,
+        "--timeout",
+        help="With --once: seconds to wait for the partitions and drain them before giving up (exit 1).",
+    ),
     known_tickers: str = typer.Option(
         "lake",
         "--known-tickers",
@@ -195,7 +199,8 @@ def sink_cmd(
     """Write a topic into the lake exactly once: raw JSON-lines files + one Iceberg commit per batch.
 
     Runs until SIGTERM/Ctrl-C (the open batch is committed first) or, with --once, until
-    every partition is drained.
+    every partition is in the table up to the end offsets seen at start; if that does not
+    happen within --timeout it exits 1 and prints the lag per partition.
     """
     settings = settings_of(ctx)
     mode = _mode(mode)
@@ -221,7 +226,7 @@ def sink_cmd(
             max_interval_s=max_interval,
             dlq_topic=dlq_topic,
             once=once,
-            idle_s=idle,
+            once_timeout_s=timeout,
             known_tickers=known,
             max_lateness_s=max_lateness,
             instance_id=instance_id,
@@ -231,8 +236,9 @@ def sink_cmd(
 
         def on_commit(r: SinkReport) -> None:
             if status is not None:
+                to_go = f", {sum(r.lag.values()):,} records to go" if r.lag else ""
                 status.update(
-                    f"sink {topic}: {r.batches:,} batches, {r.accepted:,} rows, {r.rejected:,} dead letters"
+                    f"sink {topic}: {r.batches:,} batches, {r.accepted:,} rows, {r.rejected:,} dead letters{to_go}"
                 )
 
         sink = StreamSink(settings, options, on_commit=on_commit)
@@ -258,6 +264,13 @@ def sink_cmd(
             console.print(f"table offsets of {report.topic}: {offsets}", highlight=False)
 
     render(report, as_json, text)
+    if report.complete is False:
+        lag = ", ".join(f"{p}:{n:,}" for p, n in sorted(report.lag.items()) if n)
+        err_console.print(
+            f"[red]error:[/] not drained within {timeout:g} s; records still missing per partition: {lag}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @stream_app.command("status")

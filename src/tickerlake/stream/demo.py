@@ -178,7 +178,7 @@ def run_demo(
         step("sinking into stream.ticks")
         sunk = run_sink(
             settings,
-            SinkOptions(topic=topic, group=DEMO_GROUP, bootstrap=address, once=True, idle_s=1.0),
+            SinkOptions(topic=topic, group=DEMO_GROUP, bootstrap=address, once=True),
             handle_signals=False,
         )
         before = sent.offsets_before

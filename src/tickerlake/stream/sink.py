@@ -73,6 +73,7 @@ __all__ = [
     "SinkReport",
     "StreamSink",
     "TableState",
+    "claim_slot",
     "known_tickers_from_lake",
     "raw_file_name",
     "run_sink",
@@ -128,12 +129,19 @@ class SinkOptions:
         max_records: Records per micro-batch at most.
         max_interval_s: Seconds a micro-batch may stay open.
         dlq_topic: Dead-letter topic (None: ``<topic>.dlq``).
-        once: Drain what is there and exit.
-        idle_s: With ``once``: seconds without records (at the end of every partition) before exiting.
+        once: Drain the topic and exit: every partition read up to the end offsets seen at
+            start (by this sink or by others of its group), or give up after ``once_timeout_s``
+            with ``complete`` False and the lag per partition in the report.
+        once_timeout_s: With ``once``: seconds to wait for partitions (held by crashed members
+            until their session expires) and to drain them, before giving up.
         known_tickers: Reference tickers; None reads them from ``market.daily_bars`` (any
             ticker-shaped symbol when that table is empty); an empty set accepts any symbol.
         max_lateness_s: Out-of-order tolerance for ticks.
-        instance_id: Static group membership id (a restarted sink gets its partitions back at once).
+        instance_id: Static group membership id (a restarted sink gets its partitions back at
+            once). None: a per-host slot id (``<host>-<n>``, ``n`` the lowest slot no live sink
+            of this group and topic on this host holds), so a sink restarted after a crash
+            takes its predecessor's place instead of waiting for its session to expire.
+            Empty string: dynamic membership.
         session_timeout_ms: Group session timeout.
         keep_snapshots: Snapshots kept when expiring old ones (0: never expire).
         sink_id: Name recorded in snapshot summaries (default host-pid).
@@ -147,7 +155,7 @@ class SinkOptions:
     max_interval_s: float = 1.0
     dlq_topic: str | None = None
     once: bool = False
-    idle_s: float = 2.0
+    once_timeout_s: float = 300.0
     known_tickers: frozenset[str] | None = None
     max_lateness_s: float = 1.0
     instance_id: str | None = None
@@ -183,7 +191,11 @@ class SinkReport:
         events_per_s: Committed records per second of run time.
         first_commit_at: Wall-clock time (epoch s) of the first commit.
         last_commit_at: Wall-clock time (epoch s) of the last commit.
-        stopped_by: ``once``, ``signal`` or ``stop``.
+        stopped_by: ``once``, ``timeout`` (``once`` gave up), ``signal`` or ``stop``.
+        instance_id: The static membership id used (None: dynamic membership).
+        targets: With ``once``: end offset per partition seen at start.
+        lag: With ``once``: records of each partition below its target still missing from the table at exit.
+        complete: With ``once``: whether every partition reached its target.
     """
 
     topic: str
@@ -208,6 +220,10 @@ class SinkReport:
     first_commit_at: float | None = None
     last_commit_at: float | None = None
     stopped_by: str = "stop"
+    instance_id: str | None = None
+    targets: dict[int, int] = field(default_factory=dict)
+    lag: dict[int, int] = field(default_factory=dict)
+    complete: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +272,34 @@ def table_state(table: Any) -> TableState:
     return TableState(offsets, marks, current.snapshot_id if current is not None else None)
 
 
+def claim_slot(settings: Settings, group: str) -> tuple[str, int]:
+    """The lowest free static-membership slot of ``group`` on this host.
+
+    A slot is an exclusive ``flock`` on a file in the local state folder; the kernel
+    releases it when the process dies, however it dies, so a sink restarted after a crash
+    gets its predecessor's id (and partitions) while two live sinks never share one.
+
+    Returns:
+        The instance id and the open file descriptor holding the lock (close it to release).
+    """
+    import fcntl
+    import hashlib
+
+    folder = settings.local_state_dir / "sink-slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha256(group.encode()).hexdigest()[:12]
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
+    for n in range(1024):
+        fd = os.open(folder / f"{tag}-{n}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return f"tickerlake-{host}-{n}", fd
+    raise TickerlakeError(f"more than 1024 sinks of group {group!r} on this host")
+
+
 def raw_file_name(topic: str, partition: int, first: int, last: int) -> str:
     """The deterministic raw file name of a batch of one partition."""
     return f"{topic}-{partition}-{first:020d}-{last:020d}.jsonl"
@@ -295,7 +339,8 @@ class StreamSink:
         settings: Runtime settings (lake, catalog, Kafka security).
         options: What to read and how.
         stop: Set it to stop (the current batch is flushed first).
-        on_commit: Called after each commit with the report so far.
+        on_commit: Called after each commit with the report so far (with ``once`` also while
+            waiting, with ``report.lag`` updated).
     """
 
     def __init__(
@@ -320,6 +365,10 @@ class StreamSink:
         self.topic = options.topic
         self.dlq_topic = options.dlq_topic or f"{options.topic}.dlq"
         self.sink_id = options.sink_id or options.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self._instance_id = options.instance_id or None
+        self._slot_fd: int | None = None
+        self._targets: dict[int, tuple[int, int]] = {}
+        self._next_check = 0.0
         self.report = SinkReport(
             topic=self.topic, table=self.mode.table, group=options.group, sink_id=self.sink_id
         )
@@ -394,8 +443,8 @@ class StreamSink:
                 "queued.min.messages": 200_000,
             }
         )
-        if self.options.instance_id:
-            conf["group.instance.id"] = self.options.instance_id
+        if self._instance_id:
+            conf["group.instance.id"] = self._instance_id
         return conf
 
     def _producer_config(self) -> dict[str, Any]:
@@ -781,12 +830,29 @@ class StreamSink:
 
     # ---------------------------------------------------------------- loop
 
-    def _drained(self, now: float, started: float) -> bool:
-        if self.pending_count or now - self.last_activity < self.options.idle_s:
+    def _release_slot(self) -> None:
+        if self._slot_fd is not None:
+            os.close(self._slot_fd)
+            self._slot_fd = None
+
+    def _once_lag(self) -> dict[int, int]:
+        """Records below the start-time end offsets that the table does not hold yet, per partition."""
+        offsets = table_state(self._catalog_table()).for_topic(self.topic)
+        lag = {}
+        for p, (low, high) in self._targets.items():
+            position = max(offsets.get(p, low), low)  # below low: retention removed them
+            lag[p] = max(high - position, 0)
+        return lag
+
+    def _once_done(self, now: float) -> bool:
+        """Whether every partition is in the table up to its target (checked at most twice a second)."""
+        if self.pending_count or now < self._next_check:
             return False
-        if self.eof:
-            return all(self.eof.values())
-        return now - started >= max(self.options.idle_s, 10.0)
+        self._next_check = now + 0.5
+        self.report.lag = self._once_lag()
+        if self.on_commit is not None:
+            self.on_commit(self.report)  # progress while waiting for partitions held by crashed members
+        return not any(self.report.lag.values())
 
     def _handle_error(self, msg: Any) -> None:
         from confluent_kafka import KafkaError
@@ -831,19 +897,34 @@ class StreamSink:
         started = time.monotonic()
         self._bootstrap = _kafka.resolve_bootstrap(self.settings, self.options.bootstrap)
         admin = _kafka.admin_client(self.settings, self._bootstrap)
-        missing = _kafka.topic_partitions(admin, self.topic, self._bootstrap) is None
-        if not missing:
+        partitions = _kafka.topic_partitions(admin, self.topic, self._bootstrap)
+        if partitions is not None:
             _kafka.ensure_topic(admin, self.dlq_topic, 1, self._bootstrap)
         # Not kept alive by the traceback of the error below (it would go on reconnecting).
         del admin
-        if missing:
+        if partitions is None:
             raise TickerlakeError(
                 f"topic {self.topic!r} does not exist on {self._bootstrap} (create it with `tickerlake stream replay`"
                 " or `tickerlake stream topics --create`)"
             )
         self._catalog_table()
         self._prepare_table()
-        consumer = Consumer(self._consumer_config())
+        if self.options.once:
+            # The end of the topic as of now: `once` is done when the table holds everything below it.
+            probe = _kafka.plain_consumer(self.settings, self._bootstrap)
+            try:
+                self._targets = _kafka.watermarks(probe, self.topic, partitions, self._bootstrap)
+            finally:
+                probe.close()
+            self.report.targets = {p: high for p, (_, high) in self._targets.items()}
+        if self.options.instance_id is None:
+            self._instance_id, self._slot_fd = claim_slot(self.settings, self.options.group)
+        self.report.instance_id = self._instance_id
+        try:
+            consumer = Consumer(self._consumer_config())
+        except BaseException:
+            self._release_slot()
+            raise
         self._consumer = consumer
         consumer.subscribe(
             [self.topic],
@@ -888,8 +969,11 @@ class StreamSink:
                         self.batch_started is not None and now - self.batch_started >= opts.max_interval_s
                     ):
                         self._flush()
-                    if opts.once and self._drained(now, started):
+                    if opts.once and self._once_done(now):
                         self.report.stopped_by = "once"
+                        break
+                    if opts.once and now - started > opts.once_timeout_s:
+                        self.report.stopped_by = "timeout"
                         break
                 self._flush()
         finally:
@@ -897,6 +981,10 @@ class StreamSink:
                 consumer.close()
             if self._producer is not None:
                 self._producer.flush(10)
+            self._release_slot()
+        if opts.once:
+            self.report.lag = self._once_lag()
+            self.report.complete = not any(self.report.lag.values())
         self.report.elapsed_s = round(time.monotonic() - started, 3)
         self.report.events_per_s = (
             round(self.report.records / self.report.elapsed_s, 1) if self.report.elapsed_s > 0 else 0.0

@@ -96,9 +96,7 @@ def test_bad_events_go_to_the_dead_letter_topic_with_reasons(kit):
     # Small batches: the out-of-order check must carry its watermark across batches.
     report = run_sink(
         kit.settings,
-        SinkOptions(
-            topic=topic, bootstrap=kit.bootstrap, group=f"{topic}-g", max_records=7, once=True, idle_s=1.0
-        ),
+        SinkOptions(topic=topic, bootstrap=kit.bootstrap, group=f"{topic}-g", max_records=7, once=True),
         handle_signals=False,
     )
     assert (report.records, report.accepted, report.rejected) == (len(events), good, bad)

@@ -32,7 +32,7 @@ def test_a_zombie_batch_is_fenced_and_its_raw_file_removed(kit):
     topic = kit.new_topic("fence")
     _kafka.ensure_topic(_kafka.admin_client(kit.settings, kit.bootstrap), topic, 1, kit.bootstrap)
     _produce(kit.bootstrap, topic, 0, 100)
-    options = SinkOptions(topic=topic, bootstrap=kit.bootstrap, group=f"{topic}-g", once=True, idle_s=0.5)
+    options = SinkOptions(topic=topic, bootstrap=kit.bootstrap, group=f"{topic}-g", once=True)
     first = run_sink(kit.settings, options, handle_signals=False)
     assert first.offsets == {0: 100}
     _produce(kit.bootstrap, topic, 100, 50)
@@ -72,7 +72,6 @@ def test_old_snapshots_expire_and_the_position_survives(kit, tmp_path):
         group=f"{topic}-g",
         max_records=10,
         once=True,
-        idle_s=0.5,
         keep_snapshots=4,
         known_tickers=frozenset(),
     )

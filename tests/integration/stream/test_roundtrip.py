@@ -30,7 +30,7 @@ def test_ticks_aggregate_back_to_the_daily_bars_exactly(kit):
 
     report = run_sink(
         kit.settings,
-        SinkOptions(topic=topic, bootstrap=kit.bootstrap, group=f"{topic}-g", once=True, idle_s=1.0),
+        SinkOptions(topic=topic, bootstrap=kit.bootstrap, group=f"{topic}-g", once=True),
         handle_signals=False,
     )
     assert report.stopped_by == "once" and report.offset_gaps == 0
@@ -80,7 +80,7 @@ def test_ticks_aggregate_back_to_the_daily_bars_exactly(kit):
     snapshots = len(table.metadata.snapshots)
     again = run_sink(
         kit.settings,
-        SinkOptions(topic=topic, bootstrap=kit.bootstrap, group=f"{topic}-g2", once=True, idle_s=0.5),
+        SinkOptions(topic=topic, bootstrap=kit.bootstrap, group=f"{topic}-g2", once=True),
         handle_signals=False,
     )
     assert again.records == 0 and again.batches == 0
@@ -95,9 +95,7 @@ def test_bars_mode_lands_in_stream_bars(kit):
     assert sent.delivered == bars.num_rows == 44
     report = run_sink(
         kit.settings,
-        SinkOptions(
-            topic=topic, mode="bars", bootstrap=kit.bootstrap, group=f"{topic}-g", once=True, idle_s=0.5
-        ),
+        SinkOptions(topic=topic, mode="bars", bootstrap=kit.bootstrap, group=f"{topic}-g", once=True),
         handle_signals=False,
     )
     assert report.accepted == 44 and report.table == "stream.bars"
@@ -137,8 +135,6 @@ def test_cli_status_and_topics_report_lag(kit):
             "--bootstrap-servers",
             kit.bootstrap,
             "--once",
-            "--idle",
-            "0.5",
             "--json",
         ],
     )

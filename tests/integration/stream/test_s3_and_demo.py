@@ -42,7 +42,6 @@ def test_sink_into_an_s3_lake_is_exactly_once(kit, s3_endpoint: S3Endpoint, tmp_
         group=f"{topic}-g",
         max_records=700,
         once=True,
-        idle_s=0.5,
         known_tickers=frozenset(),
     )
     report = run_sink(settings, options, handle_signals=False)
