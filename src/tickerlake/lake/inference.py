@@ -123,25 +123,43 @@ def widen(a: str, b: str) -> str:
     return "VARCHAR"
 
 
+def _name_key(name: str) -> str:
+    """A column name as DuckDB compares identifiers: ASCII letters fold case, nothing else does."""
+    return name.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def merge_schemas(base: Sequence[RawColumn], files: Iterable[FileSchema]) -> list[RawColumn]:
     """Merge file schemas into a table schema by column name.
 
-    Columns keep first-seen order; types widen; a column missing from some file, or
-    with nulls in any file, is nullable.
+    Columns keep first-seen order and first-seen spelling; types widen; a column missing
+    from some file, or with nulls in any file, is nullable. Names match case-insensitively,
+    as SQL identifiers do in DuckDB: ``Close`` in one file and ``close`` in another are one
+    column (two would make a view with the same column twice).
     """
-    merged: dict[str, RawColumn] = {c.name: RawColumn(c.name, c.type, c.nullable) for c in base}
+    merged: dict[str, RawColumn] = {}
+    for c in base:
+        key = _name_key(c.name)
+        if key in merged:
+            col = merged[key]
+            col.type, col.nullable = widen(col.type, c.type), col.nullable or c.nullable
+        else:
+            merged[key] = RawColumn(c.name, c.type, c.nullable)
     seen_everywhere = set(merged) if base else None
     for fs in files:
         names = set()
         for name, typ, has_nulls in fs.columns:
-            names.add(name)
-            if name in merged:
-                col = merged[name]
+            key = _name_key(name)
+            names.add(key)
+            if key in merged:
+                col = merged[key]
                 col.type = widen(col.type, typ)
                 col.nullable = col.nullable or has_nulls
             else:
                 # A column that appears later was absent from earlier files.
-                merged[name] = RawColumn(name, typ, has_nulls or seen_everywhere is not None)
+                merged[key] = RawColumn(name, typ, has_nulls or seen_everywhere is not None)
         if seen_everywhere is None:
             seen_everywhere = set(names)
         else:

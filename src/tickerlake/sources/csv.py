@@ -115,6 +115,10 @@ _ACTION_FIELDS = ("dividends", "splits")
 _KNOWN_IGNORED = ("capitalgains", "repaired")
 #: First-column cells of the header rows of a yfinance wide file.
 _WIDE_LABEL_CELLS = frozenset({"", "price", "prices", "ticker", "tickers", "symbol", "date", "datetime"})
+#: Those that may start the first two (field and ticker) rows: pandas writes the index
+#: name (``Date``) on the third row only, and a first row starting with ``Date`` is the
+#: header of a per-ticker file whatever its next row holds.
+_WIDE_LEVEL_CELLS = _WIDE_LABEL_CELLS - {"date", "datetime"}
 
 _TICKER_NAME = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.\-^=&]{0,19}$")
 _DUPLICATE_SUFFIX = re.compile(r"\s*\(\d+\)$")
@@ -125,6 +129,11 @@ _ZERO = r"^\s*[+-]?0*\.?0*\s*$"
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?::|/|-?\s*for\s*-?)\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 
 _HEAD_BYTES = 1 << 20
+#: Longest field the exact reader takes. Python's csv module stops at 128 KiB by default,
+#: while pyarrow's fast path takes anything up to its block size: without raising the
+#: limit, one long value would refuse the whole file only when the exact reader happens to
+#: be the one reading it (after a quoted line break, say), midway through the file.
+_FIELD_LIMIT = 1 << 30
 _DEFAULT_BLOCK = 32 << 20
 _EXACT_BATCH_ROWS = 200_000
 _MAX_WARNINGS_PER_FILE = 20
@@ -286,7 +295,7 @@ def _detect_wide(
     r0, r1 = records[0], records[1]
     if len(r0) < 2 or len(r0) != len(r1):
         return None
-    if normalise_label(r0[0]) not in _WIDE_LABEL_CELLS or normalise_label(r1[0]) not in _WIDE_LABEL_CELLS:
+    if normalise_label(r0[0]) not in _WIDE_LEVEL_CELLS or normalise_label(r1[0]) not in _WIDE_LEVEL_CELLS:
         return None
 
     def fields_row(cells: Sequence[str]) -> bool:
@@ -460,6 +469,32 @@ def _read_head(path: str, compression: str | None) -> bytes:
         raise InputFileError(path, f"unreadable compressed file ({e})") from None
 
 
+def _raise_field_limit() -> None:
+    # Process-wide setting, only ever raised: other csv users keep working as before.
+    if _pycsv.field_size_limit() < _FIELD_LIMIT:
+        _pycsv.field_size_limit(_FIELD_LIMIT)
+
+
+_UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le``/``-be`` when the head reads as BOM-less UTF-16 text, else None.
+
+    Text in the Latin range written as UTF-16 has a zero byte in every other position and
+    none in the others; binary data practically never has that shape over many bytes.
+    """
+    sample = head[: 4096 - 4096 % 2] if len(head) >= 4096 else head[: len(head) - len(head) % 2]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) == len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) == len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
 def _looks_binary(head: bytes) -> bool:
     if b"\x00" in head:
         return True
@@ -488,28 +523,43 @@ def _sniff(path: str) -> tuple[_Opened, list[list[str]], list[int]]:
         head = _read_head(path, compression)
     if head[:4] == b"PK\x03\x04":
         raise InputFileError(path, "not a text CSV file (a zip archive, e.g. an Excel workbook)")
-    if _looks_binary(head):
-        raise InputFileError(path, "not a text CSV file (binary content)")
-    if not head.strip():
-        raise InputFileError(path, "empty file")
     truncated = len(head) == _HEAD_BYTES
-    if truncated:
-        cut = head.rfind(b"\n")
-        head = head[: cut + 1] if cut > 0 else head
-    encoding = "utf-8"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        # Spreadsheet exports are often Windows-1252; latin-1 maps every byte, so reading never fails.
-        encoding = "latin-1"
-        text = head.decode("latin-1")
+    # Excel's "Unicode text" export is UTF-16 (with a BOM); some tools drop the BOM.
+    utf16 = _UTF16_BOMS.get(head[:2]) or _utf16_without_bom(head)
+    if utf16 is not None:
+        text = head[: len(head) - len(head) % 2].decode(utf16, errors="replace")
+        if truncated:
+            cut = text.rfind("\n")
+            text = text[: cut + 1] if cut > 0 else text
+        # The BOM, when there is one, is left in the stream: "utf-16" reads it and drops it.
+        encoding = "utf-16" if head[:2] in _UTF16_BOMS else utf16
+        if _looks_binary(text.encode("utf-8", errors="replace")):
+            raise InputFileError(path, "not a text CSV file (binary content)")
+    else:
+        if _looks_binary(head):
+            raise InputFileError(path, "not a text CSV file (binary content)")
+        if truncated:
+            cut = head.rfind(b"\n")
+            head = head[: cut + 1] if cut > 0 else head
+        encoding = "utf-8"
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError:
+            # Spreadsheet exports are often Windows-1252; latin-1 maps every byte, so reading never fails.
+            encoding = "latin-1"
+            text = head.decode("latin-1")
     if text.startswith("\ufeff"):
         text = text[1:]
-    first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if not text.strip():
+        raise InputFileError(path, "empty file")
+    # Only CR, LF and CRLF end CSV lines (str.splitlines also splits on U+2028 and others).
+    first_line = next((ln for ln in re.split(r"\r\n|\r|\n", text) if ln.strip()), "")
     delimiter = _choose_delimiter(first_line)
     records: list[list[str]] = []
     lines: list[int] = []
-    reader = _pycsv.reader(io.StringIO(text), delimiter=delimiter)
+    _raise_field_limit()
+    # newline="": lines end at CR, LF or CRLF, as in the streaming readers (old Mac files use CR).
+    reader = _pycsv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     consumed = 0
     try:
         for row in reader:
@@ -523,7 +573,7 @@ def _sniff(path: str) -> tuple[_Opened, list[list[str]], list[int]]:
                 break
     except _pycsv.Error as e:
         raise InputFileError(path, f"not a readable CSV file ({e})") from None
-    if truncated and b"\n" not in head:
+    if truncated and "\n" not in text and "\r" not in text:
         raise InputFileError(path, "not a CSV file: no line break in the first megabyte")
     return _Opened(path, compression, encoding, delimiter), records, lines
 
@@ -614,9 +664,14 @@ def _stream_fast(
             yield _Chunk(arrays, np.arange(first + done, first + done + n, dtype=np.int64))
             done += n
         else:
-            return
-    except pa.ArrowInvalid:
-        pass  # e.g. bytes that are not UTF-8 further down: the exact reader copes or says where
+            # pyarrow skips an invalid row without a batch when no valid row shares its block,
+            # so the end of the stream alone does not mean every row was handed out.
+            if not invalid[0]:
+                return
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        # e.g. bytes that are not UTF-8 further down, or a UTF-16 file cut mid-character
+        # (pyarrow's transcoder is strict): the exact reader replaces what does not decode.
+        pass
     yield from _stream_exact(opened, layout, cols, first + done, counters)
 
 
@@ -625,6 +680,7 @@ def _stream_exact(
 ) -> Iterator[_Chunk]:
     """The same batches via Python's csv module from ``start_line`` on, with exact line numbers."""
     encoding = "utf-8-sig" if opened.encoding == "utf-8" else opened.encoding
+    _raise_field_limit()
     with _open_bytes(opened.path, opened.compression) as raw:
         text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
         for _ in range(start_line - 1):

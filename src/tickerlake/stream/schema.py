@@ -311,16 +311,29 @@ def _reason_from_validation(message: str, obj: Any = None) -> str:
     return f"invalid_event: {_clip(message)}"
 
 
+_TOO_DEEP = "invalid_json: nested too deeply"
+#: What msgspec raises for a bad value: DecodeError, but also UnicodeDecodeError for
+#: strings that are not UTF-8, RecursionError for deep nesting, TypeError for None.
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, TypeError)
+
+
 def _decode_one(decoder: msgspec.json.Decoder, kind: type, value: bytes | None) -> Any:
     """Decode one value, or return the reason it is rejected (a str)."""
     if value is None or not value.strip():
         return "invalid_json: empty record value"
     try:
         return decoder.decode(value)
+    except RecursionError:
+        # msgspec raises this (not DecodeError) for arrays or objects nested thousands deep.
+        return _TOO_DEEP
+    except UnicodeDecodeError as e:
+        # msgspec raises this (not DecodeError) for a string that is not UTF-8.
+        return f"invalid_json: not UTF-8 text ({_clip(str(e), 80)})"
     except msgspec.ValidationError as e:
         try:
             obj = msgspec.json.decode(value)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            # The typed decoder stops at the first wrong field; the untyped one walks it all.
             obj = None
         return _reason_from_validation(str(e), obj)
     except msgspec.DecodeError as e:
@@ -328,7 +341,7 @@ def _decode_one(decoder: msgspec.json.Decoder, kind: type, value: bytes | None) 
         if _NONFINITE_RE.search(value):
             try:
                 obj = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 obj = None
             if isinstance(obj, dict):
                 for name, v in obj.items():
@@ -430,13 +443,13 @@ def decode_ticks(
         # The common case: every record decodes.
         events: list[TickEvent] = [decode(v) for v in values]  # type: ignore[arg-type]
         good = list(range(len(values)))
-    except (msgspec.DecodeError, TypeError):
+    except _DECODE_ERRORS:
         events, good = [], []
         for i, value in enumerate(values):
             try:
                 events.append(decode(value))  # type: ignore[arg-type]
                 good.append(i)
-            except (msgspec.DecodeError, TypeError):
+            except _DECODE_ERRORS:
                 reasons[i] = _decode_one(_TICK_DECODER, TickEvent, value)
     tickers = [e.ticker for e in events]
     ts_text = [e.ts for e in events]
