@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         duckdb_memory_limit: DuckDB memory limit for ETL and queries.
         recession_windows: User-defined analysis windows for ``insights recessions``:
             ``name=YYYY-MM-DD..YYYY-MM-DD[:label]; ...``.
+        sql_rate_per_s: SQL queries per second each web client (token, or address when
+            access control is off) may sustain; ``0`` disables the limit.
+        sql_burst: SQL queries a web client may send at once before the rate applies.
+        max_body_bytes: Largest request body the web server accepts (larger: 413).
     """
 
     model_config = SettingsConfigDict(env_prefix="TICKERLAKE_", frozen=True, extra="ignore")
@@ -70,6 +74,9 @@ class Settings(BaseSettings):
     query_row_limit: int = 10_000
     duckdb_memory_limit: str = "3GB"
     recession_windows: str = ""
+    sql_rate_per_s: float = 5.0
+    sql_burst: int = 20
+    max_body_bytes: int = 1_048_576
 
     @cached_property
     def is_local(self) -> bool:

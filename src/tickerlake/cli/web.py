@@ -3,6 +3,10 @@ console and the Glue catalog view in one local server).
 
 FastAPI and uvicorn are imported inside the command so that every other command starts
 without them.
+
+Listening beyond loopback needs an active access token in the lake (``tickerlake tokens
+create``); the server then requires tokens and prints what it exposes. On loopback it
+stays open while the lake has no token, and enforces the tokens as soon as it has one.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import socket
 import sys
 
 import typer
+from rich.markup import escape
 
 from tickerlake.cli import app
 from tickerlake.cli._common import JsonOpt, console, fail, settings_of, user_errors
@@ -63,13 +68,20 @@ def serve(
         import uvicorn
 
         from tickerlake.web.app import create_app, warm_static
+        from tickerlake.web.auth import TokenStore, describe_exposure, serve_policy
     except ModuleNotFoundError as e:
         raise fail(f"the web server needs {e.name}, a dependency of tickerlake: pip install -e .") from None
+    # Decide access before binding: an address reachable from other machines is never
+    # opened, not even for a moment, without tokens to protect it.
+    tokens = TokenStore(settings)
+    with user_errors():
+        policy = serve_policy(host, tokens.load())
+    exposure = describe_exposure(settings, policy)
     # Bind first: a busy port is reported at once, not after the lake has been read.
     sock = _listen(host, port)
     try:
         with user_errors():
-            web = create_app(settings)
+            web = create_app(settings, tokens=tokens, require_auth=not policy.loopback)
             # Read the bars and open the SQL engine before announcing the URL: the first pages
             # then draw at full speed, and a lake that cannot be read is reported here, in one line.
             web.state.cache.market()
@@ -83,7 +95,16 @@ def serve(
     url = f"http://{shown}:{bound}/"
     if as_json:
         sys.stdout.write(
-            json.dumps({"url": url, "lake": settings.lake_uri, "api": url + "api/", "pid": _pid()}) + "\n"
+            json.dumps(
+                {
+                    "url": url,
+                    "lake": settings.lake_uri,
+                    "api": url + "api/",
+                    "pid": _pid(),
+                    "auth": {"required": policy.enforced, "loopback": policy.loopback, **exposure},
+                }
+            )
+            + "\n"
         )
         sys.stdout.flush()
     else:
@@ -97,6 +118,17 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
+        console.print(f"  access  {escape(exposure['access'])}", highlight=False, soft_wrap=True)
+        if not policy.loopback:
+            # Say plainly what other machines can now reach.
+            console.print(
+                f"  [bold yellow]exposed beyond this machine on {escape(host)}[/]: "
+                + escape(
+                    f"pages {exposure['pages']}; API {exposure['api']}; SQL {exposure['sql']}; {exposure['writes']}"
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
         console.print("  press Ctrl+C to stop", style="dim", highlight=False, soft_wrap=True)
     config = uvicorn.Config(
         web, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3

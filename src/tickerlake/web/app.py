@@ -7,6 +7,9 @@ nothing downloaded at run time, works offline). All data comes from the ``/api``
 endpoints, which call the same functions as the CLI. The selection (tickers, window,
 measure, chosen day, anomaly, query...) lives in the URL, so a view can be shared and
 reloaded.
+
+Access control (tokens, roles, the SQL rate limit, the body size limit and the ``/login``
+page) is wired in by :func:`tickerlake.web.auth.install_access_control`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
 from tickerlake.query.named import list_named
 from tickerlake.web.api import install_error_handlers, router
+from tickerlake.web.auth import TokenStore, install_access_control
 from tickerlake.web.data import LakeCache
 
 __all__ = ["PAGES", "create_app", "plotly_js_path", "render_not_found", "warm_static"]
@@ -105,12 +109,20 @@ def render_not_found(request: Request) -> Response:
     return _TEMPLATES.TemplateResponse(request, "missing.html", ctx, status_code=404)
 
 
-def create_app(settings: Settings, cache: LakeCache | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    cache: LakeCache | None = None,
+    tokens: TokenStore | None = None,
+    require_auth: bool = False,
+) -> FastAPI:
     """The dashboard and API for one lake.
 
     Args:
-        settings: Runtime settings (lake, query limits).
+        settings: Runtime settings (lake, query limits, SQL rate and body size limits).
         cache: A prepared cache (tests); by default a new one for ``settings``.
+        tokens: A prepared token store (tests); by default the lake's.
+        require_auth: Demand a token even while the lake has none (``serve`` sets it
+            for addresses beyond loopback). Tokens in the lake are enforced either way.
     """
     app = FastAPI(
         title="tickerlake",
@@ -126,6 +138,7 @@ def create_app(settings: Settings, cache: LakeCache | None = None) -> FastAPI:
     )
     app.state.cache = cache or LakeCache(settings)
     install_error_handlers(app)
+    install_access_control(app, settings, tokens, require_auth=require_auth)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
 
