@@ -54,11 +54,13 @@ from tickerlake.query.guard import QueryError, check_sql, one_line
 from tickerlake.query.named import bind_params, get_named
 
 __all__ = [
+    "MAX_RESULT_BYTES",
     "ColumnInfo",
     "QueryEngine",
     "QueryError",
     "QueryResult",
     "QueryTimeout",
+    "QueryTooLarge",
     "SnapshotInfo",
     "TableInfo",
     "clear_engines",
@@ -79,6 +81,10 @@ BASE_SCHEMAS: tuple[str, ...] = ("market", "stream", "raw")
 # this often; a web request in between sees views at most this old.
 _REMOTE_REFRESH_S = 2.0
 _BATCH_ROWS = 2048
+#: Most bytes of Arrow data a query may return. The row limit alone does not bound an
+#: answer (one row of ``repeat('x', 10**9)`` is a gigabyte, and the web API then builds a
+#: JSON copy of it), so a few such queries at once could exhaust the server's memory.
+MAX_RESULT_BYTES = 64 * 1024 * 1024
 # The crawler's registry of raw tables, and its record of the files each was crawled from.
 _RAW_REGISTRY = ("catalog", "raw_tables.json")
 _CRAWL_STATE = ("catalog", "crawl_state.json")
@@ -92,6 +98,10 @@ _RAW_EXTENSIONS = {
 
 class QueryTimeout(QueryError):
     """A query that ran longer than the time limit and was interrupted."""
+
+
+class QueryTooLarge(QueryError):
+    """A query whose answer is larger than :data:`MAX_RESULT_BYTES`."""
 
 
 # --------------------------------------------------------------------------- results
@@ -799,9 +809,19 @@ class QueryEngine:
             reader = cursor.to_arrow_reader(_BATCH_ROWS)
             batches: list[pa.RecordBatch] = []
             rows = 0
+            size = 0
             for batch in reader:
+                if limit and limit > 0 and rows + batch.num_rows > limit:
+                    # Rows past the limit are dropped anyway: do not count their bytes.
+                    batch = batch.slice(0, limit + 1 - rows)
                 batches.append(batch)
                 rows += batch.num_rows
+                size += batch.nbytes
+                if size > MAX_RESULT_BYTES:
+                    raise QueryTooLarge(
+                        f"the answer is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MB: "
+                        "select fewer or smaller columns, or fewer rows"
+                    )
                 if limit and limit > 0 and rows > limit:
                     break
             table = pa.Table.from_batches(batches, schema=reader.schema)

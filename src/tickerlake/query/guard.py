@@ -254,6 +254,10 @@ def check_sql(sql: str) -> CheckedStatement:
     """
     if not sql or not sql.strip():
         raise QueryError("empty query: write one SELECT statement")
+    if "\x00" in sql:
+        # DuckDB reads SQL text as a C string: whatever follows a NUL would be shown back to
+        # the user as the statement that ran, but never parsed nor checked.
+        raise QueryError("the query contains a NUL character")
     statements = _parse(sql)
     if not statements:
         raise QueryError("empty query: write one SELECT statement")
