@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 from reliability import scenarios
-from reliability.core import Context, Result, Services, Timer, select
+from reliability.core import Context, Outcome, Result, Services, Timer, select
 
 
 def _load_scenarios() -> None:
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as e:  # a scenario that crashes is a failed scenario
                 traceback.print_exc()
                 first = (str(e).strip().splitlines() or [""])[0]
-                outcome = Result(passed=False, reason=f"{type(e).__name__}: {first}")
+                outcome = Outcome(passed=False, reason=f"{type(e).__name__}: {first}")
             result = Result(
-                **{f.name: getattr(outcome, f.name) for f in dataclasses.fields(outcome)},
+                **{f.name: getattr(outcome, f.name) for f in dataclasses.fields(Outcome)},
                 name=s.name,
                 injected=s.injected,
             )

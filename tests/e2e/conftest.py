@@ -97,7 +97,10 @@ def server(sim_lake_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """A headless Chromium context with a fresh profile."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+    try:
+        from playwright import sync_api
+    except ImportError as e:  # a missing dependency fails the run: browser tests never skip
+        pytest.fail(f"playwright is missing ({e}): `make test` installs the dev dependencies")
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"{CHROMIUM} not found: install Debian's chromium (make browser / apt-get install chromium)"

@@ -57,6 +57,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import In
 from pyiceberg.table import Table
 
+from tickerlake import faults
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
 from tickerlake.lake.catalog import ensure_table, open_catalog
@@ -603,7 +604,9 @@ def _load_table(
         quarantined += [_quarantine_rows(b, spec.dataset, ingested_at) for b in bad]
         load.inserted = kept
         load.duplicates = valid - kept
+        faults.point("etl.staged")
         _commit_quarantine(catalog, spec.dataset, quarantined, duck_hash, summary, load)
+        faults.point("etl.quarantine-committed")
         try:
             with table.transaction() as tx:
                 if written:
@@ -625,12 +628,9 @@ def _load_table(
             f"""CREATE OR REPLACE TEMP TABLE fresh AS SELECT {cols}, _seq, source_row, _line FROM staged
                 WHERE _reason IS NULL QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {latest_first}) = 1"""
         )
-        cleaned = pa.Table.from_batches(
-            [
-                _clean_batch(b, spec.prices)
-                for b in con.execute("SELECT * FROM fresh").to_arrow_reader(_BATCH_ROWS)
-            ]
-        )
+        reader = con.execute("SELECT * FROM fresh").to_arrow_reader(_BATCH_ROWS)
+        # With the schema: a load whose rows are all invalid leaves ``fresh`` without batches.
+        cleaned = pa.Table.from_batches([_clean_batch(b, spec.prices) for b in reader], schema=reader.schema)
         con.register("fresh_cleaned", cleaned)
         con.execute("CREATE OR REPLACE TEMP TABLE fresh AS SELECT * FROM fresh_cleaned")
         con.unregister("fresh_cleaned")
@@ -660,7 +660,9 @@ def _load_table(
             f"""CREATE OR REPLACE TEMP VIEW fresh_new AS SELECT * FROM fresh f
                 WHERE NOT list_contains({tickers}, f.ticker) AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
         )
+        faults.point("etl.staged")
         _commit_quarantine(catalog, spec.dataset, quarantined, duck_hash, summary, load)
+        faults.point("etl.quarantine-committed")
         try:
             with table.transaction() as tx:
                 if overwrite_keys:
@@ -695,6 +697,7 @@ def _load_table(
             _delete(storage, written)
             raise
 
+    faults.point("etl.committed")
     if overwrite_keys or written:
         load.snapshot_id = table.refresh().current_snapshot().snapshot_id
     _drop_temp_objects(con)
