@@ -7,23 +7,94 @@ runs on ``file://`` and ``s3://`` lakes. pyiceberg and DuckDB get matching setti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
 from tickerlake.config import Settings
+from tickerlake.errors import TransientError
 
 __all__ = [
+    "RETRY_WINDOW_S",
     "FileEntry",
     "LakeStorage",
     "duckdb_s3_statements",
     "iceberg_io_properties",
+    "is_transient",
+    "retry_transient",
 ]
+
+#: How long an operation on the object store is retried before it is given up.
+RETRY_WINDOW_S = 60.0
+# How pyarrow's S3 client (the AWS SDK) words errors that a later attempt can cure: the
+# store is down, frozen, restarting or throttling. Anything else (no such key, access
+# denied, a full local disk) is final and must not be retried.
+_TRANSIENT_MARKERS = (
+    "NETWORK_CONNECTION",
+    "curlCode",
+    "Timeout was reached",
+    "Couldn't connect",
+    "Connection refused",
+    "Connection reset",
+    "SERVICE_UNAVAILABLE",
+    "SLOW_DOWN",
+    "INTERNAL_FAILURE",
+    "REQUEST_TIMEOUT",
+    "THROTTLING",
+)
+_T = TypeVar("_T")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an error is the object store being briefly unreachable (worth retrying)."""
+    if isinstance(exc, TransientError):
+        return True
+    if not isinstance(exc, OSError) or isinstance(exc, (FileNotFoundError, PermissionError)):
+        return False
+    text = str(exc)
+    return any(marker in text for marker in _TRANSIENT_MARKERS)
+
+
+def retry_transient(
+    fn: Callable[[], _T],
+    what: str,
+    window_s: float = RETRY_WINDOW_S,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> _T:
+    """Call ``fn`` until it succeeds, retrying transient store errors with backoff for ``window_s``.
+
+    Only safe for idempotent operations (reads, whole-object writes, deletes).
+
+    Raises:
+        TransientError: Still failing when the window closed (one line, with the last error).
+        Exception: Whatever ``fn`` raised that is not transient, at once.
+    """
+    deadline = time.monotonic() + window_s
+    delay = 0.25
+    while True:
+        try:
+            return fn()
+        except OSError as e:
+            if not is_transient(e):
+                raise
+            if time.monotonic() + delay > deadline:
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise TransientError(
+                    f"{what}: the object store did not answer for {window_s:g} s ({first[:200]})"
+                ) from None
+            if on_retry is not None:
+                on_retry(e)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +158,23 @@ class LakeStorage:
         scheme = "file://" if self.settings.is_local else urlparse(self.root).scheme + "://"
         return scheme + path
 
+    def _io(self, what: str, fn: Callable[[], _T]) -> _T:
+        """Run one idempotent file operation; on object stores, ride out short outages."""
+        if self.settings.is_local:
+            return fn()
+        return retry_transient(fn, what)
+
     def exists(self, uri: str) -> bool:
         """Whether a file or folder exists."""
-        return self.fs.get_file_info(self.path(uri)).type != pafs.FileType.NotFound
+        return self._io(f"checking {uri}", lambda: self.fs.get_file_info(self.path(uri)).type) != (
+            pafs.FileType.NotFound
+        )
 
     def list_files(self, prefix_uri: str) -> list[FileEntry]:
         """All files below a folder, recursively, sorted by URI; hidden files are skipped."""
+        return self._io(f"listing {prefix_uri}", lambda: self._list_files(prefix_uri))
+
+    def _list_files(self, prefix_uri: str) -> list[FileEntry]:
         base = self.path(prefix_uri)
         if self.fs.get_file_info(base).type == pafs.FileType.NotFound:
             return []
@@ -110,33 +192,52 @@ class LakeStorage:
 
     def read_bytes(self, uri: str) -> bytes:
         """Read a whole file."""
-        with self.fs.open_input_stream(self.path(uri)) as f:
-            return f.read()
+
+        def read() -> bytes:
+            with self.fs.open_input_stream(self.path(uri)) as f:
+                return f.read()
+
+        return self._io(f"reading {uri}", read)
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         """Write a whole file atomically (temp file + rename locally; S3 PUT is atomic)."""
         path = self.path(uri)
         parent = posixpath.dirname(path)
-        self.fs.create_dir(parent, recursive=True)
         if self.settings.is_local:
+            self.fs.create_dir(parent, recursive=True)
             tmp = posixpath.join(parent, f".tmp-{uuid.uuid4().hex}")
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                # A full disk must not also keep the half-written temp file (it holds space).
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
         else:
-            with self.fs.open_output_stream(path) as f:
-                f.write(data)
+            # A PUT replaces the whole object, so a retry after a lost answer is harmless.
+            self._io(f"writing {uri}", lambda: self._put(path, data))
+
+    def _put(self, path: str, data: bytes) -> None:
+        self.fs.create_dir(posixpath.dirname(path), recursive=True)
+        with self.fs.open_output_stream(path) as f:
+            f.write(data)
 
     def delete(self, uri: str) -> None:
         """Delete a file if it exists."""
-        if self.exists(uri):
-            self.fs.delete_file(self.path(uri))
+
+        def delete() -> None:
+            if self.fs.get_file_info(self.path(uri)).type != pafs.FileType.NotFound:
+                self.fs.delete_file(self.path(uri))
+
+        self._io(f"deleting {uri}", delete)
 
     def ensure_dir(self, uri: str) -> None:
         """Create a folder (no-op on object stores)."""
-        self.fs.create_dir(self.path(uri), recursive=True)
+        self._io(f"creating {uri}", lambda: self.fs.create_dir(self.path(uri), recursive=True))
 
 
 def iceberg_io_properties(settings: Settings) -> dict[str, str]:

@@ -37,8 +37,14 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
-    """Whether ``port`` on 127.0.0.1 can be bound right now."""
+    """Whether a server could listen on ``port`` on 127.0.0.1 right now.
+
+    SO_REUSEADDR as the JVM's server sockets set it: right after a service is killed its
+    port still has connections in TIME_WAIT, which refuse a plain bind but not a server's,
+    and a restart must get the same address back or every client loses the service.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -58,9 +58,9 @@ import numpy as np
 import pyarrow as pa
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import TickerlakeError, TransientError
 from tickerlake.lake.schemas import TABLES, arrow_schema
-from tickerlake.lake.storage import LakeStorage
+from tickerlake.lake.storage import RETRY_WINDOW_S, LakeStorage, is_transient, retry_transient
 from tickerlake.stream import _kafka
 from tickerlake.stream.schema import Decoded, Rules, decode_bars, decode_ticks
 
@@ -403,7 +403,10 @@ class StreamSink:
         if self._catalog is None:
             self._catalog = open_catalog(self.settings)
             ensure_table(self._catalog, self.mode.table)
-        return self._catalog.load_table(self.mode.table)
+        # A read: safe to retry while the object store holding the metadata is briefly away.
+        return retry_transient(
+            lambda: self._catalog.load_table(self.mode.table), f"loading {self.mode.table}"
+        )
 
     def _prepare_table(self) -> None:
         """Set the table properties the sink relies on (once per table)."""
@@ -689,7 +692,7 @@ class StreamSink:
         self._dead_letters(parts)
         for part in parts:
             self._write_raw(part)
-        committed = self._commit(parts)
+        committed = self._commit_durably(parts)
         if not committed:
             return
         self.report.batches += 1
@@ -719,6 +722,63 @@ class StreamSink:
             self.on_commit(self.report)
         if self.options.keep_snapshots and self._snapshots_seen > self.options.keep_snapshots * 1.1 + 5:
             self._expire_snapshots()
+
+    def _batch_in_table(self, parts: list[_Part]) -> list[_Part] | None:
+        """The parts of this batch that a commit of this sink already put in the table, if any."""
+        from pyiceberg.table.snapshots import ancestors_of
+
+        table = self._catalog_table()
+        by_key = {f"{self.topic}/{p.partition}": p for p in parts}
+        for n, snap in enumerate(ancestors_of(table.current_snapshot(), table.metadata)):
+            summary = snap.summary
+            if n >= 50 or summary is None:
+                break
+            if summary.get(SINK_PROP) != self.sink_id or BATCH_PROP not in summary:
+                continue
+            batch = json.loads(summary.get(BATCH_PROP) or "{}")
+            hits = [
+                by_key[k]
+                for k, v in batch.items()
+                if k in by_key and v[:2] == [by_key[k].first, by_key[k].last]
+            ]
+            if hits and len(hits) == len(batch):
+                return hits
+        return None
+
+    def _commit_durably(self, parts: list[_Part]) -> list[_Part]:
+        """:meth:`_commit`, riding out an object store that is briefly down or frozen (bounded).
+
+        A transient error can come after the catalog took the commit (only the answer was
+        lost), so before each new attempt the table is asked whether this batch is already
+        in it: committing it again would double its rows, and taking it for fenced would
+        delete its raw files. Gives up with :class:`TransientError` after ``RETRY_WINDOW_S``;
+        nothing uncommitted is then recorded, and a restarted sink resumes from the table.
+        """
+        started = {p.partition: self.expected.get(p.partition) for p in parts}
+        deadline = time.monotonic() + RETRY_WINDOW_S
+        delay = 0.5
+        while True:
+            try:
+                return self._commit(parts)
+            except OSError as e:
+                if not is_transient(e):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    first = (str(e).strip().splitlines() or [""])[0][:200]
+                    raise TransientError(
+                        f"could not commit to {self.mode.table}: the object store did not answer for "
+                        f"{RETRY_WINDOW_S:g} s ({first}); nothing uncommitted was recorded, restart to resume"
+                    ) from None
+            self.report.commit_retries += 1
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            done = self._batch_in_table(parts)
+            if done is not None:
+                return done
+            # Parts fenced during the failed attempt were re-synced (and their raw files deleted).
+            parts = [p for p in parts if self.expected.get(p.partition) == started[p.partition]]
+            if not parts:
+                return []
 
     def _resync(self, p: int, state: TableState) -> None:
         """Another sink committed this partition: continue from the table's offset and watermarks."""
