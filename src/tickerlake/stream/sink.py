@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tickerlake import faults
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError, TransientError
 from tickerlake.lake.schemas import TABLES, arrow_schema
@@ -184,7 +185,8 @@ class SinkReport:
         duplicates_skipped: Records below the table's offset (already committed).
         offset_gaps: Offsets between the table's position and the next record Kafka returned
             (records deleted by retention before the sink read them).
-        orphans_removed: Raw files of uncommitted batches deleted on assignment.
+        orphans_removed: Raw files of uncommitted batches deleted on assignment, and data
+            files a crashed predecessor in this sink's slot wrote but never committed.
         rejections: Rejections per reason code.
         offsets: Table offsets of the topic at exit (partition -> next offset).
         elapsed_s: Run time.
@@ -671,10 +673,38 @@ class StreamSink:
             tables.append(pa.table([cols[f.name].cast(f.type) for f in schema], schema=schema))
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
+    def _data_prefix(self, table: Any) -> str:
+        """Data files carry the slot that wrote them, so the slot's next holder can find its orphans."""
+        owner = self._instance_id if self._slot_fd is not None else "any"
+        return f"{table.location().rstrip('/')}/data/stream-{owner}-"
+
+    def _remove_orphan_data_files(self) -> None:
+        """Delete data files a crashed predecessor in this slot wrote but never committed.
+
+        Only files named after this slot are considered: the slot's lock guarantees that no
+        live process writes them, and a file not in the current snapshot was never committed
+        (the sink only appends, so a committed file stays in every later snapshot).
+        """
+        table = self._catalog_table()
+        prefix = self._data_prefix(table)
+        folder = posixpath.dirname(prefix)
+        if self._slot_fd is None or not self.storage.exists(folder):
+            return
+        candidates = [e.uri for e in self.storage.list_files(folder) if e.uri.startswith(prefix)]
+        if not candidates:
+            return
+        referenced = set()
+        if table.current_snapshot() is not None:
+            referenced = {t.file.file_path for t in table.scan().plan_files()}
+        for uri in candidates:
+            if uri not in referenced:
+                self.storage.delete(uri)
+                self.report.orphans_removed += 1
+
     def _write_data_file(self, table: Any, rows: pa.Table) -> str:
         import pyarrow.parquet as pq
 
-        uri = f"{table.location().rstrip('/')}/data/stream-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex}.parquet"
+        uri = f"{self._data_prefix(table)}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex}.parquet"
         path = self.storage.path(uri)
         self.storage.fs.create_dir(posixpath.dirname(path), recursive=True)
         pq.write_table(rows, path, filesystem=self.storage.fs, compression="zstd", row_group_size=1_000_000)
@@ -690,11 +720,14 @@ class StreamSink:
         if not parts:
             return
         self._dead_letters(parts)
+        faults.point("sink.dead-letters-sent")
         for part in parts:
             self._write_raw(part)
+        faults.point("sink.raw-written")
         committed = self._commit_durably(parts)
         if not committed:
             return
+        faults.point("sink.committed")
         self.report.batches += 1
         for part in committed:
             self.expected[part.partition] = part.next_offset
@@ -825,6 +858,7 @@ class StreamSink:
             rows = self._rows(parts, ingested_at)
             if data_uri is None and rows.num_rows:
                 data_uri = self._write_data_file(table, rows)
+                faults.point("sink.data-written")
             merged_offsets = dict(state.offsets)
             merged_marks = dict(state.watermarks)
             for part in parts:
@@ -979,6 +1013,11 @@ class StreamSink:
             self.report.targets = {p: high for p, (_, high) in self._targets.items()}
         if self.options.instance_id is None:
             self._instance_id, self._slot_fd = claim_slot(self.settings, self.options.group)
+            try:
+                self._remove_orphan_data_files()
+            except BaseException:
+                self._release_slot()
+                raise
         self.report.instance_id = self._instance_id
         try:
             consumer = Consumer(self._consumer_config())
