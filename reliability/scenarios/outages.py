@@ -674,11 +674,11 @@ def _disk_scenario(ctx: Context, kind: str) -> Outcome:
             _umount(mnt)
 
 
-@scenario("lake-readonly", "lake folder made read-only after a first ingest")
+@scenario("lake-readonly", "lake folder made read-only after a first ingest", short=True)
 def lake_readonly(ctx: Context) -> Outcome:
     return _disk_scenario(ctx, "readonly")
 
 
-@scenario("lake-full", "lake on a 12 MB filesystem filled to the last byte")
+@scenario("lake-full", "lake on a 12 MB filesystem filled to the last byte", short=True)
 def lake_full(ctx: Context) -> Outcome:
     return _disk_scenario(ctx, "full")
