@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import (
+    NamespaceAlreadyExistsError,
+    NoSuchNamespaceError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
@@ -50,6 +56,17 @@ def open_catalog(settings: Settings) -> Catalog:
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         props.update(type="sql", uri=uri)
         props["init_catalog_tables"] = "true"
+        import sqlalchemy.exc
+
+        for attempt in range(5):
+            try:
+                return load_catalog(settings.catalog_name, **props)
+            except sqlalchemy.exc.OperationalError as e:
+                # Two processes creating the catalog's own tables at once: the loser finds
+                # them made by the winner ("already exists"); opening again just uses them.
+                if "already exists" not in str(e) or attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
     return load_catalog(settings.catalog_name, **props)
 
 
@@ -80,14 +97,29 @@ def catalog_fingerprint(settings: Settings) -> tuple[Any, ...] | None:
 
 
 def ensure_table(catalog: Catalog, identifier: str, schema: Schema | None = None) -> Table:
-    """Load a table, creating it (and its namespace) with its canonical schema if missing."""
+    """Load a table, creating it (and its namespace) with its canonical schema if missing.
+
+    Safe when several processes create the same table at once: the SQL catalog checks
+    for the namespace or table and then inserts it, so the loser of that race gets a
+    unique-constraint error (or "already exists"); it then loads what the winner created.
+    """
+    import sqlalchemy.exc
+
     schema = schema or TABLES[identifier]
     namespace = identifier.rsplit(".", 1)[0]
-    with contextlib.suppress(NamespaceAlreadyExistsError):
-        catalog.create_namespace(namespace)
-    return catalog.create_table_if_not_exists(
-        identifier, schema, properties={"write.parquet.compression-codec": "zstd"}
-    )
+    races = (NamespaceAlreadyExistsError, TableAlreadyExistsError, sqlalchemy.exc.IntegrityError)
+    for attempt in range(5):
+        try:
+            with contextlib.suppress(NamespaceAlreadyExistsError):
+                catalog.create_namespace(namespace)
+            return catalog.create_table_if_not_exists(
+                identifier, schema, properties={"write.parquet.compression-codec": "zstd"}
+            )
+        except races:
+            with contextlib.suppress(NoSuchTableError, NoSuchNamespaceError):
+                return catalog.load_table(identifier)
+            time.sleep(0.05 * (attempt + 1))
+    return catalog.load_table(identifier)
 
 
 def load_table_or_none(catalog: Catalog, identifier: str) -> Table | None:

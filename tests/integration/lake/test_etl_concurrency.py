@@ -107,3 +107,22 @@ def test_same_content_under_two_names_loads_once_and_rerun_changes_nothing(tmp_p
     again = next(t for t in run_etl(settings).tables if t.table == "market.daily_bars")
     assert (again.files, again.read, again.already_loaded) == (0, 0, 2)
     assert _keys(settings) == (2, 2)
+
+
+def _open_bars_table(lake: str) -> None:
+    from tickerlake.lake.catalog import ensure_table
+
+    ensure_table(open_catalog(Settings(lake=lake)), "market.daily_bars")
+
+
+def test_processes_creating_a_new_lakes_catalog_and_table_at_once_all_succeed(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for i in range(4):
+        procs = [ctx.Process(target=_open_bars_table, args=(str(tmp_path / f"lake{i}"),)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0]
