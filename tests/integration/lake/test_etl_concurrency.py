@@ -109,20 +109,16 @@ def test_same_content_under_two_names_loads_once_and_rerun_changes_nothing(tmp_p
     assert _keys(settings) == (2, 2)
 
 
-def _open_bars_table(lake: str) -> None:
-    from tickerlake.lake.catalog import ensure_table
-
-    ensure_table(open_catalog(Settings(lake=lake)), "market.daily_bars")
-
-
 def test_processes_creating_a_new_lakes_catalog_and_table_at_once_all_succeed(tmp_path):
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
+    code = (
+        "import sys; from tickerlake.config import Settings; "
+        "from tickerlake.lake.catalog import ensure_table, open_catalog; "
+        "ensure_table(open_catalog(Settings(lake=sys.argv[1])), 'market.daily_bars')"
+    )
     for i in range(4):
-        procs = [ctx.Process(target=_open_bars_table, args=(str(tmp_path / f"lake{i}"),)) for _ in range(4)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-        assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+        lake = str(tmp_path / f"lake{i}")
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, lake], stderr=subprocess.PIPE) for _ in range(4)
+        ]
+        errors = [p.communicate(timeout=120)[1].decode()[-300:] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
