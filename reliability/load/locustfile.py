@@ -10,10 +10,13 @@ Environment:
     TL_LOAD_CHECKSUM: When set, users also run the one-statement count+checksum query.
     TL_LOAD_OBSERVED: File where each checksum answer is appended as a JSON line
         (``{"t": unix time, "n": rows, "checksum": value}``), for the snapshot-mix check.
+    TL_LOAD_TOKENS: Comma-separated bearer tokens; each user takes the next one (a server
+        with access control rate-limits SQL per token, as it would per person).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -44,6 +47,8 @@ SQL = [
 ]
 WINDOWS = [(START, END), ("2008-01-01", "2009-06-30"), ("2007-06-01", "2007-12-31")]
 
+TOKENS = [t for t in os.environ.get("TL_LOAD_TOKENS", "").split(",") if t]
+_next_token = itertools.count()
 _write_lock = threading.Lock()
 
 
@@ -69,6 +74,11 @@ class DashboardUser(HttpUser):
     """One dashboard user: charts, insight panels and SQL, with short think times."""
 
     wait_time = between(0.05, 0.3)
+
+    def on_start(self) -> None:
+        if TOKENS:
+            token = TOKENS[next(_next_token) % len(TOKENS)]
+            self.client.headers["Authorization"] = f"Bearer {token}"
 
     def _span(self) -> dict[str, str]:
         start, end = random.choice(WINDOWS)
