@@ -1,15 +1,84 @@
-"""Errors a user can act on. The CLI prints them as one line and exits non-zero."""
+"""The error policy: every failure tickerlake raises on purpose is one of five kinds.
+
+========================  ==================================================  ====  ====
+class                     meaning                                             exit  HTTP
+========================  ==================================================  ====  ====
+:class:`UserError`        bad input, arguments or settings: fix the request   2     400
+:class:`NotFoundError`    a named thing (table, ticker, query...) is missing  3     404
+:class:`RefusedError`     understood, but not allowed (read-only SQL guard)   4     403
+:class:`TransientError`   a service is briefly unreachable: try again later   75    503
+:class:`InternalError`    a bug or a broken invariant: report it              1     500
+========================  ==================================================  ====  ====
+
+All are :class:`TickerlakeError`, whose message is one clear line. The CLI
+(:mod:`tickerlake.cli._common`) and the web app (:mod:`tickerlake.web.errors`) each map
+these classes to exit codes and HTTP statuses in one place; nothing matches message text.
+A bare ``TickerlakeError`` (older code that did not say which kind) is treated as a
+:class:`UserError`. Anything that is not a ``TickerlakeError`` is unexpected and treated
+as internal.
+
+Only :class:`TransientError` is worth retrying; :func:`tickerlake.retry.retry` is the one
+helper that does so, with a bounded, jittered backoff, and raises a ``TransientError``
+marked :attr:`~TransientError.exhausted` when it gives up, so that no outer retry loop
+multiplies the wait.
+"""
 
 from __future__ import annotations
 
-__all__ = ["InputFileError", "QueryRefused", "TickerlakeError", "TransientError"]
+__all__ = [
+    "InputFileError",
+    "InternalError",
+    "NotFoundError",
+    "QueryError",
+    "QueryRefused",
+    "RefusedError",
+    "TickerlakeError",
+    "TransientError",
+    "UserError",
+]
 
 
 class TickerlakeError(Exception):
-    """Base class: a terminal, user-facing error whose message is one clear line."""
+    """Base class of tickerlake's own errors; the message is one line a user can act on.
+
+    Raise one of the subclasses, which say what kind of failure it is (and so the exit
+    code and HTTP status); a bare ``TickerlakeError`` counts as a :class:`UserError`.
+    """
 
 
-class InputFileError(TickerlakeError):
+class UserError(TickerlakeError):
+    """Bad input, arguments or settings: the same request will fail again until it is fixed."""
+
+
+class NotFoundError(TickerlakeError):
+    """A named thing (table, ticker, period, named query, lake...) does not exist."""
+
+
+class RefusedError(TickerlakeError):
+    """A well-formed request that is deliberately not carried out (not allowed)."""
+
+
+class TransientError(TickerlakeError):
+    """A failure that a later attempt can cure: a service is down, restarting or throttling.
+
+    Args:
+        message: One line saying what failed.
+        retry_after_s: A hint of how long to wait before trying again, if known.
+        exhausted: Set by :func:`tickerlake.retry.retry` when it already retried and gave
+            up; such an error is not retried again by an outer loop.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, exhausted: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.exhausted = exhausted
+
+
+class InternalError(TickerlakeError):
+    """A bug or broken invariant; users see a generic message, the details go to the log."""
+
+
+class InputFileError(UserError):
     """An input file that cannot be used at all (missing columns, empty, not a CSV...).
 
     Args:
@@ -26,9 +95,9 @@ class InputFileError(TickerlakeError):
         super().__init__(f"{where}: {problem}")
 
 
-class QueryRefused(TickerlakeError):
+class QueryError(UserError):
+    """A SQL statement that cannot run: it does not parse, names no such column, times out..."""
+
+
+class QueryRefused(RefusedError):
     """A SQL statement that the read-only query engine does not run."""
-
-
-class TransientError(TickerlakeError):
-    """A failure worth retrying (network, broker not yet up)."""

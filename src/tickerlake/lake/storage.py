@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 from tickerlake.config import Settings
-from tickerlake.errors import TransientError
+from tickerlake.errors import TransientError, UserError
+from tickerlake.retry import retry
 
 __all__ = [
     "RETRY_WINDOW_S",
@@ -55,7 +55,8 @@ _T = TypeVar("_T")
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether an error is the object store being briefly unreachable (worth retrying)."""
+    """Whether an error is worth retrying: a :class:`TransientError`, or the object store
+    being briefly unreachable. The one place that reads S3 client errors for this."""
     if isinstance(exc, TransientError):
         return True
     if not isinstance(exc, OSError) or isinstance(exc, (FileNotFoundError, PermissionError)):
@@ -70,31 +71,23 @@ def retry_transient(
     window_s: float = RETRY_WINDOW_S,
     on_retry: Callable[[BaseException], None] | None = None,
 ) -> _T:
-    """Call ``fn`` until it succeeds, retrying transient store errors with backoff for ``window_s``.
+    """Call ``fn``, retrying transient store errors with backoff for ``window_s`` seconds.
 
+    :func:`tickerlake.retry.retry` with the object-store classifier :func:`is_transient`.
     Only safe for idempotent operations (reads, whole-object writes, deletes).
 
     Raises:
         TransientError: Still failing when the window closed (one line, with the last error).
         Exception: Whatever ``fn`` raised that is not transient, at once.
     """
-    deadline = time.monotonic() + window_s
-    delay = 0.25
-    while True:
-        try:
-            return fn()
-        except OSError as e:
-            if not is_transient(e):
-                raise
-            if time.monotonic() + delay > deadline:
-                first = (str(e).strip().splitlines() or [""])[0]
-                raise TransientError(
-                    f"{what}: the object store did not answer for {window_s:g} s ({first[:200]})"
-                ) from None
-            if on_retry is not None:
-                on_retry(e)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    return retry(
+        fn,
+        what=what,
+        on=is_transient,
+        deadline_s=window_s,
+        gave_up=f"the object store did not answer for {window_s:g} s",
+        on_retry=(lambda e, _delay: on_retry(e)) if on_retry is not None else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +123,7 @@ class LakeStorage:
             return pafs.LocalFileSystem()
         parsed = urlparse(self.root)
         if parsed.scheme not in ("s3", "s3a"):
-            raise ValueError(f"unsupported lake scheme {parsed.scheme!r}: use a path, file:// or s3://")
+            raise UserError(f"unsupported lake scheme {parsed.scheme!r}: use a path, file:// or s3://")
         s = self.settings
         endpoint = urlparse(s.s3_endpoint) if s.s3_endpoint else None
         return pafs.S3FileSystem(
