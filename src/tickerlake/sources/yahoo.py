@@ -10,8 +10,9 @@ yfinance swallows network failures and logs them, so this module hands it its ow
 ``curl_cffi`` session (:class:`YahooSession`, still impersonating a browser as yfinance's
 default does) that records the outcome of every chart request. That tells a ticker Yahoo
 does not know (HTTP 404, chart error, no rows) apart from a transient failure (connection
-error, HTTP 429/5xx), which is retried with exponential backoff; when Yahoo cannot be
-reached at all the run stops with one clear :class:`~tickerlake.errors.TickerlakeError`.
+error, HTTP 429/5xx), which is retried by :func:`tickerlake.retry.retry` with jittered
+exponential backoff; when Yahoo cannot be reached at all the run stops with one clear
+:class:`~tickerlake.errors.TransientError`.
 
 The same session can send every Yahoo request to another base URL (``base_url`` or the
 ``TICKERLAKE_YAHOO_BASE_URL`` environment variable): the tests replay recorded chart
@@ -25,7 +26,6 @@ import logging
 import math
 import os
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +37,9 @@ import pandas as pd
 import pyarrow as pa
 from curl_cffi import requests as curl_requests
 
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import NotFoundError, TickerlakeError, TransientError, UserError
 from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.retry import retry
 from tickerlake.sources.csv import normalise_label
 
 __all__ = [
@@ -307,20 +308,98 @@ def _download(
     return frame, silence.messages
 
 
-def _classify(ticker: str, session: YahooSession) -> tuple[bool, str]:
-    """(transient?, reason) for a ticker that came back empty."""
+class _Unavailable(TransientError):
+    """Some tickers of a batch failed transiently; the retry helper tries them again."""
+
+    def __init__(self, failures: dict[str, TransientError]) -> None:
+        ticker, first = next(iter(failures.items()))
+        super().__init__(f"{ticker}: {first}")
+        self.failures = failures
+
+
+def _failure(ticker: str, start: dt.date, end: dt.date, session: YahooSession) -> TickerlakeError:
+    """Why a ticker came back empty: a :class:`TransientError` (worth retrying) or a final error."""
     outcome = session.outcomes.get(ticker)
     if outcome is None:
-        return True, session.last_error or "no response"
+        return TransientError(session.last_error or "no response")
     if outcome.error is not None:
-        return True, outcome.error
+        return TransientError(outcome.error)
     if outcome.status in _TRANSIENT_STATUS:
-        return True, f"HTTP {outcome.status}"
+        return TransientError(f"HTTP {outcome.status}")
+    prefix = f"yahoo: no data for {ticker} from {start} to {end}"
     if outcome.status == 404:
-        return False, "unknown or delisted ticker (HTTP 404)"
+        return NotFoundError(f"{prefix}: unknown or delisted ticker (HTTP 404)")
     if outcome.status is not None and outcome.status >= 400:
-        return False, f"HTTP {outcome.status}"
-    return False, "no prices in this date range"
+        return UserError(f"{prefix}: HTTP {outcome.status}")
+    return NotFoundError(f"{prefix}: no prices in this date range")
+
+
+class _Batch:
+    """The tickers of one ``yfinance.download`` call, fetched again while some fail transiently.
+
+    Args:
+        pending: Tickers still to fetch; after an attempt, only the transient failures.
+        start: First day.
+        end: Last day.
+        base_url: Where to send requests (None: Yahoo).
+        timeout: Per-request timeout.
+        provenance: The ``source_file`` of a ticker's rows.
+        report: Receives counts and final per-ticker errors.
+    """
+
+    def __init__(
+        self,
+        pending: list[str],
+        start: dt.date,
+        end: dt.date,
+        base_url: str | None,
+        timeout: float,
+        provenance: Callable[[str], str],
+        report: YahooReport,
+    ) -> None:
+        self.pending = pending
+        self.start, self.end = start, end
+        self.base_url = base_url
+        self.timeout = timeout
+        self.provenance = provenance
+        self.report = report
+        self.ready: list[tuple[str, pa.Table]] = []
+        self.session: YahooSession | None = None
+
+    def attempt(self) -> None:
+        """Download the pending tickers once.
+
+        Raises:
+            _Unavailable: Some failed transiently (they stay pending).
+        """
+        session = self.session = YahooSession(self.base_url)
+        try:
+            self.report.downloads += 1
+            frame, _ = _download(self.pending, self.start, self.end, session, self.timeout)
+        finally:
+            session.close()
+        bars, actions = download_frame_to_raw(frame, self.provenance)
+        got = sorted(set(bars.column("ticker").to_pylist()))
+        self.report.fetched.extend(got)
+        self.ready.extend(
+            (d, t) for d, t in (("daily_bars", bars), ("corporate_actions", actions)) if t.num_rows
+        )
+        transient: dict[str, TransientError] = {}
+        for t in self.pending:
+            if t in got:
+                continue
+            error = _failure(t, self.start, self.end, session)
+            if isinstance(error, TransientError):
+                transient[t] = error
+            else:
+                self.report.errors.append(error)
+        if transient:
+            self.pending = list(transient)
+            raise _Unavailable(transient)
+
+    def count_retry(self, _error: BaseException, _delay: float) -> None:
+        """Count a retry in the report (the retry helper's ``on_retry``)."""
+        self.report.retries += 1
 
 
 def fetch_yahoo(
@@ -344,7 +423,7 @@ def fetch_yahoo(
         end: Last day, inclusive.
         batch_size: Tickers per ``yfinance.download`` call.
         retries: Extra attempts for tickers that failed transiently.
-        backoff_s: First retry delay; doubles per attempt.
+        backoff_s: First retry delay; doubles per attempt (jittered, at most 30 s).
         timeout: Per-request timeout in seconds.
         base_url: Scheme and host to send Yahoo requests to (default: Yahoo itself, or
             ``$TICKERLAKE_YAHOO_BASE_URL``).
@@ -356,13 +435,14 @@ def fetch_yahoo(
         ``source = "yahoo"``.
 
     Raises:
-        TickerlakeError: Yahoo cannot be reached (offline, DNS, refused) after the retries.
+        TransientError: Yahoo cannot be reached (offline, DNS, refused) after the retries.
+        UserError: ``start`` is after ``end``.
     """
     report = report if report is not None else YahooReport()
     wanted = [t.strip().upper() for t in tickers if t.strip()]
     report.tickers.extend(wanted)
     if start > end:
-        raise TickerlakeError(f"yahoo: start {start} is after end {end}")
+        raise UserError(f"yahoo: start {start} is after end {end}")
     base_url = base_url or os.environ.get(BASE_URL_ENV) or None
     shown_base = (base_url or DEFAULT_BASE_URL).rstrip("/")
     _use_cache_dir(cache_dir)
@@ -371,48 +451,36 @@ def fetch_yahoo(
         return f"{shown_base}{_CHART_PREFIX}{ticker}?start={start.isoformat()}&end={end.isoformat()}"
 
     for i in range(0, len(wanted), max(1, batch_size)):
-        pending = wanted[i : i + max(1, batch_size)]
-        for attempt in range(retries + 1):
-            session = YahooSession(base_url)
-            try:
-                report.downloads += 1
-                frame, _ = _download(pending, start, end, session, timeout)
-            finally:
-                session.close()
-            bars, actions = download_frame_to_raw(frame, provenance)
-            got = sorted(set(bars.column("ticker").to_pylist()))
-            report.fetched.extend(got)
-            for dataset, table in (("daily_bars", bars), ("corporate_actions", actions)):
-                if table.num_rows:
-                    report.rows[dataset] = report.rows.get(dataset, 0) + table.num_rows
-                    yield dataset, table
-            failed = [t for t in pending if t not in got]
-            transient: list[tuple[str, str]] = []
-            for t in failed:
-                is_transient, reason = _classify(t, session)
-                if is_transient:
-                    transient.append((t, reason))
-                else:
-                    report.errors.append(
-                        TickerlakeError(f"yahoo: no data for {t} from {start} to {end}: {reason}")
-                    )
-            if not transient:
-                break
-            pending = [t for t, _ in transient]
-            if attempt < retries:
-                report.retries += 1
-                time.sleep(backoff_s * (2**attempt))
-                continue
-            unreachable = [
-                (t, r) for t, r in transient if session.outcomes.get(t, _Outcome(None, r)).status is None
-            ]
-            if unreachable:
-                t, reason = unreachable[0]
-                raise TickerlakeError(
-                    f"cannot reach Yahoo Finance at {shown_base} after {retries + 1} attempts "
-                    f"(offline?): {reason}"
-                )
-            for t, reason in transient:
-                report.errors.append(
-                    TickerlakeError(f"yahoo: no data for {t} after {retries + 1} attempts: {reason}")
-                )
+        batch = _Batch(wanted[i : i + max(1, batch_size)], start, end, base_url, timeout, provenance, report)
+        gave_up: _Unavailable | None = None
+        try:
+            retry(
+                batch.attempt,
+                what="yahoo",
+                attempts=retries + 1,
+                base_delay_s=backoff_s,
+                max_delay_s=max(backoff_s, 30.0),
+                on_retry=batch.count_retry,
+            )
+        except TransientError as e:
+            if not isinstance(e.__cause__, _Unavailable):
+                raise
+            gave_up = e.__cause__
+        # Tables of every attempt, also when some tickers finally failed: they are good rows.
+        for dataset, table in batch.ready:
+            report.rows[dataset] = report.rows.get(dataset, 0) + table.num_rows
+            yield dataset, table
+        if gave_up is None:
+            continue
+        outcomes = batch.session.outcomes if batch.session is not None else {}
+        unreachable = [t for t in gave_up.failures if outcomes.get(t, _Outcome(None, "")).status is None]
+        if unreachable:
+            raise TransientError(
+                f"cannot reach Yahoo Finance at {shown_base} after {retries + 1} attempts "
+                f"(offline?): {gave_up.failures[unreachable[0]]}",
+                exhausted=True,
+            )
+        for t, error in gave_up.failures.items():
+            report.errors.append(
+                TransientError(f"yahoo: no data for {t} after {retries + 1} attempts: {error}")
+            )
