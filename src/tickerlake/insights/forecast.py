@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from tickerlake.calendar import next_trading_days
 from tickerlake.insights._panel import PRICE_MEASURES, adjust_splits, build_panel
 from tickerlake.insights.errors import BadInput, WindowTooShort
 from tickerlake.insights.narrative import fmt_date, fmt_num, measure_label
@@ -90,7 +91,7 @@ class ForecastPoint:
 
     Attributes:
         step: Trading days ahead (1 = next trading day).
-        date: The business day (Monday to Friday; exchange holidays are not known).
+        date: The trading day (NYSE calendar: weekends and exchange holidays skipped).
         point: Point forecast (minimises the expected absolute percentage error).
         median: Median of the forecast distribution (the intervals' centre).
         lo80: Lower bound of the 80% prediction interval.
@@ -181,7 +182,7 @@ def forecast(
     var = _horizon_var(p, i, steps)
     sd = np.sqrt(var)
     centre = logp[i] + steps * p.mu[i]
-    future = np.busday_offset(dates[-1], steps, roll="forward").astype(object)
+    future = next_trading_days(dates[-1].item(), horizon)
     points = tuple(
         ForecastPoint(
             int(h),

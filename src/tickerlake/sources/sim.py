@@ -43,6 +43,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
+from tickerlake import calendar
 from tickerlake.config import DEFAULT_TICKERS
 from tickerlake.errors import TickerlakeError
 from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
@@ -59,7 +60,6 @@ __all__ = [
     "MARKET_REGIMES",
     "PROFILES",
     "SIM_SOURCE",
-    "SPECIAL_CLOSURES",
     "MarketRegime",
     "TickerProfile",
     "anomaly_ground_truth",
@@ -108,64 +108,12 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 # Trading calendar
 # --------------------------------------------------------------------------------------
 
-#: Unscheduled full-day NYSE closures since 1980 (weather, national mourning, 9/11).
-SPECIAL_CLOSURES: tuple[dt.date, ...] = (
-    _D(1985, 9, 27),
-    _D(1994, 4, 27),
-    _D(2001, 9, 11),
-    _D(2001, 9, 12),
-    _D(2001, 9, 13),
-    _D(2001, 9, 14),
-    _D(2004, 6, 11),
-    _D(2007, 1, 2),
-    _D(2012, 10, 29),
-    _D(2012, 10, 30),
-    _D(2018, 12, 5),
-    _D(2025, 1, 9),
-)
-
-
-def _easter(year: int) -> dt.date:
-    """Gregorian Easter Sunday (anonymous Gregorian computus)."""
-    a = year % 19
-    b, c = divmod(year, 100)
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    el = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * el) // 451
-    month, day = divmod(h + el - 7 * m + 114, 31)
-    return dt.date(year, month, day + 1)
-
-
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
-    """The n-th (1-based) given weekday of a month; ``n = -1`` is the last one."""
-    if n > 0:
-        first = dt.date(year, month, 1)
-        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
-    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-    last = nxt - dt.timedelta(days=1)
-    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
-
-
-def _observed(day: dt.date) -> dt.date:
-    """Weekend observance: Saturday holidays close the Friday before, Sunday ones the Monday after."""
-    if day.weekday() == 5:
-        return day - dt.timedelta(days=1)
-    if day.weekday() == 6:
-        return day + dt.timedelta(days=1)
-    return day
+# The days themselves come from :mod:`tickerlake.calendar` (the exchange-calendars library's
+# NYSE calendar), shared with the forecasts so both agree on what a trading day is.
 
 
 def nyse_holidays(year: int) -> list[dt.date]:
-    """Weekdays the NYSE is closed in a year, computed by rule plus :data:`SPECIAL_CLOSURES`.
-
-    Rules: New Year's Day (Sunday → Monday; a Saturday New Year closes nothing, the
-    exchange's own exception), Martin Luther King Jr. Day (from 1998), Presidents Day,
-    Good Friday, Memorial Day, Juneteenth (from 2022), Independence Day, Labor Day,
-    Thanksgiving and Christmas, with Saturday → Friday and Sunday → Monday observance.
+    """Weekdays the NYSE is closed in a year: regular holidays and special closures.
 
     Args:
         year: Calendar year.
@@ -173,23 +121,7 @@ def nyse_holidays(year: int) -> list[dt.date]:
     Returns:
         Sorted closure dates falling on weekdays.
     """
-    days = []
-    new_year = dt.date(year, 1, 1)
-    if new_year.weekday() != 5:
-        days.append(_observed(new_year))
-    if year >= 1998:
-        days.append(_nth_weekday(year, 1, 0, 3))
-    days.append(_nth_weekday(year, 2, 0, 3))
-    days.append(_easter(year) - dt.timedelta(days=2))
-    days.append(_nth_weekday(year, 5, 0, -1))
-    if year >= 2022:
-        days.append(_observed(dt.date(year, 6, 19)))
-    days.append(_observed(dt.date(year, 7, 4)))
-    days.append(_nth_weekday(year, 9, 0, 1))
-    days.append(_nth_weekday(year, 11, 3, 4))
-    days.append(_observed(dt.date(year, 12, 25)))
-    days.extend(d for d in SPECIAL_CLOSURES if d.year == year)
-    return sorted({d for d in days if d.weekday() < 5})
+    return calendar.holidays(year)
 
 
 def _epoch(day: dt.date) -> int:
@@ -206,12 +138,7 @@ def trading_days(start: dt.date, end: dt.date) -> np.ndarray:
     Returns:
         Sorted trading days; empty when ``start > end``.
     """
-    if start > end:
-        return np.empty(0, dtype="datetime64[D]")
-    holidays = [d for y in range(start.year, end.year + 1) for d in nyse_holidays(y)]
-    days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
-    mask = np.is_busday(days, weekmask="1111100", holidays=np.array(holidays, dtype="datetime64[D]"))
-    return days[mask]
+    return calendar.trading_days(start, end)
 
 
 @lru_cache(maxsize=8)

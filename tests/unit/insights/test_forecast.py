@@ -32,7 +32,8 @@ def test_intervals_hand_computed() -> None:
     res = forecast(bars, "zig", horizon=5)
     assert res.ticker == "ZIG" and res.last_value == pytest.approx(100.0)
     assert res.last_date == dt.date(2022, 5, 23)  # a Monday: 100 business days after Jan 3
-    assert [p.date for p in res.points] == [dt.date(2022, 5, d) for d in (24, 25, 26, 27, 30)]
+    # Monday 30 May 2022 is Memorial Day: the fifth trading day after the 23rd is the 31st.
+    assert [p.date for p in res.points] == [dt.date(2022, 5, d) for d in (24, 25, 26, 27, 31)]
     a, n = 0.01, 100
     for p in res.points:
         # Every squared return is a², so short- and long-run variance agree; the mean return is 0.
@@ -46,8 +47,34 @@ def test_intervals_hand_computed() -> None:
         assert p.lo95 < p.lo80 < p.point < p.median < p.hi80 < p.hi95
     assert res.volatility_pct == pytest.approx(a * math.sqrt(252) * 100)
     assert res.narrative.startswith(
-        "ZIG close is forecast at 99.95 on May 30, 2022 (5 trading days after 100 on"
+        "ZIG close is forecast at 99.95 on May 31, 2022 (5 trading days after 100 on"
     )
+
+
+def test_future_dates_skip_exchange_holidays() -> None:
+    # A series ending on Friday 22 December 2023: Christmas (Monday 25th) and New Year's
+    # Day 2024 (a Monday) are skipped, the weekends too.
+    days = np.busday_offset(np.datetime64("2023-12-22"), -np.arange(80)[::-1], roll="forward")
+    bars = pa.table(
+        {
+            "ticker": ["HOL"] * len(days),
+            "date": pa.array(days.astype(object).tolist(), pa.date32()),
+            "close": 100 * np.exp(0.01 * (np.arange(len(days)) % 2)),
+        }
+    )
+    res = forecast(bars, "HOL", horizon=7)
+    assert res.last_date == dt.date(2023, 12, 22)
+    assert [p.date for p in res.points] == [
+        dt.date(2023, 12, 26),
+        dt.date(2023, 12, 27),
+        dt.date(2023, 12, 28),
+        dt.date(2023, 12, 29),
+        dt.date(2024, 1, 2),
+        dt.date(2024, 1, 3),
+        dt.date(2024, 1, 4),
+    ]
+    assert [p.step for p in res.points] == list(range(1, 8))
+    assert "on Jan 4, 2024 (7 trading days after" in res.narrative
 
 
 def test_bad_requests() -> None:

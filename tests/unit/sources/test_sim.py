@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import math
 
@@ -116,6 +117,42 @@ def test_calendar_days(day: dt.date, open_: bool) -> None:
 def test_calendar_size_is_realistic() -> None:
     # 252 sessions is the textbook year; 2023 had 250.
     assert len(sim.trading_days(D(2023, 1, 1), D(2023, 12, 31))) == 250
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        D(1980, 11, 4),  # presidential Election Day, the last one the exchange closed for
+        D(1985, 9, 27),  # Hurricane Gloria
+        D(1994, 4, 27),  # President Nixon's funeral
+        D(2004, 6, 11),  # President Reagan's funeral
+        D(2007, 1, 2),  # President Ford's funeral
+        D(2012, 10, 30),  # Hurricane Sandy, second day
+        D(2018, 12, 5),  # President G. H. W. Bush's funeral
+        D(2025, 1, 9),  # President Carter's funeral
+    ],
+)
+def test_special_closures_come_from_the_exchange_calendar(day: dt.date) -> None:
+    assert len(sim.trading_days(day, day)) == 0
+    assert day in sim.nyse_holidays(day.year)
+
+
+def test_forecast_horizon_years_follow_the_rules() -> None:
+    # 2027: Juneteenth falls on a Saturday (closed Friday 18 June), Christmas on a
+    # Saturday (closed Friday 24 December), and New Year 2028 on a Saturday closes nothing.
+    assert sim.nyse_holidays(2027) == [
+        D(2027, 1, 1),
+        D(2027, 1, 18),
+        D(2027, 2, 15),
+        D(2027, 3, 26),
+        D(2027, 5, 31),
+        D(2027, 6, 18),
+        D(2027, 7, 5),
+        D(2027, 9, 6),
+        D(2027, 11, 25),
+        D(2027, 12, 24),
+    ]
+    assert len(sim.trading_days(D(2027, 12, 31), D(2027, 12, 31))) == 1
 
 
 # --- shape of the output -------------------------------------------------------------
@@ -358,6 +395,37 @@ def test_same_seed_gives_identical_bytes(default: dict[str, pa.Table]) -> None:
     for name, table in default.items():
         assert table.equals(again[name]), name
         assert _csv(table) == _csv(again[name]), name
+
+
+def _digest(tables: dict[str, pa.Table]) -> str:
+    """SHA-256 over every dataset's column names, types and exact values (float repr round-trips)."""
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        table = tables[name]
+        h.update(name.encode())
+        for col in table.column_names:
+            h.update(f"{col}:{table.schema.field(col).type}:".encode())
+            h.update(repr(table[col].to_pylist()).encode())
+    return h.hexdigest()
+
+
+# Digests of the simulator's output computed with the hand-written NYSE calendar it had
+# before it took its days from exchange-calendars. The two calendars agree on every day
+# from 1981 on (they differ only on 1980-11-04, Election Day), and the market factor's
+# GARCH state forgets that day within a few years, so these ranges must not change.
+_DIGESTS_BEFORE_LIBRARY_CALENDAR = {
+    "default": "003f6c0271f99006ca4980548a798a54fabfc6117e72d392b277778d6b01fef1",
+    "universe": "288d9f84588521986c57bd42678184da251dd3e781f21263c02e369c864b64f5",
+    "nvda_tsla": "a5c338b3826e8572d76868affeb8d56252e14b85bcdbd47cc0d8703ed55e6ac7",
+}
+
+
+def test_output_is_unchanged_where_the_calendars_agree(default: dict[str, pa.Table]) -> None:
+    assert _digest(default) == _DIGESTS_BEFORE_LIBRARY_CALENDAR["default"]
+    universe = _run(universe=20, seed=3, start="2010-01-01", end="2011-12-31")
+    assert _digest(universe) == _DIGESTS_BEFORE_LIBRARY_CALENDAR["universe"]
+    later = _run(tickers=["NVDA", "TSLA"], seed=7, start="2003-01-01", end="2026-12-31")
+    assert _digest(later) == _DIGESTS_BEFORE_LIBRARY_CALENDAR["nvda_tsla"]
 
 
 def test_different_seed_gives_different_prices(default: dict[str, pa.Table]) -> None:
