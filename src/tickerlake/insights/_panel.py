@@ -63,7 +63,8 @@ def as_date(value: object, what: str = "date") -> dt.date:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, np.datetime64):
-        return value.astype("datetime64[D]").astype(object)
+        day: dt.date = value.astype("datetime64[D]").astype(object)
+        return day
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value.strip())
@@ -94,7 +95,8 @@ class Panel:
     @property
     def valid(self) -> np.ndarray:
         """Where a usable value exists."""
-        return ~np.isnan(self.values)
+        ok: np.ndarray = ~np.isnan(self.values)
+        return ok
 
     @property
     def first_date(self) -> dt.date:

@@ -115,7 +115,8 @@ def _rolling_sum_before(a: np.ndarray, window: int) -> np.ndarray:
     """Sum of the ``window`` rows strictly before each row (axis 0)."""
     cs = np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0)])
     t = np.arange(a.shape[0])
-    return cs[t] - cs[np.maximum(t - window, 0)]
+    sums: np.ndarray = cs[t] - cs[np.maximum(t - window, 0)]
+    return sums
 
 
 def _ewma_before(x: np.ndarray) -> np.ndarray:
@@ -142,7 +143,8 @@ def local_variance(x: np.ndarray) -> np.ndarray:
     after = _ewma_before(sq[::-1])[::-1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(np.stack([before, after]), axis=0)
+        var: np.ndarray = np.nanmean(np.stack([before, after]), axis=0)
+    return var
 
 
 def score_days(panel_returns: np.ndarray, splits: list[SplitDay] | None = None) -> DayScores:
@@ -196,7 +198,8 @@ def _medians(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     padded = np.concatenate([srt, np.full((n_t, 1), np.nan)], axis=1)
 
     def pick(q: np.ndarray) -> np.ndarray:
-        return padded[rows, np.clip(q, 0, n)]
+        picked: np.ndarray = padded[rows, np.clip(q, 0, n)]
+        return picked
 
     with np.errstate(invalid="ignore"):
         kk = k[:, None]

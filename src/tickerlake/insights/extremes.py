@@ -105,6 +105,8 @@ def extremes(
     label = measure_label(measure)
     head = label[0].upper() + label[1:]
     span = f"from {fmt_date(first_day)} to {fmt_date(last_day)}"
+    max_d: dt.date | None
+    min_d: dt.date | None
     if full:
         total = block[:, full].sum(axis=1)
         i_max, i_min = int(np.argmax(total)), int(np.argmin(total))

@@ -82,7 +82,8 @@ def _horizon_var(p: _Params, i: np.ndarray | int, h: np.ndarray | int) -> np.nda
     vs, vl, n = p.var_s[i], p.var_l[i], p.n[i]
     decay = REVERSION * (1 - REVERSION**h) / (1 - REVERSION)
     drift_var = (np.asarray(h, dtype=float) ** 2) * vl / np.maximum(n, 1.0)
-    return np.maximum(h * vl + (vs - vl) * decay, 1e-12) + drift_var
+    var: np.ndarray = np.maximum(h * vl + (vs - vl) * decay, 1e-12) + drift_var
+    return var
 
 
 @dataclass(frozen=True)

@@ -86,12 +86,13 @@ def previous_period(d: dt.date, grain: str) -> tuple[dt.date, dt.date]:
 def period_starts(dates: np.ndarray, grain: str) -> np.ndarray:
     """Vectorised :func:`period_bounds` start for an array of ``datetime64[D]``."""
     _check_grain(grain)
-    days = dates.astype("datetime64[D]")
+    days: np.ndarray = dates.astype("datetime64[D]")
     if grain == "day":
         return days
     if grain == "week":
         # 1970-01-01 was a Thursday: (days + 3) % 7 is 0 on Mondays.
-        return days - ((days.astype(np.int64) + 3) % 7).astype("timedelta64[D]")
+        mondays: np.ndarray = days - ((days.astype(np.int64) + 3) % 7).astype("timedelta64[D]")
+        return mondays
     if grain == "month":
         return days.astype("datetime64[M]").astype("datetime64[D]")
     if grain == "quarter":
@@ -474,7 +475,8 @@ class GrowthResult:
 def _rate(first: float, last: float, periods: float) -> float:
     if first <= 0 or last < 0 or periods <= 0:
         return math.nan
-    return ((last / first) ** (1.0 / periods) - 1.0) * 100.0
+    # float ** float is typed Any (a negative base gives a complex); the base is positive here.
+    return float(((last / first) ** (1.0 / periods) - 1.0) * 100.0)
 
 
 def growth(

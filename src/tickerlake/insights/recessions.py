@@ -217,6 +217,8 @@ def _stats(
         if good.sum() > 1
         else math.nan
     )
+    worst_d: dt.date | None
+    best_d: dt.date | None
     if good.any():
         wi, bi = int(np.nanargmin(simple)), int(np.nanargmax(simple))
         worst, worst_d, best, best_d = float(simple[wi] * 100), d[wi + 1], float(simple[bi] * 100), d[bi + 1]

@@ -991,7 +991,7 @@ def _actions_table(rows: list[tuple[str, int, str, float | None, float | None]])
 
 def _anomaly_rows(path: _Path, market: _Market, lo: int, hi: int) -> list[tuple[object, ...]]:
     """Ground truth of one ticker's shocks in ``[lo, hi]``, measured on the final path."""
-    out = []
+    out: list[tuple[object, ...]] = []
     for i, event_id, kind in path.shocks:
         if lo <= i <= hi:
             base = float(np.std(path.ret[i - ANOMALY_WINDOW : i], ddof=1))
@@ -1005,7 +1005,7 @@ def _anomaly_rows(path: _Path, market: _Market, lo: int, hi: int) -> list[tuple[
 
 def _anomaly_table(rows: list[tuple[object, ...]]) -> pa.Table:
     n = len(rows)
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(7)]
+    cols: list[Sequence[object]] = list(zip(*rows, strict=True)) if rows else [[] for _ in range(7)]
     return pa.Table.from_arrays(
         [
             pa.array(cols[0], pa.string()),

@@ -317,7 +317,7 @@ _TOO_DEEP = "invalid_json: nested too deeply"
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, TypeError)
 
 
-def _decode_one(decoder: msgspec.json.Decoder, kind: type, value: bytes | None) -> Any:
+def _decode_one(decoder: msgspec.json.Decoder[Any], kind: type, value: bytes | None) -> Any:
     """Decode one value, or return the reason it is rejected (a str)."""
     if value is None or not value.strip():
         return "invalid_json: empty record value"
