@@ -3,8 +3,9 @@
 Every endpoint is a thin shell over the same functions as the CLI (the insight functions of
 :mod:`tickerlake.insights`, the query engine of :mod:`tickerlake.query`, the crawler's
 report). Answers are cached per lake state by :class:`~tickerlake.web.data.LakeCache`, so
-a dashboard that asks twice pays once. Bad parameters get a 4xx with a one-line
-``detail`` (see :func:`install_error_handlers`), never a 500.
+a dashboard that asks twice pays once. Errors are mapped to statuses by their class in
+:mod:`tickerlake.web.errors`: bad parameters get a 4xx with a one-line ``detail``, never a 500,
+and a missing thing is raised as :class:`~tickerlake.errors.NotFoundError` (404).
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ import io
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tickerlake import __version__
-from tickerlake.errors import QueryRefused, TickerlakeError
+from tickerlake.errors import NotFoundError, TickerlakeError
 from tickerlake.insights import (
     AnomalyResult,
     BadInput,
@@ -30,13 +29,10 @@ from tickerlake.insights import (
     ForecastResult,
     GrowthResult,
     MoversResult,
-    NoData,
     PeriodResult,
     RankedResult,
     RecessionResult,
     SummaryResult,
-    UnknownPeriod,
-    UnknownTicker,
     anomalies,
     extremes,
     forecast,
@@ -49,7 +45,7 @@ from tickerlake.insights import (
     summary,
 )
 from tickerlake.query.engine import QueryResult, SnapshotInfo, TableInfo, get_engine, jsonable
-from tickerlake.query.named import NamedQueryError, list_named
+from tickerlake.query.named import list_named
 from tickerlake.web.data import (
     LakeCache,
     Market,
@@ -61,69 +57,7 @@ from tickerlake.web.data import (
     resolve_span,
 )
 
-__all__ = ["NotFound", "install_error_handlers", "router", "status_for"]
-
-
-class NotFound(TickerlakeError):
-    """A named thing (table, report, route) that does not exist."""
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def status_for(exc: TickerlakeError) -> int:
-    """The HTTP status of a user-facing error: 403 refused SQL, 404 unknown names, else 400."""
-    if isinstance(exc, QueryRefused):
-        return 403
-    if isinstance(exc, NotFound | UnknownTicker | UnknownPeriod | NoData):
-        return 404
-    if isinstance(exc, NamedQueryError) and str(exc).startswith("unknown named query"):
-        return 404
-    return 400
-
-
-def _error(status: int, kind: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": kind, "detail": detail}, status_code=status)
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path")]
-        where = ".".join(loc) or "request"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Map user errors to 4xx JSON (``{"error": type, "detail": message}``).
-
-    TickerlakeError subclasses get :func:`status_for`; request validation 422 with the
-    first problems in one line; unknown routes 404. Anything else is a bug: 500 with the
-    error's first line, never a traceback.
-    """
-
-    @app.exception_handler(TickerlakeError)
-    async def _user_error(request: Request, exc: TickerlakeError) -> JSONResponse:
-        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return _error(status_for(exc), type(exc).__name__, message)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "ValidationError", _validation_message(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if not request.url.path.startswith("/api") and exc.status_code == 404:
-            from tickerlake.web.app import render_not_found
-
-            return render_not_found(request)
-        return _error(exc.status_code, "HTTPError", str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        return _error(500, type(exc).__name__, f"internal error: {first}")
+__all__ = ["router"]
 
 
 # --------------------------------------------------------------------------- models (for the schema)
@@ -293,6 +227,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Unknown ticker, window, table or named query; or an empty lake.",
     },
     422: {"model": ErrorOut, "description": "Parameters of the wrong type or out of range."},
+    503: {
+        "model": ErrorOut,
+        "description": "The lake's store or catalog is briefly unreachable: try again after Retry-After.",
+    },
 }
 _QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
@@ -781,7 +719,7 @@ def _run(request: Request, body: QueryIn) -> tuple[QueryResult, int]:
     params = dict(body.params) if body.params else None
     if body.named:
         if body.named not in {q.name for q in list_named()}:
-            raise NotFound(
+            raise NotFoundError(
                 f"unknown named query {body.named!r} (known: {', '.join(q.name for q in list_named())})"
             )
         result = get_engine(settings).run_named(body.named, params, limit=limit, timeout_s=timeout)
@@ -861,7 +799,7 @@ def catalog_crawl(request: Request) -> dict[str, Any]:
     """What the last crawl found: new tables, new columns, type changes, partitions, problems."""
     report = _crawl_report(request)
     if report is None:
-        raise NotFound("no crawl yet: run `tickerlake crawl` (or `tickerlake etl`)")
+        raise NotFoundError("no crawl yet: run `tickerlake crawl` (or `tickerlake etl`)")
     return report
 
 
@@ -878,5 +816,5 @@ def catalog_table(
     found = [t for t in engine.tables(row_counts=True) if t.name == name]
     if not found:
         known = ", ".join(t.name for t in engine.tables(row_counts=False))
-        raise NotFound(f"no table {name!r} (tables: {known or 'none yet'})")
+        raise NotFoundError(f"no table {name!r} (tables: {known or 'none yet'})")
     return _json(dumps({"table": found[0], "snapshots": engine.history(name)}))

@@ -30,9 +30,10 @@ from tickerlake import __version__
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
 from tickerlake.query.named import list_named
-from tickerlake.web.api import install_error_handlers, router
+from tickerlake.web.api import router
 from tickerlake.web.auth import TokenStore, install_access_control
 from tickerlake.web.data import LakeCache
+from tickerlake.web.errors import install_error_handlers
 
 __all__ = ["PAGES", "create_app", "plotly_js_path", "render_not_found", "warm_static"]
 
@@ -130,14 +131,16 @@ def create_app(
         summary="Market data, insights, read-only SQL and the catalog of a tickerlake lake.",
         description=(
             "JSON API behind the tickerlake dashboard. Every endpoint calls the same functions "
-            'as the `tickerlake` CLI. Errors are `{"error": type, "detail": message}` with a 4xx status.'
+            'as the `tickerlake` CLI. Errors are `{"error": type, "detail": message}`: 400 bad input, '
+            "403 refused, 404 not found, 422 invalid parameters, 503 briefly unavailable (with "
+            "Retry-After), 500 a bug (details only in the server log)."
         ),
         # The stock Swagger/ReDoc pages load their scripts from a CDN; /docs is our own offline page.
         docs_url=None,
         redoc_url=None,
     )
     app.state.cache = cache or LakeCache(settings)
-    install_error_handlers(app)
+    install_error_handlers(app, not_found_page=render_not_found)
     install_access_control(app, settings, tokens, require_auth=require_auth)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")

@@ -157,7 +157,7 @@ def test_ohlc_of_one_ticker(client: Any, bars: Any) -> None:
         ("/api/insights/recessions", {"period": "dotcom"}, 404, "UnknownPeriod", "dotcom"),
         ("/api/insights/recessions", {"start": "2020-01-01"}, 400, "BadInput", "both start and end"),
         ("/api/insights/anomalies", {"sensitivity": 2}, 422, "ValidationError", "sensitivity"),
-        ("/api/catalog/tables/market.nothing", {}, 404, "NotFound", "no table 'market.nothing'"),
+        ("/api/catalog/tables/market.nothing", {}, 404, "NotFoundError", "no table 'market.nothing'"),
         ("/api/nothing", {}, 404, "HTTPError", "Not Found"),
     ],
 )
@@ -326,7 +326,7 @@ def test_named_query_with_params(client: Any, bars: Any) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "kind"),
     [
-        ({"named": "nothing"}, 404, "NotFound"),
+        ({"named": "nothing"}, 404, "NotFoundError"),
         ({"named": "daily_total_close"}, 400, "NamedQueryError"),
         (
             {"named": "daily_total_close", "params": {"start": "soon", "end": "2009-01-01"}},
