@@ -10,13 +10,15 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_TICKERS", "Settings"]
+__all__ = ["DEFAULT_TICKERS", "LAKE_SCHEMES", "Settings"]
 
 #: The FANGMANT tickers the project is about, in their customary order.
 DEFAULT_TICKERS: tuple[str, ...] = ("META", "AAPL", "NFLX", "GOOGL", "MSFT", "AMZN", "NVDA", "TSLA")
+#: URI schemes of lakes beyond the local filesystem (paths and ``file://``) that the storage layer speaks.
+LAKE_SCHEMES: tuple[str, ...] = ("s3", "s3a")
 
 
 class Settings(BaseSettings):
@@ -77,6 +79,20 @@ class Settings(BaseSettings):
     sql_rate_per_s: float = 5.0
     sql_burst: int = 20
     max_body_bytes: int = 1_048_576
+
+    @field_validator("lake")
+    @classmethod
+    def _lake_scheme(cls, value: str) -> str:
+        """Refuse a lake no storage layer can open (``ftp://``, ``gs://``, ``s3://`` without a bucket)
+        here, as one clear line, rather than deep inside the first file operation."""
+        if "://" not in value or value.startswith("file://"):
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme not in LAKE_SCHEMES:
+            raise ValueError(f"unsupported lake scheme {scheme!r} in {value!r}: use a path, file:// or s3://")
+        if not rest.split("/", 1)[0]:
+            raise ValueError(f"{value!r} names no bucket: use {scheme}://BUCKET[/PREFIX]")
+        return value
 
     @cached_property
     def is_local(self) -> bool:

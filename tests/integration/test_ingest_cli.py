@@ -195,7 +195,7 @@ def test_ingest_yahoo_offline_is_one_line(tmp_path: Path) -> None:
     result = run(
         tmp_path / "lake", "yahoo", "-t", "AAPL", "--retries", "0", "--base-url", f"http://127.0.0.1:{port}"
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 75  # transient: EX_TEMPFAIL, try again later
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and lines[0].startswith(
         f"error: cannot reach Yahoo Finance at http://127.0.0.1:{port}"

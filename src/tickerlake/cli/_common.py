@@ -1,30 +1,67 @@
-"""Shared CLI plumbing: settings from the global options, rendering, one-line errors."""
+"""Shared CLI plumbing: settings from the global options, rendering, one-line errors.
+
+Errors map to exit codes in one place, :func:`exit_code_for`, by class alone:
+
+====================================================  ====
+error (see :mod:`tickerlake.errors`)                  exit
+====================================================  ====
+success                                               0
+``InternalError``, any unexpected exception           1
+``UserError`` (and a bare ``TickerlakeError``), bad   2
+options (click's own usage errors are 2 as well)
+``NotFoundError``                                     3
+``RefusedError`` (``QueryRefused``)                   4
+``TransientError``: try again later                   75 (``EX_TEMPFAIL``)
+====================================================  ====
+
+Every failure prints one line on stderr; ``TICKERLAKE_DEBUG=1`` shows the traceback of
+internal errors instead.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pydantic
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import (
+    InternalError,
+    NotFoundError,
+    RefusedError,
+    TickerlakeError,
+    TransientError,
+    UserError,
+)
 from tickerlake.jsonable import jsonable as to_jsonable
+from tickerlake.retry import first_line
 
 __all__ = [
+    "EXIT_INTERNAL",
+    "EXIT_NOT_FOUND",
+    "EXIT_REFUSED",
+    "EXIT_TRANSIENT",
+    "EXIT_USER",
     "JsonOpt",
     "console",
     "err_console",
+    "exit_code_for",
     "fail",
+    "make_settings",
     "progress",
     "render",
     "render_rows",
+    "run_main",
     "settings_of",
     "to_jsonable",
     "user_errors",
@@ -35,12 +72,63 @@ err_console = Console(stderr=True)
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
 
+EXIT_INTERNAL = 1
+EXIT_USER = 2
+EXIT_NOT_FOUND = 3
+EXIT_REFUSED = 4
+#: BSD sysexits ``EX_TEMPFAIL``: schedulers and scripts know to retry it later.
+EXIT_TRANSIENT = 75
+
+# Most specific first: the first matching class decides.
+_EXIT: tuple[tuple[type[BaseException], int], ...] = (
+    (InternalError, EXIT_INTERNAL),
+    (TransientError, EXIT_TRANSIENT),
+    (NotFoundError, EXIT_NOT_FOUND),
+    (RefusedError, EXIT_REFUSED),
+    (UserError, EXIT_USER),
+    (TickerlakeError, EXIT_USER),
+)
+_DEBUG_HINT = "set TICKERLAKE_DEBUG=1 for the traceback"
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of an error, by its class alone (see the module's table)."""
+    for cls, code in _EXIT:
+        if isinstance(exc, cls):
+            return code
+    return EXIT_INTERNAL
+
+
+def _describe(exc: BaseException) -> str:
+    """The one line printed for an error: its message, or for a bug its type and a hint."""
+    line = first_line(exc, limit=10_000)
+    if exit_code_for(exc) == EXIT_INTERNAL:
+        return f"internal error: {type(exc).__name__}: {line} ({_DEBUG_HINT})"
+    return line
+
+
+def make_settings(**values: Any) -> Settings:
+    """Build :class:`Settings`, turning invalid values (options or ``TICKERLAKE_*`` variables)
+    into one-line :class:`UserError` instead of pydantic's multi-line report.
+
+    Raises:
+        UserError: The first invalid setting, e.g. ``--lake: unsupported lake scheme 'ftp' ...``.
+    """
+    try:
+        return Settings(**values)
+    except pydantic.ValidationError as e:
+        problem = e.errors()[0]
+        field = str(problem["loc"][0]) if problem.get("loc") else ""
+        name = "--lake" if field == "lake" else f"TICKERLAKE_{field.upper()}" if field else "settings"
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        raise UserError(f"{name}: {message}") from None
+
 
 def settings_of(ctx: typer.Context) -> Settings:
     """The settings built by the top-level callback."""
     root = ctx.find_root()
     if not isinstance(root.obj, Settings):
-        root.obj = Settings()
+        root.obj = make_settings()
     return root.obj
 
 
@@ -66,19 +154,41 @@ def render_rows(title: str | None, columns: list[str], rows: list[tuple[Any, ...
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error to stderr and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: messages quote user input and lists in brackets, which are not Rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn TickerlakeError (and a few well-known OS errors) into one-line errors."""
+    """Turn TickerlakeError (and a few well-known OS errors) into one line and an exit code.
+
+    The code comes from :func:`exit_code_for`. An :class:`InternalError` is re-raised as it
+    is when ``TICKERLAKE_DEBUG`` is set, for its traceback.
+    """
     try:
         yield
     except TickerlakeError as e:
-        raise fail(str(e)) from None
+        if isinstance(e, InternalError) and os.environ.get("TICKERLAKE_DEBUG"):
+            raise
+        raise fail(_describe(e), exit_code_for(e)) from None
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        raise fail(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}") from None
+        # A path the user gave that cannot be read: fix the argument (2).
+        raise fail(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}", EXIT_USER) from None
+
+
+def run_main(app: Callable[[], object]) -> None:
+    """Run the CLI; any error that escaped the commands becomes one line on stderr and its exit code.
+
+    The last line of defence: users never see a traceback unless ``TICKERLAKE_DEBUG=1``.
+    """
+    try:
+        app()
+    except Exception as e:
+        if os.environ.get("TICKERLAKE_DEBUG"):
+            raise
+        sys.stderr.write(f"error: {_describe(e)}\n")
+        sys.exit(exit_code_for(e))
 
 
 def progress(disable: bool = False) -> Progress:

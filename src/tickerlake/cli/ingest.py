@@ -16,7 +16,7 @@ import pyarrow as pa
 import typer
 from rich.markup import escape
 
-from tickerlake.cli import app
+from tickerlake.cli._app import app
 from tickerlake.cli._common import (
     JsonOpt,
     console,

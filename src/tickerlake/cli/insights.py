@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import typer
 
-from tickerlake.cli import app
+from tickerlake.cli._app import app
 from tickerlake.cli._common import JsonOpt, console, render, render_rows, settings_of, user_errors
 from tickerlake.config import Settings
 

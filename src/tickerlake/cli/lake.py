@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from tickerlake.cli import app
+from tickerlake.cli._app import app
 from tickerlake.cli._common import JsonOpt, console, progress, render, render_rows, settings_of, user_errors
 
 __all__: list[str] = []

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from tickerlake.cli import app
+from tickerlake.cli._app import app
 from tickerlake.cli._common import (
     JsonOpt,
     console,

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from tickerlake.cli import app
+from tickerlake.cli._app import app
 from tickerlake.cli._common import (
     JsonOpt,
     console,

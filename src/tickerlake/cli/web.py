@@ -19,7 +19,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from tickerlake.cli import app
+from tickerlake.cli._app import app
 from tickerlake.cli._common import JsonOpt, console, fail, settings_of, user_errors
 from tickerlake.config import Settings
 
