@@ -3,8 +3,8 @@
 The catalog is pyiceberg's ``SqlCatalog`` on SQLite inside the lake by default; an
 ``http(s)://`` catalog URI selects an Iceberg REST catalog and ``glue`` the AWS Glue
 catalog, with the same table code. Raw tables (CSV/JSON/Parquet files as received) are not
-Iceberg tables, so the crawler registers them in ``catalog/raw_tables.json`` in the lake,
-which every engine can read.
+Iceberg tables, so the crawler registers them in the lake's raw-table registry
+(:attr:`~tickerlake.lake.contract.LakeLayout.raw_tables`), which every engine can read.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
 from tickerlake.config import Settings
-from tickerlake.lake.schemas import TABLES
-from tickerlake.lake.storage import LakeStorage, iceberg_io_properties
+from tickerlake.lake.contract import TABLES, LakeLayout
+from tickerlake.lake.storage import iceberg_io_properties
 
 __all__ = [
     "RawColumn",
@@ -44,9 +44,11 @@ __all__ = [
 
 def open_catalog(settings: Settings) -> Catalog:
     """Open (creating on first use) the Iceberg catalog of the lake."""
-    storage = LakeStorage(settings)
     uri = settings.resolved_catalog_uri
-    props: dict[str, str] = {"warehouse": storage.uri("warehouse"), **iceberg_io_properties(settings)}
+    props: dict[str, str] = {
+        "warehouse": LakeLayout.of(settings).warehouse,
+        **iceberg_io_properties(settings),
+    }
     if uri.startswith(("http://", "https://")):
         props.update(type="rest", uri=uri)
     elif uri == "glue":
@@ -181,14 +183,10 @@ class RawTable:
         return cls(**d)
 
 
-def _registry_uri(storage: LakeStorage) -> str:
-    return storage.uri("catalog", "raw_tables.json")
-
-
 def list_raw_tables(settings: Settings) -> dict[str, RawTable]:
     """Raw tables registered by the crawler, by name."""
-    storage = LakeStorage(settings)
-    uri = _registry_uri(storage)
+    layout = LakeLayout.of(settings)
+    storage, uri = layout.storage, layout.raw_tables
     if not storage.exists(uri):
         return {}
     data = json.loads(storage.read_bytes(uri))
@@ -197,6 +195,6 @@ def list_raw_tables(settings: Settings) -> dict[str, RawTable]:
 
 def save_raw_tables(settings: Settings, tables: dict[str, RawTable]) -> None:
     """Replace the raw-table registry atomically."""
-    storage = LakeStorage(settings)
+    layout = LakeLayout.of(settings)
     payload = {name: asdict(t) for name, t in sorted(tables.items())}
-    storage.write_bytes(_registry_uri(storage), json.dumps(payload, indent=1).encode())
+    layout.storage.write_bytes(layout.raw_tables, json.dumps(payload, indent=1).encode())

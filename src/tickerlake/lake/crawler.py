@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
 from tickerlake.lake.catalog import RawTable, list_raw_tables, save_raw_tables
+from tickerlake.lake.contract import LakeLayout, duck_path, file_key, sql_ident, sql_literal
 from tickerlake.lake.duck import connect
 from tickerlake.lake.inference import (
     FileSchema,
@@ -28,9 +29,9 @@ from tickerlake.lake.inference import (
     normalize_type,
     parse_partitions,
 )
-from tickerlake.lake.storage import FileEntry, LakeStorage
+from tickerlake.lake.storage import FileEntry
 
-__all__ = ["CrawlReport", "crawl", "last_crawl_report", "raw_changed", "scan_raw_zone"]
+__all__ = ["CrawlReport", "crawl", "crawled_files", "last_crawl_report", "raw_changed", "scan_raw_zone"]
 
 _SAMPLE_ROWS = 20_000
 
@@ -57,33 +58,28 @@ class CrawlReport:
         return any(t.status != "unchanged" for t in self.tables)
 
 
-def _file_key(e: FileEntry) -> str:
-    return f"{e.size}:{e.mtime_ns}"
-
-
 def scan_raw_zone(settings: Settings) -> dict[str, list[FileEntry]]:
     """Data files of each raw dataset, by dataset name.
 
     Raises:
         TickerlakeError: The lake has no raw zone yet (nothing was ever ingested).
     """
-    storage = LakeStorage(settings)
-    raw = storage.uri("raw")
-    if not storage.exists(raw):
+    layout = LakeLayout.of(settings)
+    raw = layout.raw_zone
+    if not layout.storage.exists(raw):
         raise TickerlakeError(f"no raw zone at {raw}: ingest data first (tickerlake ingest sim|csv|yahoo)")
     out: dict[str, list[FileEntry]] = {}
-    for entry in storage.list_files(raw):
-        rel = entry.uri[len(raw) :].lstrip("/")
-        if "/" not in rel:
-            continue  # files directly under raw/ belong to no dataset
-        out.setdefault(rel.split("/", 1)[0], []).append(entry)
+    for entry in layout.storage.list_files(raw):
+        dataset = layout.dataset_of(entry.uri)
+        if dataset is not None:  # files directly under raw/ belong to no dataset
+            out.setdefault(dataset, []).append(entry)
     return out
 
 
 def _fingerprint(entries: list[FileEntry]) -> str:
     h = hashlib.sha256()
     for e in entries:
-        h.update(f"{e.uri}|{_file_key(e)}\n".encode())
+        h.update(f"{e.uri}|{file_key(e)}\n".encode())
     return h.hexdigest()[:32]
 
 
@@ -96,22 +92,50 @@ def raw_changed(settings: Settings) -> bool:
     return any(_fingerprint(current[n]) != registered[n].fingerprint for n in current)
 
 
-def _state_uri(storage: LakeStorage) -> str:
-    return storage.uri("catalog", "crawl_state.json")
+def _read_state(layout: LakeLayout) -> dict[str, dict[str, str]]:
+    """The crawler's record: per raw table, each crawled file's URI and :func:`file_key`."""
+    uri = layout.crawl_state
+    return json.loads(layout.storage.read_bytes(uri)) if layout.storage.exists(uri) else {}
+
+
+def crawled_files(settings: Settings) -> dict[str, frozenset[str]] | None:
+    """The files each raw table was registered from by the last crawl, by table name.
+
+    Other files in a dataset's folder (ones the crawl rejected, or that landed since)
+    are not part of the table; readers of raw tables read exactly these.
+
+    Returns:
+        URIs per raw table; None when the record cannot be read (then a reader can only
+        take every file in the folder).
+    """
+    try:
+        state = _read_state(LakeLayout.of(settings))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict):
+        return None
+    return {
+        str(name): frozenset(str(u) for u in files)
+        for name, files in state.items()
+        if isinstance(files, dict)
+    }
 
 
 def _sniff(con, uri: str, fmt: str, path: str) -> FileSchema:
     """Column names, types and null presence of one file, from a sample."""
+    source = sql_literal(path)
     reader = {
-        "csv": f"read_csv('{path}', sample_size={_SAMPLE_ROWS}, hive_partitioning=false)",
-        "jsonl": f"read_json('{path}', format='newline_delimited', sample_size={_SAMPLE_ROWS}, hive_partitioning=false)",
-        "parquet": f"read_parquet('{path}', hive_partitioning=false)",
+        "csv": f"read_csv({source}, sample_size={_SAMPLE_ROWS}, hive_partitioning=false)",
+        "jsonl": (
+            f"read_json({source}, format='newline_delimited', sample_size={_SAMPLE_ROWS}, hive_partitioning=false)"
+        ),
+        "parquet": f"read_parquet({source}, hive_partitioning=false)",
     }[fmt]
     described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     names = [r[0] for r in described]
     if not names:
         raise ValueError("no columns")
-    nulls = ", ".join(f'count(*) - count("{n}")' for n in names)
+    nulls = ", ".join(f"count(*) - count({sql_ident(n)})" for n in names)
     counts = con.execute(f"SELECT {nulls} FROM (SELECT * FROM {reader} LIMIT {_SAMPLE_ROWS})").fetchone()
     return FileSchema(
         uri, tuple((n, normalize_type(t), bool(c)) for (n, t, *_), c in zip(described, counts, strict=True))
@@ -128,21 +152,19 @@ def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None)
     Returns:
         The crawl report, also saved as ``catalog/last_crawl.json``.
     """
-    storage = LakeStorage(settings)
+    layout = LakeLayout.of(settings)
+    storage = layout.storage
     started = dt.datetime.now(dt.UTC)
     report = CrawlReport(started_at=started.isoformat(timespec="seconds"))
     registry = list_raw_tables(settings)
-    state_uri = _state_uri(storage)
-    state: dict[str, dict[str, str]] = (
-        json.loads(storage.read_bytes(state_uri)) if storage.exists(state_uri) else {}
-    )
+    state = _read_state(layout)
     datasets = scan_raw_zone(settings)
     report.files_total = sum(len(v) for v in datasets.values())
 
     todo: list[tuple[str, FileEntry]] = []
     for name, entries in datasets.items():
         known = state.get(name, {})
-        todo += [(name, e) for e in entries if known.get(e.uri) != _file_key(e)]
+        todo += [(name, e) for e in entries if known.get(e.uri) != file_key(e)]
     sniffed: dict[str, list[FileSchema]] = {}
     problems: dict[str, list[str]] = {}
     con = connect(settings, extensions=()) if todo else None
@@ -155,7 +177,7 @@ def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None)
         else:
             try:
                 sniffed.setdefault(name, []).append(
-                    _sniff(con, entry.uri, fmt, storage.path(entry.uri) if settings.is_local else entry.uri)
+                    _sniff(con, entry.uri, fmt, duck_path(settings, entry.uri))
                 )
             except Exception as e:  # a bad file is reported, the crawl goes on
                 problems.setdefault(name, []).append(f"{entry.uri}: {str(e).splitlines()[0]}")
@@ -180,7 +202,7 @@ def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None)
         files = [s for s in sniffed.get(name, []) if classify_format(s.uri) == fmt]
         base = old.columns if old and old.format == fmt else []
         columns = merge_schemas(base, files)
-        ds_uri = storage.uri("raw", name)
+        ds_uri = layout.dataset(name)
         part_maps = [parse_partitions(e.uri[len(ds_uri) :].lstrip("/")) for e in good]
         keys: list[str] = []
         for m in part_maps:
@@ -188,7 +210,7 @@ def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None)
         partitions = sorted({"/".join(f"{k}={m[k]}" for k in keys if k in m) for m in part_maps if m})
         old_keys = set(state.get(name, {}))
         current_keys = {e.uri for e in good}
-        added = sum(1 for e in good if state.get(name, {}).get(e.uri) != _file_key(e))
+        added = sum(1 for e in good if state.get(name, {}).get(e.uri) != file_key(e))
         removed = len(old_keys - current_keys)
         table = RawTable(
             name=name,
@@ -207,22 +229,21 @@ def crawl(settings: Settings, on_file: Callable[[int, int], None] | None = None)
         if change.status != "unchanged":
             table.updated_at = now
         new_registry[name] = table
-        new_state[name] = {e.uri: _file_key(e) for e in good if classify_format(e.uri) == fmt}
+        new_state[name] = {e.uri: file_key(e) for e in good if classify_format(e.uri) == fmt}
         report.tables.append(change)
     for name in sorted(set(registry) - set(datasets)):
         report.tables.append(TableChange(name, "removed"))
 
     save_raw_tables(settings, new_registry)
-    storage.write_bytes(state_uri, json.dumps(new_state).encode())
+    storage.write_bytes(layout.crawl_state, json.dumps(new_state).encode())
     payload = json.dumps(asdict(report) | {"changed": report.changed}, indent=1).encode()
-    storage.write_bytes(storage.uri("catalog", "last_crawl.json"), payload)
-    stamp = started.strftime("%Y%m%dT%H%M%S%fZ")
-    storage.write_bytes(storage.uri("catalog", "crawls", f"{stamp}.json"), payload)
+    storage.write_bytes(layout.last_crawl, payload)
+    storage.write_bytes(layout.crawl_report(started.strftime("%Y%m%dT%H%M%S%fZ")), payload)
     return report
 
 
 def last_crawl_report(settings: Settings) -> dict | None:
     """The last crawl's report as saved, or None before the first crawl."""
-    storage = LakeStorage(settings)
-    uri = storage.uri("catalog", "last_crawl.json")
-    return json.loads(storage.read_bytes(uri)) if storage.exists(uri) else None
+    layout = LakeLayout.of(settings)
+    uri = layout.last_crawl
+    return json.loads(layout.storage.read_bytes(uri)) if layout.storage.exists(uri) else None

@@ -9,6 +9,7 @@ import duckdb
 
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
+from tickerlake.lake.contract import sql_literal
 from tickerlake.lake.storage import duckdb_s3_statements
 
 __all__ = ["connect", "extension_path"]
@@ -58,7 +59,7 @@ def connect(
         wanted.insert(0, "httpfs")
     for name in wanted:
         # Loading by path uses the packaged file in place: no copy, no download.
-        con.execute(f"LOAD '{extension_path(name)}'")
+        con.execute(f"LOAD {sql_literal(str(extension_path(name)))}")
     for stmt in duckdb_s3_statements(settings):
         con.execute(stmt)
     return con

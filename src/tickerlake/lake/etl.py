@@ -1,6 +1,6 @@
 """The ETL job (Glue job's role): raw CSV files → curated Iceberg tables.
 
-For each curated table (:data:`tickerlake.lake.validation.SPECS`) the job reads only the
+For each curated table (:data:`tickerlake.lake.contract.DATASETS`) the job reads only the
 raw files it has not loaded yet. DuckDB reads them with each column's type and applies
 the validation rules; lines that do not cast are re-read as text with lenient parsers.
 Invalid rows go to ``market.quarantine`` with every reason. Keys are deduplicated (last
@@ -35,11 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
-import posixpath
 import queue
-import re
 import threading
 import time
 import uuid
@@ -61,13 +58,25 @@ from tickerlake import faults
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
 from tickerlake.lake.catalog import ensure_table, open_catalog
+from tickerlake.lake.contract import (
+    DATASETS,
+    QUARANTINE,
+    TABLES,
+    Dataset,
+    arrow_schema,
+    duck_path,
+    hash_from_part_name,
+    sql_list,
+    sql_literal,
+    sql_map,
+)
+from tickerlake.lake.contract import (
+    content_hash as hash_chunks,
+)
 from tickerlake.lake.crawler import CrawlReport, crawl, raw_changed, scan_raw_zone
 from tickerlake.lake.duck import connect
-from tickerlake.lake.schemas import QUARANTINE, TABLES, arrow_schema
 from tickerlake.lake.storage import FileEntry, LakeStorage
 from tickerlake.lake.validation import (
-    SPECS,
-    TableSpec,
     clean_price_artifacts,
     lenient_select_sql,
     normalise_sql,
@@ -96,7 +105,6 @@ _TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}
 _PLAN_ATTEMPTS = 5
 _QUARANTINE_ATTEMPTS = 30
 _CONFLICTS = (CommitFailedException, sqlalchemy.exc.OperationalError)
-_CONTENT_NAME = re.compile(r"^part-([0-9a-f]{20})\.[a-z]+$")
 
 _FILE_ROWS = 4_000_000
 _BATCH_ROWS = 1_000_000
@@ -171,14 +179,11 @@ class EtlReport:
 
 def content_hash(storage: LakeStorage, entry: FileEntry) -> str:
     """A raw file's identity: the hash in a content-addressed name, else a hash of its bytes."""
-    m = _CONTENT_NAME.match(posixpath.basename(entry.uri))
-    if m:
-        return m.group(1)
-    h = hashlib.sha256()
+    named = hash_from_part_name(entry.uri)
+    if named is not None:
+        return named
     with storage.fs.open_input_stream(storage.path(entry.uri)) as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()[:20]
+        return hash_chunks(iter(lambda: f.read(1 << 22), b""))
 
 
 def loaded_hashes(table: Table) -> set[str]:
@@ -199,10 +204,6 @@ def _prepared(catalog: Catalog, identifier: str) -> Table:
         except _CONFLICTS:
             time.sleep(0.05)
     raise TickerlakeError(f"{identifier}: could not set its commit properties (too many concurrent writers?)")
-
-
-def _sql_list(items: list[str]) -> str:
-    return "[" + ", ".join("'" + s.replace("'", "''") + "'" for s in items) + "]"
 
 
 def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlReport:
@@ -228,7 +229,7 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
     _prepared(catalog, "market.quarantine")
     con = connect(settings)
     try:
-        for dataset, spec in SPECS.items():
+        for dataset, spec in DATASETS.items():
             entries = datasets.get(dataset, [])
             csvs = [e for e in entries if e.uri.endswith(".csv")]
             skipped = [e.uri for e in entries if not e.uri.endswith(".csv")]
@@ -287,12 +288,12 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
     return report
 
 
-def _duck_paths(settings: Settings, storage: LakeStorage, uris: list[str]) -> list[str]:
+def _duck_paths(settings: Settings, uris: list[str]) -> list[str]:
     """How DuckDB names lake files: plain paths locally, URIs on object stores."""
-    return [storage.path(u) if settings.is_local else u for u in uris]
+    return [duck_path(settings, u) for u in uris]
 
 
-def _stream_select(spec: TableSpec, source: str) -> str:
+def _stream_select(spec: Dataset, source: str) -> str:
     """The columns the Parquet writer streams: output, ingestion time, and quarantine fields."""
     cols = ", ".join(f'"{c}"' for c in spec.output)
     return f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
@@ -312,19 +313,15 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str,
     ).fetchall()
 
 
-def _types_sql(types: dict[str, str]) -> str:
-    return "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
-
-
-def _typed_select(spec: TableSpec, paths: list[str], reader_options: str) -> str:
+def _typed_select(spec: Dataset, paths: list[str], reader_options: str) -> str:
     """SELECT over the raw files with typed, normalised columns, ``_reason`` and provenance."""
     reader = (
-        f"read_csv({_sql_list(paths)}, header=true, columns={_types_sql(spec.reader_types)}, auto_detect=false, "
+        f"read_csv({sql_list(paths)}, header=true, columns={sql_map(spec.reader_types)}, auto_detect=false, "
         f"filename=true, hive_partitioning=false, {reader_options})"
     )
     record = "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in spec.output) + "))::VARCHAR"
     return f"""WITH n AS (SELECT {normalise_sql(spec)}, filename AS _file, NULL::BIGINT AS _line,
-                              list_position({_sql_list(paths)}, filename) AS _seq FROM {reader}),
+                              list_position({sql_list(paths)}, filename) AS _seq FROM {reader}),
                  v AS (SELECT *, {reason_sql(spec)} AS _reason FROM n)
             SELECT * EXCLUDE (_file, source_file),
                    -- provenance text only travels with rows bound for the quarantine
@@ -340,7 +337,7 @@ def _stage(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     storage: LakeStorage,
-    spec: TableSpec,
+    spec: Dataset,
     files: list[FileEntry],
     bulk: bool,
 ) -> tuple[int, list[tuple[str, int, str, str]]]:
@@ -354,7 +351,7 @@ def _stage(
         Rows staged or to be streamed (typed reader plus re-read lines), and lines that
         stayed malformed even as text: ``(file, line, error, text)``.
     """
-    paths = _duck_paths(settings, storage, [e.uri for e in files])
+    paths = _duck_paths(settings, [e.uri for e in files])
     for t in ("rej_errors", "rej_scans"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     if bulk:
@@ -362,8 +359,8 @@ def _stage(
         # not cast land in the rejects table.
         touch = ", ".join(f'count("{c}")' for c in spec.types)
         accepted = con.execute(
-            f"SELECT count(*), {touch} FROM read_csv({_sql_list(paths)}, header=true, "
-            f"columns={_types_sql(spec.reader_types)}, auto_detect=false, {_STORE_REJECTS})"
+            f"SELECT count(*), {touch} FROM read_csv({sql_list(paths)}, header=true, "
+            f"columns={sql_map(spec.reader_types)}, auto_detect=false, {_STORE_REJECTS})"
         ).fetchall()[0][0]  # fetchall: DuckDB writes the rejects tables when the result is closed
         # Only the shape: a second scan with store_rejects would reset the rejects tables.
         empty = _typed_select(spec, paths, "ignore_errors=true")
@@ -383,7 +380,7 @@ def _bulk_optimistic(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     storage: LakeStorage,
-    spec: TableSpec,
+    spec: Dataset,
     table: Table,
     files: list[FileEntry],
     run_id: str,
@@ -399,7 +396,7 @@ def _bulk_optimistic(
     Returns:
         Written files, rows kept, valid rows, invalid batches and rows read; or None.
     """
-    paths = _duck_paths(settings, storage, [e.uri for e in files])
+    paths = _duck_paths(settings, [e.uri for e in files])
     for t in ("rej_errors", "rej_scans"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     select = _stream_select(spec, _typed_select(spec, paths, _STORE_REJECTS))
@@ -414,9 +411,9 @@ def _bulk_optimistic(
     repeated = 0
     if written and not rejected:
         key = ", ".join(f'"{k}"' for k in spec.key)
-        local = _duck_paths(settings, storage, written)
+        local = _duck_paths(settings, written)
         repeated = con.execute(
-            f"SELECT count(*) - count(DISTINCT ({key})) FROM read_parquet({_sql_list(local)})"
+            f"SELECT count(*) - count(DISTINCT ({key})) FROM read_parquet({sql_list(local)})"
         ).fetchone()[0]
     if rejected or repeated:
         for uri in written:
@@ -431,9 +428,9 @@ def _head(storage: LakeStorage, uri: str) -> bytes:
         return f.read(1 << 16)
 
 
-def _bulk_select(spec: TableSpec, files: list[FileEntry], settings: Settings, storage: LakeStorage) -> str:
+def _bulk_select(spec: Dataset, files: list[FileEntry], settings: Settings, storage: LakeStorage) -> str:
     """All rows of a bulk load (typed reader plus re-read rejected lines), sorted for the writer."""
-    paths = _duck_paths(settings, storage, [e.uri for e in files])
+    paths = _duck_paths(settings, [e.uri for e in files])
     # Rejected lines were re-read into ``staged``; the typed reader skips them here.
     return f"""SELECT * FROM ({_typed_select(spec, paths, "ignore_errors=true")})
                UNION ALL BY NAME SELECT * FROM staged"""
@@ -442,7 +439,7 @@ def _bulk_select(spec: TableSpec, files: list[FileEntry], settings: Settings, st
 def _stage_lenient(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
-    spec: TableSpec,
+    spec: Dataset,
     rejected: list[tuple[str, int, str, str]],
     paths: list[str],
 ) -> list[tuple[str, int, str, str]]:
@@ -473,12 +470,12 @@ def _stage_lenient(
         con.execute(
             f"""INSERT INTO staged BY NAME
                 WITH p AS (SELECT _i, {typed}, {parse_fail} AS _pfail
-                           FROM read_csv('{tmp}', header=true, columns={_types_sql(text_types)}, auto_detect=false,
+                           FROM read_csv({sql_literal(str(tmp))}, header=true, columns={sql_map(text_types)}, auto_detect=false,
                                          store_rejects=true, rejects_table='rej2_errors', rejects_scan='rej2_scans')),
                      n AS (SELECT _i, {normalise_sql(spec)}, _pfail FROM p),
                      v AS (SELECT n.*, NULLIF(concat_ws('; ', _pfail, {reason_sql(spec)}), '') AS _reason FROM n)
                 SELECT v.* EXCLUDE (_i, _pfail), r.file AS _file, r.line AS _line,
-                       list_position({_sql_list(paths)}, r.file) AS _seq,
+                       list_position({sql_list(paths)}, r.file) AS _seq,
                        CASE WHEN v._reason IS NOT NULL THEN r.text END AS _record
                 FROM v JOIN rejected r ON r.i = v._i"""
         )
@@ -532,7 +529,7 @@ def _load_table(
     catalog: Catalog,
     settings: Settings,
     storage: LakeStorage,
-    spec: TableSpec,
+    spec: Dataset,
     table: Table,
     files: list[FileEntry],
     hashes: dict[str, str],
@@ -569,7 +566,7 @@ def _load_table(
     cols = ", ".join(f'"{c}"' for c in spec.output)
     # Sorting by key, then latest write first, lets the writer keep the first row of each key.
     latest_first = "_seq DESC, source_row DESC NULLS LAST, _line DESC NULLS LAST"
-    quarantined = [_malformed_rows(malformed, spec.dataset, ingested_at)]
+    quarantined = [_malformed_rows(malformed, spec.name, ingested_at)]
     target_schema = arrow_schema(TABLES[name])
     new_hashes = sorted({hashes[e.uri] for e in files})
     summary = {
@@ -581,7 +578,7 @@ def _load_table(
     loaded_prop = {LOADED_PROP: json.dumps(sorted(loaded_hashes(table).union(new_hashes)))}
     duck_hash = dict(
         zip(
-            _duck_paths(settings, storage, [e.uri for e in files]),
+            _duck_paths(settings, [e.uri for e in files]),
             [hashes[e.uri] for e in files],
             strict=True,
         )
@@ -601,11 +598,11 @@ def _load_table(
             written, kept, valid, bad = _write_parquet(
                 con, storage, table, spec, select, run_id, load.read, on_progress
             )
-        quarantined += [_quarantine_rows(b, spec.dataset, ingested_at) for b in bad]
+        quarantined += [_quarantine_rows(b, spec.name, ingested_at) for b in bad]
         load.inserted = kept
         load.duplicates = valid - kept
         faults.point("etl.staged")
-        _commit_quarantine(catalog, spec.dataset, quarantined, duck_hash, summary, load)
+        _commit_quarantine(catalog, spec.name, quarantined, duck_hash, summary, load)
         faults.point("etl.quarantine-committed")
         try:
             with table.transaction() as tx:
@@ -619,7 +616,7 @@ def _load_table(
         quarantined.append(
             _quarantine_rows(
                 con.execute("SELECT * FROM staged WHERE _reason IS NOT NULL").to_arrow_table(),
-                spec.dataset,
+                spec.name,
                 ingested_at,
             )
         )
@@ -639,7 +636,7 @@ def _load_table(
         on = " AND ".join(f'f."{k}" = e."{k}"' for k in spec.key)
         m_on = " AND ".join(f'm."{k}" = f."{k}"' for k in spec.key)
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW existing AS SELECT * FROM read_parquet({_sql_list(existing_files)})"
+            f"CREATE OR REPLACE TEMP VIEW existing AS SELECT * FROM read_parquet({sql_list(existing_files)})"
         )
         same = " AND ".join(f'f."{c}" IS NOT DISTINCT FROM e."{c}"' for c in spec.value_columns)
         con.execute(
@@ -655,13 +652,13 @@ def _load_table(
             r[0]
             for r in con.execute("SELECT DISTINCT ticker FROM matched WHERE NOT same ORDER BY 1").fetchall()
         ]
-        tickers = _sql_list(overwrite_keys) + "::VARCHAR[]"
+        tickers = sql_list(overwrite_keys) + "::VARCHAR[]"
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW fresh_new AS SELECT * FROM fresh f
                 WHERE NOT list_contains({tickers}, f.ticker) AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
         )
         faults.point("etl.staged")
-        _commit_quarantine(catalog, spec.dataset, quarantined, duck_hash, summary, load)
+        _commit_quarantine(catalog, spec.name, quarantined, duck_hash, summary, load)
         faults.point("etl.quarantine-committed")
         try:
             with table.transaction() as tx:
@@ -813,7 +810,7 @@ def _write_parquet(
     con: duckdb.DuckDBPyConnection,
     storage: LakeStorage,
     table: Table,
-    spec: TableSpec,
+    spec: Dataset,
     select: str,
     run_id: str,
     total: int,

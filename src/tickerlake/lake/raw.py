@@ -1,13 +1,13 @@
 """Writes source output into the raw zone as received, with content-addressed names.
 
-Layout: ``raw/<dataset>/source=<source>/part-<sha256 prefix>.<fmt>``. The name is a hash of
+Layout: ``raw/<dataset>/source=<source>/part-<sha256 prefix>.<fmt>``
+(:class:`~tickerlake.lake.contract.LakeLayout`). The name is a hash of
 the bytes, so writing the same data twice is a no-op and the same seed gives the same
 files; the crawler sees ``source`` as a Hive-style partition.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from tickerlake.config import Settings
-from tickerlake.lake.storage import LakeStorage
+from tickerlake.lake.contract import LakeLayout, part_name
 
 __all__ = ["RawWrite", "write_raw"]
 
@@ -63,9 +63,9 @@ def write_raw(
     buf = io.BytesIO()
     pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed"))
     data = buf.getvalue()
-    digest = hashlib.sha256(data).hexdigest()[:20]
-    storage = LakeStorage(settings)
-    uri = storage.uri("raw", dataset, f"source={source}", f"part-{digest}.csv")
+    layout = LakeLayout.of(settings)
+    storage = layout.storage
+    uri = layout.raw_file(dataset, source, part_name(data, "csv"))
     if storage.exists(uri):
         return RawWrite(uri, table.num_rows, len(data), created=False)
     storage.write_bytes(uri, data)

@@ -8,16 +8,17 @@ Two paths share one set of rules:
   parsers (US dates, Yahoo's timestamped dates, thousands separators, ``1234.0``
   volumes), naming the column and the text of what still does not parse.
 
-Both then apply the same semantic :attr:`TableSpec.checks`; a row failing any of them is
-quarantined with every reason, joined by ``"; "``.
+Both then apply the same semantic :attr:`~tickerlake.lake.contract.Dataset.checks` (the
+rules are part of each dataset's record in the lake's contract); a row failing any of
+them is quarantined with every reason, joined by ``"; "``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from tickerlake.lake.contract import ACTIONS, BARS, DATASETS, Dataset, sql_ident
 
 __all__ = [
     "ACTIONS_SPEC",
@@ -30,14 +31,17 @@ __all__ = [
     "reason_sql",
 ]
 
-# Relative slack for OHLC ordering checks: prices arrive as decimal text, some with
-# single-precision artefacts (relative error up to 6e-8) that are cleaned only later.
-_TOL = 1e-6
+#: The contract's records under the names this module has always used.
+TableSpec = Dataset
+BARS_SPEC = BARS
+ACTIONS_SPEC = ACTIONS
+#: Specs by raw dataset name, in load order.
+SPECS: dict[str, Dataset] = DATASETS
 
 
 def _text(col: str) -> str:
     """The trimmed raw text of column ``col``, NULL when empty."""
-    return f"NULLIF(trim(\"{col}\"), '')"
+    return f"NULLIF(trim({sql_ident(col)}), '')"
 
 
 def _lenient(col: str, typ: str) -> str:
@@ -48,142 +52,10 @@ def _lenient(col: str, typ: str) -> str:
             f"'^\\d{{4}}-\\d{{2}}-\\d{{2}}[ T]') THEN left({t}, 10) END AS DATE), "
             f"TRY_STRPTIME({t}, ['%m/%d/%Y', '%Y/%m/%d', '%d-%b-%Y', '%Y%m%d'])::DATE)"
         )
-    if typ == "DOUBLE":
-        return f"TRY_CAST(replace({t}, ',', '') AS DOUBLE)"
     if typ in ("DOUBLE", "BIGINT"):
         # Integers are read as DOUBLE too: normalise_sql rejects fractions instead of rounding.
         return f"TRY_CAST(replace({t}, ',', '') AS DOUBLE)"
     return t
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """How one raw dataset becomes one curated table.
-
-    Attributes:
-        dataset: Raw dataset name.
-        table: Curated table identifier.
-        key: Key columns (deduplicated, last write wins).
-        types: Every raw column → DuckDB type, in file order.
-        output: Typed columns written to the curated table (before ``ingested_at``).
-        checks: ``(condition meaning invalid, reason SQL)`` over typed columns.
-        prices: Price columns cleaned of single-precision artefacts (see
-            :func:`clean_price_artifacts`).
-    """
-
-    dataset: str
-    table: str
-    key: tuple[str, ...]
-    types: dict[str, str]
-    output: tuple[str, ...]
-    checks: tuple[tuple[str, str], ...]
-    prices: tuple[str, ...] = ()
-
-    @property
-    def reader_types(self) -> dict[str, str]:
-        """Types for the CSV reader: BIGINT columns are read as DOUBLE.
-
-        DuckDB's reader rounds ``1.5`` into a BIGINT column; reading a double and
-        checking that it is integral turns that into a quarantine reason instead.
-        """
-        return {c: "DOUBLE" if t == "BIGINT" else t for c, t in self.types.items()}
-
-    @property
-    def value_columns(self) -> tuple[str, ...]:
-        """Output columns that are not part of the key."""
-        return tuple(c for c in self.output if c not in self.key)
-
-
-def _positive(col: str, required: bool = False) -> list[tuple[str, str]]:
-    out = [(f'"{col}" IS NULL', f"'missing {col}'")] if required else []
-    out += [
-        (f'isnan("{col}") OR isinf("{col}")', f"'{col} is not finite'"),
-        (f'"{col}" <= 0', f"'{col} <= 0: ' || \"{col}\""),
-    ]
-    return out
-
-
-_ORDER = (
-    ('"high" < "low"', "'high < low'"),
-    (f'"open" > "high" * (1 + {_TOL}) OR "open" < "low" * (1 - {_TOL})', "'open outside low..high'"),
-    (f'"close" > "high" * (1 + {_TOL}) OR "close" < "low" * (1 - {_TOL})', "'close outside low..high'"),
-)
-
-_TICKER_DATE = (
-    ('"ticker" IS NULL', "'missing ticker'"),
-    ('"date" IS NULL', "'missing date'"),
-    ('"date" < DATE \'1900-01-01\' OR "date" > current_date + 1', "'date out of range: ' || \"date\""),
-)
-
-BARS_SPEC = TableSpec(
-    dataset="daily_bars",
-    table="market.daily_bars",
-    key=("ticker", "date"),
-    types={
-        "ticker": "VARCHAR",
-        "date": "DATE",
-        "open": "DOUBLE",
-        "high": "DOUBLE",
-        "low": "DOUBLE",
-        "close": "DOUBLE",
-        "adj_close": "DOUBLE",
-        "volume": "BIGINT",
-        "source": "VARCHAR",
-        "source_file": "VARCHAR",
-        "source_row": "BIGINT",
-    },
-    output=("ticker", "date", "open", "high", "low", "close", "adj_close", "volume", "source"),
-    prices=("open", "high", "low", "close", "adj_close"),
-    checks=(
-        *_TICKER_DATE,
-        *_positive("open"),
-        *_positive("high"),
-        *_positive("low"),
-        *_positive("close", required=True),
-        *_positive("adj_close"),
-        ('"volume" < 0', "'negative volume: ' || \"volume\""),
-        (
-            '"volume__read" IS NOT NULL AND "volume" IS NULL',
-            "'volume is not an integer: ' || \"volume__read\"",
-        ),
-        *_ORDER,
-    ),
-)
-
-ACTIONS_SPEC = TableSpec(
-    dataset="corporate_actions",
-    table="market.corporate_actions",
-    key=("ticker", "date", "action"),
-    types={
-        "ticker": "VARCHAR",
-        "date": "DATE",
-        "action": "VARCHAR",
-        "ratio": "DOUBLE",
-        "amount": "DOUBLE",
-        "source": "VARCHAR",
-        "source_file": "VARCHAR",
-        "source_row": "BIGINT",
-    },
-    output=("ticker", "date", "action", "ratio", "amount", "source"),
-    checks=(
-        *_TICKER_DATE,
-        (
-            "\"action\" IS NULL OR \"action\" NOT IN ('split', 'dividend')",
-            "'unknown action: ' || COALESCE(\"action\", '')",
-        ),
-        (
-            '"action" = \'split\' AND ("ratio" IS NULL OR "ratio" <= 0 OR isinf("ratio") OR isnan("ratio"))',
-            "'split without a positive ratio'",
-        ),
-        (
-            '"action" = \'dividend\' AND ("amount" IS NULL OR "amount" < 0 OR isnan("amount"))',
-            "'dividend without an amount'",
-        ),
-    ),
-)
-
-#: Specs by raw dataset name, in load order.
-SPECS: dict[str, TableSpec] = {s.dataset: s for s in (BARS_SPEC, ACTIONS_SPEC)}
 
 
 def clean_price_artifacts(prices: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -203,7 +75,7 @@ def clean_price_artifacts(prices: pa.Array | pa.ChunkedArray) -> pa.Array | pa.C
     return pc.if_else(fix, short, prices)
 
 
-def normalise_sql(spec: TableSpec) -> str:
+def normalise_sql(spec: Dataset) -> str:
     """Select list that normalises typed columns (upper-case tickers, lower-case actions...)."""
     out = []
     for col in spec.types:
@@ -223,7 +95,7 @@ def normalise_sql(spec: TableSpec) -> str:
     return ", ".join(out)
 
 
-def reason_sql(spec: TableSpec) -> str:
+def reason_sql(spec: Dataset) -> str:
     """Expression giving every failed check joined by '; ', NULL for a valid row.
 
     The reasons are only assembled for rows that fail, which keeps the valid majority cheap.
@@ -233,7 +105,7 @@ def reason_sql(spec: TableSpec) -> str:
     return f"CASE WHEN {any_bad} THEN concat_ws('; ', {parts}) END"
 
 
-def lenient_select_sql(spec: TableSpec) -> tuple[str, str]:
+def lenient_select_sql(spec: Dataset) -> tuple[str, str]:
     """Slow path over text columns: (select list of typed columns, parse-failure reason expression)."""
     typed = ", ".join(f'{_lenient(c, t)} AS "{c}"' for c, t in spec.types.items())
     fails = ", ".join(
