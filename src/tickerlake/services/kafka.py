@@ -16,8 +16,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
 from tickerlake.services import _proc
 from tickerlake.services.jars import classpath, java_executable
@@ -26,7 +26,6 @@ __all__ = [
     "KAFKA_HEAP",
     "KafkaPorts",
     "broker_healthy",
-    "client_config",
     "format_storage",
     "new_cluster_id",
     "render_log4j2",
@@ -168,23 +167,17 @@ def format_storage(home: Path, data_dir: Path, properties: Path, log_path: Path)
     return True
 
 
-def client_config(settings: Settings) -> dict[str, str]:
-    """librdkafka security settings for the user's own cluster (empty for PLAINTEXT).
+def __getattr__(name: str) -> Any:
+    """Old home of ``client_config``, which moved to :mod:`tickerlake.stream._kafka`.
 
-    Bootstrap servers are not included: callers add the address they resolved.
+    The user's cluster is no business of the dev-services package; callers that still
+    import it from here get the new one (imported only then: it loads ``confluent_kafka``).
     """
-    conf: dict[str, str] = {}
-    protocol = settings.kafka_security_protocol.strip().upper()
-    if protocol and protocol != "PLAINTEXT":
-        conf["security.protocol"] = protocol
-    if settings.kafka_sasl_mechanism:
-        conf["sasl.mechanism"] = settings.kafka_sasl_mechanism
-    if settings.kafka_sasl_username:
-        conf["sasl.username"] = settings.kafka_sasl_username
-        conf["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_ssl_ca_location:
-        conf["ssl.ca.location"] = settings.kafka_ssl_ca_location
-    return conf
+    if name == "client_config":
+        from tickerlake.stream._kafka import client_config
+
+        return client_config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _quiet_logger() -> logging.Logger:

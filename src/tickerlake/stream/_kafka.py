@@ -1,22 +1,53 @@
-"""Kafka plumbing shared by replay, sink and status: addresses, client settings, topics, watermarks."""
+"""Kafka plumbing shared by replay, sink and status: addresses, client settings, topics, watermarks.
+
+This is where ``confluent_kafka`` is imported, and where the client configuration for the
+user's own cluster (security settings) lives. The sink and ``status`` build their clients,
+positions and error checks through the functions here and name its classes
+(``_kafka.Consumer``, ``_kafka.Message``, ...) in their type hints.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError, TransientError
 
 __all__ = [
+    "AdminClient",
+    "Consumer",
+    "Message",
+    "Producer",
+    "TopicPartition",
     "admin_client",
     "base_config",
+    "client_config",
+    "commit_offsets",
+    "committed_offsets",
     "ensure_topic",
+    "fatal_consumer_error",
+    "is_partition_eof",
+    "log_start",
+    "new_consumer",
+    "new_producer",
     "plain_consumer",
+    "read_range",
     "resolve_bootstrap",
+    "seek",
+    "start_position",
     "topic_partitions",
     "watermarks",
 ]
@@ -46,11 +77,38 @@ def resolve_bootstrap(settings: Settings, override: str | None = None) -> str:
     return bootstrap_servers(settings)
 
 
+def client_config(settings: Settings) -> dict[str, str]:
+    """librdkafka security settings for the user's own cluster (empty for PLAINTEXT).
+
+    Bootstrap servers are not included: callers add the address they resolved.
+    """
+    conf: dict[str, str] = {}
+    protocol = settings.kafka_security_protocol.strip().upper()
+    if protocol and protocol != "PLAINTEXT":
+        conf["security.protocol"] = protocol
+    if settings.kafka_sasl_mechanism:
+        conf["sasl.mechanism"] = settings.kafka_sasl_mechanism
+    if settings.kafka_sasl_username:
+        conf["sasl.username"] = settings.kafka_sasl_username
+        conf["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_ca_location:
+        conf["ssl.ca.location"] = settings.kafka_ssl_ca_location
+    return conf
+
+
 def base_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
     """librdkafka settings every client gets: address, security (SASL/TLS), log level."""
-    from tickerlake.services.kafka import client_config
-
     return {"bootstrap.servers": bootstrap, "log_level": _LOG_LEVEL, **client_config(settings)}
+
+
+def new_consumer(settings: Settings, bootstrap: str, config: Mapping[str, Any]) -> Consumer:
+    """A consumer with the base settings plus ``config`` (group, tuning)."""
+    return Consumer({**base_config(settings, bootstrap), **config})
+
+
+def new_producer(settings: Settings, bootstrap: str, config: Mapping[str, Any]) -> Producer:
+    """A producer with the base settings plus ``config`` (acks, idempotence, batching)."""
+    return Producer({**base_config(settings, bootstrap), **config})
 
 
 def admin_client(settings: Settings, bootstrap: str) -> AdminClient:
@@ -138,14 +196,57 @@ def ensure_topic(
 
 def plain_consumer(settings: Settings, bootstrap: str, **extra: Any) -> Consumer:
     """A consumer outside any group, for watermark queries and reading topics by offset."""
-    conf = base_config(settings, bootstrap)
-    conf.update({"group.id": "tickerlake-inspect", "enable.auto.commit": False, **extra})
-    return Consumer(conf)
+    return new_consumer(
+        settings, bootstrap, {"group.id": "tickerlake-inspect", "enable.auto.commit": False, **extra}
+    )
+
+
+def start_position(offset: int | None) -> int:
+    """The offset to start a partition at: ``offset``, or the beginning of the log for None."""
+    return offset if offset is not None else OFFSET_BEGINNING
+
+
+def seek(consumer: Consumer, topic: str, partition: int, offset: int | None) -> None:
+    """Move an assigned partition to ``offset`` (None: the beginning of the log)."""
+    consumer.seek(TopicPartition(topic, partition, start_position(offset)))
+
+
+def log_start(consumer: Consumer, topic: str, partition: int, timeout_s: float = 10.0) -> int:
+    """The first offset Kafka still holds of a partition (its low watermark)."""
+    low, _ = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s, cached=False)
+    return int(low)
+
+
+def commit_offsets(consumer: Consumer, topic: str, offsets: Mapping[int, int]) -> None:
+    """Commit next offsets per partition to the group, asynchronously."""
+    consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=True)
+
+
+def committed_offsets(
+    consumer: Consumer, topic: str, partitions: Iterable[int], timeout_s: float = 10.0
+) -> dict[int, int | None]:
+    """The group's committed next offset per partition (None where it has none)."""
+    found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout_s)
+    return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in found}
+
+
+def is_partition_eof(err: KafkaError) -> bool:
+    """Whether a consumer error only says that a partition has been read to its end."""
+    return err.code() == KafkaError._PARTITION_EOF
+
+
+def fatal_consumer_error(err: KafkaError) -> bool:
+    """Whether a consumer error will not cure itself (librdkafka retries the others)."""
+    return err.fatal() or err.code() in (
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+    )
 
 
 def read_range(
     consumer: Consumer, topic: str, ranges: dict[int, tuple[int, int]], timeout_s: float = 30.0
-) -> list[Any]:
+) -> list[Message]:
     """The records of ``[start, end)`` per partition, read with an assigned (group-less) consumer.
 
     Raises:
@@ -155,7 +256,7 @@ def read_range(
     if not wanted:
         return []
     consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in wanted.items()])
-    out: list[Any] = []
+    out: list[Message] = []
     left = sum(e - s for s, e in wanted.values())
     deadline = time.monotonic() + timeout_s
     try:

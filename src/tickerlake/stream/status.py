@@ -85,10 +85,8 @@ def stream_status(
         TickerlakeError: Unknown topic or mode.
         TransientError: Kafka does not answer.
     """
-    from confluent_kafka import TopicPartition
-
     from tickerlake.lake.catalog import load_table_or_none, open_catalog
-    from tickerlake.stream.sink import MODES, table_state
+    from tickerlake.stream.sink.offsets import MODES, table_state
 
     if mode not in MODES:
         raise TickerlakeError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -110,10 +108,7 @@ def stream_status(
     consumer = _kafka.plain_consumer(settings, address, **{"group.id": group})
     try:
         marks = _kafka.watermarks(consumer, topic, parts, address)
-        committed = {
-            tp.partition: (tp.offset if tp.offset >= 0 else None)
-            for tp in consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
-        }
+        committed = _kafka.committed_offsets(consumer, topic, parts)
         for p in parts:
             low, high = marks[p]
             done = offsets.get(p)

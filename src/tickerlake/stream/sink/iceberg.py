@@ -1,0 +1,139 @@
+"""The stream table on the lake's Iceberg catalog: :class:`~tickerlake.stream.sink.committer.SinkTable` on pyiceberg."""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from tickerlake.config import Settings
+from tickerlake.lake.storage import LakeStorage, retry_transient
+from tickerlake.stream.sink.committer import CommitConflict
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+__all__ = ["IcebergSinkTable", "IcebergVersion"]
+
+
+@contextlib.contextmanager
+def _conflicts() -> Iterator[None]:
+    """The one place that knows how the catalog says "someone else committed first".
+
+    pyiceberg raises ``CommitFailedException`` when the table's metadata moved since it was
+    loaded; the SQL catalog on SQLite raises ``OperationalError`` ("database is locked")
+    while another process holds its write lock. Both mean: re-read and try again.
+    """
+    import sqlalchemy.exc
+    from pyiceberg.exceptions import CommitFailedException
+
+    try:
+        yield
+    except (CommitFailedException, sqlalchemy.exc.OperationalError) as e:
+        raise CommitConflict(str(e)) from e
+
+
+class IcebergVersion:
+    """:class:`~tickerlake.stream.sink.committer.TableVersion` on a pyiceberg table."""
+
+    def __init__(self, table: Table, storage: LakeStorage) -> None:
+        self._table = table
+        self._storage = storage
+
+    @property
+    def snapshot_id(self) -> int | None:
+        current = self._table.current_snapshot()
+        return current.snapshot_id if current is not None else None
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        return self._table.properties
+
+    def summaries(self) -> Iterator[Mapping[str, str] | None]:
+        from pyiceberg.table.snapshots import ancestors_of
+
+        for snap in ancestors_of(self._table.current_snapshot(), self._table.metadata):
+            yield snap.summary
+
+    def snapshot_count(self) -> int:
+        return len(self._table.metadata.snapshots)
+
+    def _data_prefix(self, owner: str) -> str:
+        return f"{self._table.location().rstrip('/')}/data/stream-{owner}-"
+
+    def write_data_file(self, rows: pa.Table, owner: str) -> str:
+        import pyarrow.parquet as pq
+
+        uri = f"{self._data_prefix(owner)}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex}.parquet"
+        path = self._storage.path(uri)
+        self._storage.fs.create_dir(posixpath.dirname(path), recursive=True)
+        pq.write_table(rows, path, filesystem=self._storage.fs, compression="zstd", row_group_size=1_000_000)
+        return uri
+
+    def uncommitted_data_files(self, owner: str) -> list[str]:
+        prefix = self._data_prefix(owner)
+        folder = posixpath.dirname(prefix)
+        if not self._storage.exists(folder):
+            return []
+        candidates = [e.uri for e in self._storage.list_files(folder) if e.uri.startswith(prefix)]
+        if not candidates:
+            return []
+        referenced: set[str] = set()
+        if self._table.current_snapshot() is not None:
+            referenced = {t.file.file_path for t in self._table.scan().plan_files()}
+        return [uri for uri in candidates if uri not in referenced]
+
+    def delete_data_file(self, uri: str) -> None:
+        self._storage.delete(uri)
+
+    def append(self, rows: pa.Table, data_file: str | None, summary: Mapping[str, str]) -> None:
+        props = dict(summary)
+        with _conflicts(), self._table.transaction() as tx:
+            if data_file is not None:
+                tx.add_files([data_file], snapshot_properties=props, check_duplicate_files=False)
+            else:
+                tx.append(rows, snapshot_properties=props)
+
+    def set_properties(self, properties: Mapping[str, str]) -> None:
+        with _conflicts(), self._table.transaction() as tx:
+            tx.set_properties(**properties)
+
+    def expire_snapshots(self, keep: int) -> None:
+        snaps = sorted(self._table.metadata.snapshots, key=lambda s: s.timestamp_ms)
+        ids = [s.snapshot_id for s in snaps[:-keep]]
+        if ids:
+            with _conflicts():
+                self._table.maintenance.expire_snapshots().by_ids(ids).commit()
+
+
+class IcebergSinkTable:
+    """:class:`~tickerlake.stream.sink.committer.SinkTable` on the lake's Iceberg catalog (the table is created on first use).
+
+    Args:
+        settings: Runtime settings (lake, catalog).
+        identifier: ``stream.ticks`` or ``stream.bars``.
+        storage: The lake's storage (data files are written and deleted through it).
+    """
+
+    def __init__(self, settings: Settings, identifier: str, storage: LakeStorage) -> None:
+        self.settings = settings
+        self.identifier = identifier
+        self.storage = storage
+        self._catalog: Catalog | None = None
+
+    def load(self) -> IcebergVersion:
+        from tickerlake.lake.catalog import ensure_table, open_catalog
+
+        if self._catalog is None:
+            self._catalog = open_catalog(self.settings)
+            ensure_table(self._catalog, self.identifier)
+        catalog = self._catalog
+        # A read: safe to retry while the object store holding the metadata is briefly away.
+        table = retry_transient(lambda: catalog.load_table(self.identifier), f"loading {self.identifier}")
+        return IcebergVersion(table, self.storage)
