@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from tickerlake.errors import QueryRefused, TickerlakeError
+from tickerlake.errors import QueryError, QueryRefused
 
 __all__ = [
     "DENIED_FUNCTIONS",
@@ -121,10 +121,6 @@ _KIND_BY_TYPE = {
     "MERGE_INTO": "MERGE",
     "CREATE_FUNC": "CREATE FUNCTION",
 }
-
-
-class QueryError(TickerlakeError):
-    """A query that DuckDB could not parse or run (syntax error, unknown table...)."""
 
 
 @dataclass(frozen=True, slots=True)
