@@ -47,9 +47,9 @@ def retry(
     jitter: float = 0.5,
     gave_up: str | None = None,
     on_retry: Callable[[BaseException, float], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    rand: Callable[[], float] | None = None,
 ) -> _T:
     """Call ``fn`` until it succeeds, retrying transient failures with jittered exponential backoff.
 
@@ -69,9 +69,9 @@ def retry(
         jitter: The fraction (0..1) by which a wait may be shortened at random.
         gave_up: Why it gave up, for the message; by default how many attempts over how long.
         on_retry: Called with the error and the coming wait before each retry (metrics, logs).
-        clock: Monotonic seconds (tests pass a fake clock).
-        sleep: Waits that many seconds (tests pass the fake clock's advance).
-        rand: A number in [0, 1) for the jitter.
+        clock: Monotonic seconds (default ``time.monotonic``; tests pass a fake clock).
+        sleep: Waits that many seconds (default ``time.sleep``; tests advance the fake clock).
+        rand: A number in [0, 1) for the jitter (default ``random.random``).
 
     Returns:
         What ``fn`` returned.
@@ -87,6 +87,10 @@ def retry(
         raise ValueError("retry needs attempts or deadline_s: unbounded retries are not allowed")
     if attempts is not None and attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
+    # Looked up per call, not bound at import, so that tests can patch the time module.
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    rand = rand or random.random
     start = clock()
     tried = 0
     while True:
