@@ -44,8 +44,6 @@ insights_app = typer.Typer(
 )
 app.add_typer(insights_app, name="insights")
 
-_BAR_COLUMNS = ["ticker", "date", "open", "high", "low", "close", "adj_close", "volume"]
-
 
 class Measure(StrEnum):
     """Measures an insight can be computed on."""
@@ -94,12 +92,9 @@ def load_bars(settings: Settings, tickers: Sequence[str] = ()) -> tuple[pa.Table
     Raises:
         UnknownTicker: A requested ticker that the lake does not hold.
     """
-    from tickerlake.lake.tables import read_table
+    from tickerlake.lake.contract import read_actions, read_bars
 
-    bars = read_table(settings, "market.daily_bars")
-    keep = [c for c in _BAR_COLUMNS if c in bars.column_names]
-    bars = bars.select(keep)
-    actions = read_table(settings, "market.corporate_actions")
+    bars, actions = read_bars(settings), read_actions(settings)
     if tickers:
         have = set(pc.unique(bars.column("ticker")).to_pylist()) if bars.num_rows else set()
         missing = [t for t in tickers if t not in have]

@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from tickerlake.errors import InputFileError
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS, normalize_ticker
 
 __all__ = [
     "FIELD_SYNONYMS",
@@ -120,7 +120,6 @@ _WIDE_LABEL_CELLS = frozenset({"", "price", "prices", "ticker", "tickers", "symb
 #: header of a per-ticker file whatever its next row holds.
 _WIDE_LEVEL_CELLS = _WIDE_LABEL_CELLS - {"date", "datetime"}
 
-_TICKER_NAME = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.\-^=&]{0,19}$")
 _DUPLICATE_SUFFIX = re.compile(r"\s*\(\d+\)$")
 _DATA_LIKE = re.compile(
     r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|[+-]?\d+(\.\d*)?([eE][+-]?\d+)?)\s*$"
@@ -169,11 +168,13 @@ def ticker_from_file_name(name: str, *, strict_case: bool = False) -> str | None
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]
     stem = _DUPLICATE_SUFFIX.sub("", stem).strip()
-    if not _TICKER_NAME.match(stem) or not re.search(r"[A-Za-z]", stem):
+    ticker = normalize_ticker(stem)
+    # A file name must hold a letter too: ``2020.csv`` is a year, not a ticker.
+    if ticker is None or not re.search(r"[A-Za-z]", stem):
         return None
-    if strict_case and stem != stem.upper():
+    if strict_case and stem != ticker:
         return None
-    return stem.upper()
+    return ticker
 
 
 def split_ratio_text(text: str | None) -> str | None:

@@ -79,9 +79,9 @@ def _bootstrap(settings: Settings, bootstrap: str | None) -> tuple[str, bool]:
 
 
 def _slice(settings: Settings, tickers: Sequence[str] | None, days: int) -> Any:
-    from tickerlake.lake.tables import read_table
+    from tickerlake.lake.contract import read_bars
 
-    bars = read_table(settings, "market.daily_bars", columns=["ticker", "date"])
+    bars = read_bars(settings, columns=("ticker", "date"))
     if bars.num_rows == 0:
         raise TickerlakeError(
             "market.daily_bars is empty: run `tickerlake ingest sim` and `tickerlake etl` first"
@@ -210,13 +210,13 @@ def run_demo(
             [topic, lo.date(), hi.date()],
         ).rows()[0][0]
         report.bars_reproduced = int(reproduced)
-        from tickerlake.lake.storage import LakeStorage
+        from tickerlake.lake.contract import LakeLayout
 
-        storage = LakeStorage(settings)
+        layout = LakeLayout.of(settings)
         raw_files = 0
         for p in parts:
-            folder = storage.uri("raw", MODES["ticks"].dataset, f"topic={topic}", f"partition={p}")
-            for entry in storage.list_files(folder):
+            folder = layout.stream_partition(MODES["ticks"].dataset, topic, p)
+            for entry in layout.storage.list_files(folder):
                 name = entry.uri.rsplit("/", 1)[-1]
                 if name.startswith(f"{topic}-{p}-") and name >= raw_file_name(topic, p, before.get(p, 0), 0):
                     raw_files += 1

@@ -46,7 +46,6 @@ DEFAULT_TOPIC = "ticks"
 DEFAULT_PARTITIONS = 8
 MODES = ("ticks", "bars")
 COMPRESSIONS = ("lz4", "zstd", "snappy", "gzip", "none")
-_BAR_COLUMNS = ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume")
 # Ticks are synthesized in chunks of about this many, so memory stays flat for long ranges.
 _CHUNK_TICKS = 250_000
 _DAY_US = 86_400_000_000
@@ -116,9 +115,9 @@ def load_bars(
         TickerlakeError: No bars in the selection.
     """
     if csv_path is None:
-        from tickerlake.lake.tables import read_table
+        from tickerlake.lake.contract import read_bars
 
-        table = read_table(settings, "market.daily_bars", tickers, start, end, columns=list(_BAR_COLUMNS))
+        table = read_bars(settings, tickers, start, end)
         where = "market.daily_bars"
     else:
         table = _read_csv(Path(csv_path), tickers, start, end)
@@ -147,16 +146,11 @@ def _read_csv(
     missing = [c for c in ("ticker", "date", "close") if c not in names]
     if missing:
         raise InputFileError(str(path), f"missing column(s) {', '.join(missing)} (need ticker, date, close)")
-    types = {
-        "ticker": pa.string(),
-        "date": pa.date32(),
-        "open": pa.float64(),
-        "high": pa.float64(),
-        "low": pa.float64(),
-        "close": pa.float64(),
-        "adj_close": pa.float64(),
-        "volume": pa.int64(),
-    }
+    from tickerlake.lake.contract import BAR_COLUMNS, DAILY_BARS, arrow_schema
+
+    # The same columns and types as bars read from the lake.
+    schema = arrow_schema(DAILY_BARS)
+    types = {name: schema.field(name).type for name in BAR_COLUMNS}
     cols = {}
     for name, typ in types.items():
         if name in names:

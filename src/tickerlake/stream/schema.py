@@ -35,6 +35,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# The lake's one ticker rule (BRK.B, BF-B, RDS/A, ^GSPC...), so that what the stream
+# accepts the lake and the web accept too.
+from tickerlake.lake.contract import TICKER_MAX_LENGTH, TICKER_PATTERN
+
 __all__ = [
     "INT64_MAX",
     "REASON_CODES",
@@ -54,9 +58,6 @@ __all__ = [
 
 INT64_MAX = 2**63 - 1
 
-#: Symbols as exchanges and Yahoo write them: BRK.B, BF-B, RDS/A are all seen in the wild.
-TICKER_PATTERN = r"^[A-Z0-9][A-Z0-9.\-/^=]{0,15}$"
-_TICKER_RE = re.compile(TICKER_PATTERN)
 
 #: Reason codes of rejected events, the part before the colon.
 REASON_CODES: tuple[str, ...] = (
@@ -76,7 +77,7 @@ REASON_CODES: tuple[str, ...] = (
 
 _Price = Annotated[float, msgspec.Meta(gt=0)]
 _Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
-_Ticker = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+_Ticker = Annotated[str, msgspec.Meta(min_length=1, max_length=TICKER_MAX_LENGTH)]
 
 
 class TickEvent(msgspec.Struct, frozen=True, gc=False):

@@ -44,6 +44,7 @@ from tickerlake.insights import (
     recession,
     summary,
 )
+from tickerlake.lake.contract import TICKER_MAX_LENGTH
 from tickerlake.query.engine import QueryResult, SnapshotInfo, TableInfo, get_engine, jsonable
 from tickerlake.query.named import list_named
 from tickerlake.web.data import (
@@ -369,7 +370,7 @@ def bars(
 )
 def ohlc(
     request: Request,
-    ticker: Annotated[str, Query(min_length=1, max_length=16, description="The ticker.")],
+    ticker: Annotated[str, Query(min_length=1, max_length=TICKER_MAX_LENGTH, description="The ticker.")],
     window: WindowName = None,
     start: Start = None,
     end: End = None,
@@ -573,7 +574,7 @@ def insight_anomalies(
 )  # fmt: skip
 def insight_forecast(
     request: Request,
-    ticker: Annotated[str, Query(min_length=1, max_length=16, description="The ticker to forecast.")],
+    ticker: Annotated[str, Query(min_length=1, max_length=TICKER_MAX_LENGTH, description="The ticker to forecast.")],
     horizon: Annotated[int, Query(ge=1, le=260, description="Trading days ahead.")] = 30,
     measure: Annotated[PriceMeasure, Query(description="The price forecast.")] = "close",
 ) -> Response:

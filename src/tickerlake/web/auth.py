@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
+from tickerlake.lake.contract import LakeLayout
 from tickerlake.lake.storage import LakeStorage
 from tickerlake.web.ratelimit import RateLimiter
 
@@ -206,7 +207,7 @@ class TokenStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.storage = LakeStorage(settings)
-        self.uri = self.storage.uri("catalog", "access_tokens.json")
+        self.uri = LakeLayout(self.storage).access_tokens
         self._cache: dict[str, TokenRecord] | None = None
         self._cache_key: tuple[int, ...] | float | None = None
         self._cache_lock = threading.Lock()

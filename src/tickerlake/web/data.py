@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -44,6 +43,7 @@ from tickerlake.insights._panel import window_bounds
 from tickerlake.insights.narrative import fmt_date
 from tickerlake.jsonable import jsonable
 from tickerlake.lake.catalog import catalog_fingerprint
+from tickerlake.lake.contract import ACTIONS, BAR_COLUMNS, BARS, normalize_ticker, read_actions, read_bars
 
 __all__ = [
     "BAR_COLUMNS",
@@ -64,15 +64,12 @@ __all__ = [
     "user_windows",
 ]
 
-#: Columns of ``market.daily_bars`` the dashboard and the insights use.
-BAR_COLUMNS: tuple[str, ...] = ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume")
 #: Measures of the line chart.
 LINE_MEASURES: tuple[str, ...] = ("close", "adj_close", "volume", "normalised")
 #: Measures a candlestick can be drawn in (volume has no candles).
 OHLC_MEASURES: tuple[str, ...] = ("close", "adj_close", "normalised")
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
-_TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-^=]{0,15}$")
 # Remote catalogs are re-checked at most this often (a local SQLite file is checked every request).
 _REMOTE_CHECK_S = 5.0
 _RESULT_CACHE_SIZE = 512
@@ -125,10 +122,10 @@ def parse_tickers(text: str | None, known: Sequence[str]) -> tuple[str, ...]:
         return tuple(known)
     wanted: list[str] = []
     for raw in text.split(","):
-        t = raw.strip().upper()
-        if not t:
+        if not raw.strip():
             continue
-        if not _TICKER.match(t):
+        t = normalize_ticker(raw)
+        if t is None:
             raise BadInput(f"bad ticker {raw.strip()[:20]!r}: expected a symbol such as AAPL")
         if t not in wanted:
             wanted.append(t)
@@ -573,12 +570,7 @@ class LakeCache:
 
 def _read_lake(settings: Settings) -> tuple[pa.Table, pa.Table]:
     """The curated bars and corporate actions from the lake's Iceberg tables."""
-    from tickerlake.lake.tables import read_table
-
-    bars = read_table(settings, "market.daily_bars")
-    keep = [c for c in BAR_COLUMNS if c in bars.column_names]
-    actions = read_table(settings, "market.corporate_actions")
-    return bars.select(keep), actions
+    return read_bars(settings), read_actions(settings)
 
 
 def _metadata_locations(settings: Settings) -> Any:
@@ -587,7 +579,7 @@ def _metadata_locations(settings: Settings) -> Any:
 
     catalog = open_catalog(settings)
     out = []
-    for name in ("market.daily_bars", "market.corporate_actions"):
+    for name in (BARS.table, ACTIONS.table):
         table = load_table_or_none(catalog, name)
         out.append(table.metadata_location if table is not None else None)
     return tuple(out)

@@ -4,6 +4,7 @@
 
     <lake>/
       raw/<dataset>/source=<source>/part-<sha256 prefix>.csv   the raw zone, as received
+      raw/<dataset>/topic=<topic>/partition=<p>/*.jsonl        ... and as the stream sink lands it
       warehouse/<namespace>/<table>/{data,metadata}/           Iceberg tables
       catalog.db                                               Iceberg SQL catalog (SQLite)
       catalog/raw_tables.json                                  the crawler's raw-table registry
@@ -83,6 +84,10 @@ class LakeLayout:
     def raw_file(self, dataset: str, source: str, name: str) -> str:
         """A raw file landed by ``source`` (a Hive-style ``source=`` partition the crawler sees)."""
         return self.storage.uri(RAW_ZONE, dataset, f"source={source}", name)
+
+    def stream_partition(self, dataset: str, topic: str, partition: int) -> str:
+        """The folder of the raw files the stream sink writes for one Kafka partition."""
+        return self.storage.uri(RAW_ZONE, dataset, f"topic={topic}", f"partition={partition}")
 
     def dataset_of(self, uri: str) -> str | None:
         """The raw dataset a file under the raw zone belongs to (None directly under ``raw/``)."""
