@@ -9,8 +9,8 @@ positions and error checks through the functions here and name its classes
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError, TransientError
+from tickerlake.retry import retry
 
 __all__ = [
     "AdminClient",
@@ -55,6 +56,7 @@ __all__ = [
 # librdkafka logs warnings (e.g. "coordinator load in progress: retrying") that retries
 # cure on their own; errors still show.
 _LOG_LEVEL = 3
+_T = TypeVar("_T")
 # Errors that mean "a partition's leader is being elected": right after creation or a restart.
 _LEADER_MOVING = (
     KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -120,6 +122,41 @@ def _unreachable(bootstrap: str, e: BaseException) -> TransientError:
     return TransientError(f"Kafka at {bootstrap} does not answer ({e}); is it running?")
 
 
+def _any_kafka_error(e: BaseException) -> bool:
+    return isinstance(e, KafkaException)
+
+
+def _leader_moving(e: BaseException) -> bool:
+    err = e.args[0] if isinstance(e, KafkaException) and e.args else None
+    return isinstance(err, KafkaError) and err.code() in _LEADER_MOVING
+
+
+def _ask(
+    fn: Callable[[], _T],
+    bootstrap: str,
+    within_s: float,
+    again: Callable[[BaseException], bool],
+    base_delay_s: float = 0.25,
+) -> _T:
+    """A cluster request, retried (:func:`tickerlake.retry.retry`) while ``again`` says so, for ``within_s`` at most.
+
+    Raises:
+        TransientError: The cluster did not answer (one line, with its error).
+    """
+    try:
+        return retry(
+            fn,
+            what=f"Kafka at {bootstrap}",
+            on=again,
+            deadline_s=within_s,
+            base_delay_s=base_delay_s,
+            max_delay_s=1.0,
+            gave_up="does not answer; is it running?",
+        )
+    except KafkaException as e:
+        raise _unreachable(bootstrap, e) from None
+
+
 def topic_partitions(
     admin: AdminClient, topic: str, bootstrap: str, timeout_s: float = 10.0
 ) -> list[int] | None:
@@ -128,10 +165,10 @@ def topic_partitions(
     Raises:
         TransientError: If the cluster does not answer.
     """
-    try:
-        md = admin.list_topics(topic=topic, timeout=timeout_s)
-    except KafkaException as e:
-        raise _unreachable(bootstrap, e) from None
+    # Within the same bound: a broker that refuses at once is asked again (it may be restarting).
+    md = _ask(
+        lambda: admin.list_topics(topic=topic, timeout=timeout_s), bootstrap, timeout_s, _any_kafka_error
+    )
     info = md.topics.get(topic)
     if info is None or (info.error is not None and info.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
         return None
@@ -282,17 +319,15 @@ def watermarks(
     out: dict[int, tuple[int, int]] = {}
     deadline = time.monotonic() + timeout_s
     for p in partitions:
-        while True:
-            try:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=max(deadline - time.monotonic(), 1.0), cached=False
-                )
-                out[p] = (low, high)
-                break
-            except KafkaException as e:
-                err = e.args[0] if e.args else None
-                retriable = isinstance(err, KafkaError) and err.code() in _LEADER_MOVING
-                if not retriable or time.monotonic() > deadline:
-                    raise _unreachable(bootstrap, e) from None
-                time.sleep(0.1)
+        tp = TopicPartition(topic, p)
+        # Right after a topic's creation or a broker restart its leaders are still being elected.
+        out[p] = _ask(
+            lambda tp=tp: consumer.get_watermark_offsets(
+                tp, timeout=max(deadline - time.monotonic(), 1.0), cached=False
+            ),
+            bootstrap,
+            max(deadline - time.monotonic(), 0.0),
+            _leader_moving,
+            base_delay_s=0.1,
+        )
     return out
