@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tickerlake.errors import TickerlakeError
 from tickerlake.services import _proc
@@ -165,19 +164,6 @@ def format_storage(home: Path, data_dir: Path, properties: Path, log_path: Path)
             f"{_proc.tail(log_path, 1) or 'no output'} (log: {log_path})"
         )
     return True
-
-
-def __getattr__(name: str) -> Any:
-    """Old home of ``client_config``, which moved to :mod:`tickerlake.stream._kafka`.
-
-    The user's cluster is no business of the dev-services package; callers that still
-    import it from here get the new one (imported only then: it loads ``confluent_kafka``).
-    """
-    if name == "client_config":
-        from tickerlake.stream._kafka import client_config
-
-        return client_config
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _quiet_logger() -> logging.Logger:

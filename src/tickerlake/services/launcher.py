@@ -177,7 +177,9 @@ def _alive(rec: ServiceRecord) -> bool:
 
 def _healthy(name: str, endpoint: str, settings: Settings | None = None, timeout_s: float = 3.0) -> bool:
     if name == "kafka":
-        conf = kafka_svc.client_config(settings) if settings is not None else None
+        from tickerlake.stream._kafka import client_config
+
+        conf = client_config(settings) if settings is not None else None
         return kafka_svc.broker_healthy(endpoint, timeout_s=timeout_s, client_config=conf)
     return s3_svc.s3_healthy(endpoint, timeout_s=timeout_s)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from tickerlake.config import Settings
-from tickerlake.services.kafka import KafkaPorts, client_config, new_cluster_id, render_server_properties
+from tickerlake.services.kafka import KafkaPorts, new_cluster_id, render_server_properties
 
 __all__: list[str] = []
 
@@ -52,25 +51,3 @@ def test_cluster_id_is_16_bytes_in_unpadded_urlsafe_base64() -> None:
         assert len(cid) == 22
         assert not cid.startswith("-")
         assert len(base64.urlsafe_b64decode(cid + "==")) == 16
-
-
-def test_client_config_is_empty_for_plaintext() -> None:
-    assert client_config(Settings(kafka_security_protocol="PLAINTEXT")) == {}
-
-
-def test_client_config_carries_sasl_and_tls() -> None:
-    settings = Settings(
-        kafka_security_protocol="sasl_ssl",
-        kafka_sasl_mechanism="SCRAM-SHA-512",
-        kafka_sasl_username="svc",
-        kafka_sasl_password="pw",
-        kafka_ssl_ca_location="/etc/ca.pem",
-    )
-
-    assert client_config(settings) == {
-        "security.protocol": "SASL_SSL",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": "svc",
-        "sasl.password": "pw",
-        "ssl.ca.location": "/etc/ca.pem",
-    }
