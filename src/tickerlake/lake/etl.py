@@ -66,6 +66,7 @@ from tickerlake.lake.contract import (
     arrow_schema,
     duck_path,
     hash_from_part_name,
+    sql_ident,
     sql_list,
     sql_literal,
     sql_map,
@@ -295,7 +296,7 @@ def _duck_paths(settings: Settings, uris: list[str]) -> list[str]:
 
 def _stream_select(spec: Dataset, source: str) -> str:
     """The columns the Parquet writer streams: output, ingestion time, and quarantine fields."""
-    cols = ", ".join(f'"{c}"' for c in spec.output)
+    cols = ", ".join(sql_ident(c) for c in spec.output)
     return f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at,
                       _reason, _record, source_file, source_row, _file, _line
                FROM ({source})"""
@@ -319,7 +320,11 @@ def _typed_select(spec: Dataset, paths: list[str], reader_options: str) -> str:
         f"read_csv({sql_list(paths)}, header=true, columns={sql_map(spec.reader_types)}, auto_detect=false, "
         f"filename=true, hive_partitioning=false, {reader_options})"
     )
-    record = "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in spec.output) + "))::VARCHAR"
+    record = (
+        "to_json(struct_pack("
+        + ", ".join(f"{sql_ident(c)} := {sql_ident(c)}" for c in spec.output)
+        + "))::VARCHAR"
+    )
     return f"""WITH n AS (SELECT {normalise_sql(spec)}, filename AS _file, NULL::BIGINT AS _line,
                               list_position({sql_list(paths)}, filename) AS _seq FROM {reader}),
                  v AS (SELECT *, {reason_sql(spec)} AS _reason FROM n)
@@ -410,7 +415,7 @@ def _bulk_optimistic(
     rejected = _rejected_lines(con)
     repeated = 0
     if written and not rejected:
-        key = ", ".join(f'"{k}"' for k in spec.key)
+        key = ", ".join(sql_ident(k) for k in spec.key)
         local = _duck_paths(settings, written)
         repeated = con.execute(
             f"SELECT count(*) - count(DISTINCT ({key})) FROM read_parquet({sql_list(local)})"
@@ -562,8 +567,8 @@ def _load_table(
     if on_progress:
         on_progress(f"{name}: read + validate", 1, 1)
 
-    key = ", ".join(f'"{k}"' for k in spec.key)
-    cols = ", ".join(f'"{c}"' for c in spec.output)
+    key = ", ".join(sql_ident(k) for k in spec.key)
+    cols = ", ".join(sql_ident(c) for c in spec.output)
     # Sorting by key, then latest write first, lets the writer keep the first row of each key.
     latest_first = "_seq DESC, source_row DESC NULLS LAST, _line DESC NULLS LAST"
     quarantined = [_malformed_rows(malformed, spec.name, ingested_at)]

@@ -23,9 +23,13 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tickerlake.config import Settings
-from tickerlake.lake.storage import FileEntry, LakeStorage
+
+if TYPE_CHECKING:
+    # Only for types: the storage layer may itself use the contract (its SQL quoting).
+    from tickerlake.lake.storage import FileEntry, LakeStorage
 
 __all__ = [
     "ACCESS_TOKENS_FILE",
@@ -70,6 +74,8 @@ class LakeLayout:
     @classmethod
     def of(cls, settings: Settings) -> LakeLayout:
         """The layout of the lake in ``settings``."""
+        from tickerlake.lake.storage import LakeStorage
+
         return cls(LakeStorage(settings))
 
     @property
