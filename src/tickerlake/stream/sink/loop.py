@@ -154,11 +154,9 @@ class SinkReport:
 
 def known_tickers_from_lake(settings: Settings) -> frozenset[str] | None:
     """Tickers in ``market.daily_bars`` (None when the table is missing or empty)."""
-    from tickerlake.lake.tables import read_table
+    from tickerlake.lake.contract import read_tickers
 
-    tickers = read_table(settings, "market.daily_bars", columns=["ticker"]).column("ticker")
-    names = frozenset(str(t) for t in tickers.unique().to_pylist() if t)
-    return names or None
+    return frozenset(read_tickers(settings)) or None
 
 
 class StreamSink:

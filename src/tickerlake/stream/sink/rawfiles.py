@@ -13,6 +13,7 @@ import posixpath
 import re
 from collections.abc import Callable
 
+from tickerlake.lake.contract import LakeLayout
 from tickerlake.lake.storage import LakeStorage
 from tickerlake.stream.sink.batch import PartitionBatch
 
@@ -59,7 +60,7 @@ class RawZone:
 
     def partition_dir(self, partition: int) -> str:
         """Folder of one partition's files."""
-        return self.storage.uri("raw", self.dataset, f"topic={self.topic}", f"partition={partition}")
+        return LakeLayout(self.storage).stream_partition(self.dataset, self.topic, partition)
 
     def write(self, part: PartitionBatch) -> None:
         """Write the accepted records of a partition's batch (none: no file) and note the file in it."""
