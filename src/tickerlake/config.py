@@ -113,7 +113,11 @@ class Settings(BaseSettings):
         if self.state_dir:
             return Path(self.state_dir).expanduser().resolve()
         if self.is_local:
-            return Path(self.lake_uri.removeprefix("file://")) / "_state"
+            # Imported here, not at the top: the contract's layout imports this module, and
+            # importing the settings must stay cheap (no pyarrow/pyiceberg).
+            from tickerlake.lake.contract.layout import STATE_DIR
+
+            return Path(self.lake_uri.removeprefix("file://")) / STATE_DIR
         return Path.home() / ".tickerlake"
 
     @cached_property
@@ -121,6 +125,8 @@ class Settings(BaseSettings):
         """SQLAlchemy URI of the catalog database."""
         if self.catalog_uri:
             return self.catalog_uri
+        from tickerlake.lake.contract.layout import CATALOG_DB_FILE  # lazily, as above
+
         if self.is_local:
-            return f"sqlite:///{self.lake_uri.removeprefix('file://')}/catalog.db"
-        return f"sqlite:///{self.local_state_dir}/catalog.db"
+            return f"sqlite:///{self.lake_uri.removeprefix('file://')}/{CATALOG_DB_FILE}"
+        return f"sqlite:///{self.local_state_dir}/{CATALOG_DB_FILE}"

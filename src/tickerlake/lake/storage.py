@@ -21,6 +21,7 @@ import pyarrow.fs as pafs
 
 from tickerlake.config import Settings
 from tickerlake.errors import TransientError, UserError
+from tickerlake.lake.contract import sql_literal
 from tickerlake.retry import retry
 
 __all__ = [
@@ -251,14 +252,16 @@ def duckdb_s3_statements(settings: Settings) -> list[str]:
     """DuckDB statements that let httpfs read the lake's S3 store (empty for local lakes)."""
     if settings.is_local:
         return []
-    parts = ["TYPE s3", f"REGION '{settings.s3_region}'"]
+    # Every value is quoted by the contract's one SQL-literal rule: a quote in a secret
+    # or a region must not end the string (nor inject SQL).
+    parts = ["TYPE s3", f"REGION {sql_literal(settings.s3_region)}"]
     if settings.s3_access_key_id:
-        secret = settings.s3_secret_access_key.get_secret_value().replace("'", "''")
-        parts += [f"KEY_ID '{settings.s3_access_key_id}'", f"SECRET '{secret}'"]
+        secret = settings.s3_secret_access_key.get_secret_value()
+        parts += [f"KEY_ID {sql_literal(settings.s3_access_key_id)}", f"SECRET {sql_literal(secret)}"]
     if settings.s3_endpoint:
         ep = urlparse(settings.s3_endpoint)
         parts += [
-            f"ENDPOINT '{ep.netloc}'",
+            f"ENDPOINT {sql_literal(ep.netloc)}",
             "URL_STYLE 'path'",
             f"USE_SSL {str(ep.scheme == 'https').lower()}",
         ]

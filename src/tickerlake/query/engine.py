@@ -41,7 +41,7 @@ import duckdb
 import pyarrow as pa
 
 from tickerlake.config import Settings
-from tickerlake.errors import QueryError, QueryRefused, TickerlakeError
+from tickerlake.errors import NotFoundError, QueryError, QueryRefused, TickerlakeError
 from tickerlake.lake.catalog import catalog_fingerprint, list_raw_tables, open_catalog
 from tickerlake.lake.contract import LakeLayout, duck_path, sql_ident, sql_literal
 from tickerlake.lake.crawler import crawled_files
@@ -129,7 +129,7 @@ class QueryEngine:
         self.storage = self.layout.storage
         if settings.is_local and not self.storage.exists(settings.lake_uri):
             # Opening the catalog would create an empty lake at a mistyped path.
-            raise TickerlakeError(f"no lake at {settings.lake_uri}: ingest data first or pass --lake")
+            raise NotFoundError(f"no lake at {settings.lake_uri}: ingest data first or pass --lake")
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._allowed: tuple[str, ...] = ()
@@ -513,13 +513,13 @@ class QueryEngine:
         """Snapshots of an Iceberg table, newest first (empty for raw tables).
 
         Raises:
-            QueryError: No such table.
+            NotFoundError: No such table.
         """
         with self._lock:
             self._refresh_or_keep()
             entry = self._entries.get(name)
         if entry is None:
-            raise QueryError(f"no table {name!r} (see: tickerlake tables)")
+            raise NotFoundError(f"no table {name!r} (see: tickerlake tables)")
         if entry.iceberg is None:
             return []
         metadata = entry.iceberg.metadata

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import math
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+
+from tickerlake.jsonable import jsonable
 
 __all__ = ["QueryResult", "jsonable", "unique_names"]
 
@@ -78,34 +75,3 @@ def unique_names(columns: Sequence[str]) -> list[str]:
         taken.add(candidate)
         out.append(candidate)
     return out
-
-
-def jsonable(value: Any) -> Any:
-    """A query value as a JSON-ready value (ISO dates, floats for decimals, None for NaN)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, decimal.Decimal):
-        # Whole decimals (sums of BIGINT are HUGEINT, which Arrow carries as decimal) stay exact.
-        if value.is_finite() and value == value.to_integral_value():
-            return int(value)
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, pa.MonthDayNano):
-        # DuckDB INTERVAL: months and days do not have a fixed length, so keep all three.
-        seconds = value.nanoseconds / 1e9
-        return f"P{value.months}M{value.days}DT{seconds:g}S"
-
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return str(value)

@@ -44,7 +44,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import NotFoundError, TickerlakeError
 from tickerlake.lake.contract import LakeLayout
 from tickerlake.lake.storage import LakeStorage
 from tickerlake.web.ratelimit import RateLimiter
@@ -58,6 +58,7 @@ __all__ = [
     "Principal",
     "ServePolicy",
     "TokenError",
+    "TokenNotFound",
     "TokenRecord",
     "TokenStore",
     "describe_exposure",
@@ -101,6 +102,10 @@ _LOCK_WAIT_S = 10.0
 
 class TokenError(TickerlakeError):
     """A token command that cannot be done (bad name or role, unknown token, unreadable store)."""
+
+
+class TokenNotFound(TokenError, NotFoundError):
+    """A token or a lake that does not exist (exit 3, HTTP 404); still a :class:`TokenError`."""
 
 
 # --------------------------------------------------------------------------- secrets
@@ -295,7 +300,7 @@ class TokenStore:
         """Revoke a token (it stays listed, and refused, until replaced by a new one of its name).
 
         Raises:
-            TokenError: No token of that name.
+            TokenNotFound: No token of that name.
         """
         stamp = _now()
 
@@ -303,7 +308,7 @@ class TokenStore:
             old = records.get(name)
             if old is None:
                 known = ", ".join(sorted(records)) or "none"
-                raise TokenError(f"no token named {name!r} (tokens: {known})")
+                raise TokenNotFound(f"no token named {name!r} (tokens: {known})")
             if old.active:
                 records[name] = replace(old, revoked_at=stamp)
             return records[name]
@@ -332,7 +337,7 @@ class TokenStore:
     def _require_lake(self) -> None:
         if self.settings.is_local and not self.storage.exists(self.settings.lake_uri):
             # Writing the store would create an empty lake at a mistyped path.
-            raise TokenError(f"no lake at {self.settings.lake_uri}: ingest data first or pass --lake")
+            raise TokenNotFound(f"no lake at {self.settings.lake_uri}: ingest data first or pass --lake")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -59,17 +59,8 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
-def _legacy_not_found() -> tuple[type[BaseException], ...]:
-    """Insight errors that mean "no such thing" but do not yet derive from NotFoundError."""
-    from tickerlake.insights.errors import NoData, UnknownPeriod, UnknownTicker
-
-    return tuple(c for c in (UnknownTicker, UnknownPeriod, NoData) if not issubclass(c, NotFoundError))
-
-
 def status_for(exc: BaseException) -> int:
     """The HTTP status of an error, by its class alone (never by its message)."""
-    if isinstance(exc, TickerlakeError) and isinstance(exc, _legacy_not_found()):
-        return 404
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return status

@@ -33,11 +33,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCESS_TOKENS_FILE",
+    "CATALOG_DB_FILE",
     "CATALOG_DIR",
     "CRAWL_STATE_FILE",
     "LAST_CRAWL_FILE",
     "RAW_TABLES_FILE",
     "RAW_ZONE",
+    "STATE_DIR",
     "WAREHOUSE",
     "LakeLayout",
     "content_hash",
@@ -55,6 +57,10 @@ CRAWL_STATE_FILE = "crawl_state.json"
 LAST_CRAWL_FILE = "last_crawl.json"
 CRAWLS_DIR = "crawls"
 ACCESS_TOKENS_FILE = "access_tokens.json"
+#: The SQLite Iceberg catalog's file: in a local lake's root, else in the local state folder.
+CATALOG_DB_FILE = "catalog.db"
+#: A local lake's folder of local scratch (pid files, logs); not part of the lake's data.
+STATE_DIR = "_state"
 
 # Hex digits of the content hash in a raw file's name: enough to never collide in one lake.
 _HASH_CHARS = 20
