@@ -1,30 +1,30 @@
 """The JSON API under ``/api``: bars, every insight kind, read-only SQL and the catalog.
 
-Every endpoint is a thin shell over the same functions as the CLI (the insight functions of
-:mod:`tickerlake.insights`, the query engine of :mod:`tickerlake.query`, the crawler's
-report). Answers are cached per lake state by :class:`~tickerlake.web.data.LakeCache`, so
-a dashboard that asks twice pays once. Errors are mapped to statuses by their class in
-:mod:`tickerlake.web.errors`: bad parameters get a 4xx with a one-line ``detail``, never a 500,
-and a missing thing is raised as :class:`~tickerlake.errors.NotFoundError` (404).
+Every endpoint is a thin shell over one operation of :mod:`tickerlake.service`, the same
+functions the CLI calls, so the two answer alike by construction: the endpoint turns query
+parameters into the operation's typed parameters, and its typed result into JSON with
+:func:`tickerlake.jsonable.jsonable`. Answers are cached per lake state by
+:class:`~tickerlake.web.data.LakeCache`, so a dashboard that asks twice pays once. Errors
+are mapped to statuses by their class in :mod:`tickerlake.web.errors`: bad parameters get
+a 4xx with a one-line ``detail``, never a 500, and a missing thing is a
+:class:`~tickerlake.errors.NotFoundError` (404).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tickerlake import __version__
-from tickerlake.errors import NotFoundError, TickerlakeError
 from tickerlake.insights import (
     AnomalyResult,
-    BadInput,
     ExtremesResult,
     ForecastResult,
     GrowthResult,
@@ -33,30 +33,24 @@ from tickerlake.insights import (
     RankedResult,
     RecessionResult,
     SummaryResult,
-    anomalies,
-    extremes,
-    forecast,
-    growth,
-    movers,
-    period_over_period,
-    period_to_date,
-    ranked,
-    recession,
-    summary,
 )
+from tickerlake.jsonable import jsonable
 from tickerlake.lake.contract import TICKER_MAX_LENGTH
-from tickerlake.query.engine import QueryResult, SnapshotInfo, TableInfo, get_engine, jsonable
-from tickerlake.query.named import list_named
-from tickerlake.web.data import (
-    LakeCache,
-    Market,
-    dumps,
-    dumps_plain,
-    line_series,
-    ohlc_series,
-    parse_tickers,
-    resolve_span,
+from tickerlake.query.engine import SnapshotInfo, TableInfo
+from tickerlake.service import catalog as catalog_service
+from tickerlake.service import charts, queries
+from tickerlake.service import insights as ops
+from tickerlake.service.market import lake_meta
+from tickerlake.service.selection import (
+    Grain,
+    LineMeasure,
+    Measure,
+    OhlcMeasure,
+    PriceMeasure,
+    RankBy,
+    ToDateGrain,
 )
+from tickerlake.web.data import LakeCache, dumps, dumps_plain
 
 __all__ = ["router"]
 
@@ -254,46 +248,27 @@ End = Annotated[dt.date | None, Query(description="Last day, inclusive (YYYY-MM-
 Day = Annotated[dt.date | None, Query(description="A trading day (default: the last one in the data).")]
 N = Annotated[int, Query(ge=1, le=50, description="How many rows to name.")]
 Bottom = Annotated[bool, Query(description="Biggest decreases (or smallest) first.")]
-Measure = Literal["close", "adj_close", "volume", "open", "high", "low"]
-PriceMeasure = Literal["close", "adj_close"]
-Grain = Literal["day", "week", "month", "quarter", "year"]
 
 router = APIRouter(prefix="/api")
 
 
 def _cache(request: Request) -> LakeCache:
-    return request.app.state.cache
+    cache: LakeCache = request.app.state.cache
+    return cache
 
 
 def _json(body: bytes) -> Response:
     return Response(content=body, media_type="application/json")
 
 
-def _key(**params: Any) -> tuple[Any, ...]:
-    return tuple(sorted((k, str(v)) for k, v in params.items()))
+def _answer(request: Request, kind: str, params: Any, op: Callable[..., Any]) -> Response:
+    """The cached JSON of ``op(market, params, windows)`` in the current lake state.
 
-
-def _selection(market: Market, tickers: str | None) -> tuple[str, ...]:
-    market.require()
-    return parse_tickers(tickers, market.tickers)
-
-
-def _one(market: Market, ticker: str, what: str) -> str:
-    chosen = _selection(market, ticker)
-    if "," in ticker or not ticker.strip() or len(chosen) != 1:
-        raise BadInput(f"{what} needs exactly one ticker, got {ticker.strip()[:40]!r}")
-    return chosen[0]
-
-
-def _span(cache: LakeCache, window: str | None, start: dt.date | None, end: dt.date | None) -> Any:
-    return resolve_span(window, start, end, cache.windows())
-
-
-def _day(market: Market, day: dt.date | None) -> dt.date:
-    market.require()
-    last = market.last_date
-    assert last is not None
-    return day or last
+    The parameters are frozen dataclasses, so they are the cache key themselves.
+    """
+    cache = _cache(request)
+    windows = cache.windows()
+    return _json(cache.cached((kind, params), lambda market: op(market, params, windows)))
 
 
 # --------------------------------------------------------------------------- lake and bars
@@ -309,33 +284,13 @@ def health(request: Request) -> dict[str, str]:
 def meta(request: Request) -> Response:
     """What the lake holds: tickers (display order), first and last trading day, windows."""
     cache = _cache(request)
-
-    def compute(market: Market) -> dict[str, Any]:
-        return {
-            "version": __version__,
-            "lake": cache.settings.lake_uri,
-            "tickers": list(market.tickers),
-            "first_date": market.first_date,
-            "last_date": market.last_date,
-            "trading_days": len(market.dates),
-            "rows": market.bars.num_rows,
-            "loaded_at": market.loaded_at,
-            "windows": [
-                {"name": w.name, "label": w.label, "start": w.start, "end": w.end}
-                for w in cache.windows().values()
-            ],
-        }
-
-    return _json(cache.cached(("meta",), compute))
+    return _json(cache.cached(("meta",), lambda market: lake_meta(market, cache.settings)))
 
 
 @router.get("/windows", response_model=list[WindowOut], summary="Named analysis windows", tags=["meta"])
-def windows(request: Request) -> list[dict[str, Any]]:
+def windows(request: Request) -> Response:
     """Built-in windows (NBER recessions, the original study's windows, the 2022 bear market) and user ones."""
-    return [
-        {"name": w.name, "label": w.label, "start": w.start, "end": w.end}
-        for w in _cache(request).windows().values()
-    ]
+    return _json(dumps(list(_cache(request).windows().values())))
 
 
 @router.get(
@@ -348,21 +303,15 @@ def bars(
     start: Start = None,
     end: End = None,
     measure: Annotated[
-        Literal["close", "adj_close", "volume", "normalised"],
+        LineMeasure,
         Query(description="close, adj_close, volume, or close rebased to 100 at the window start."),
     ] = "close",
     total: Annotated[bool, Query(description="Also return the total across the tickers per day.")] = False,
 ) -> Response:
     """Daily values of the selected tickers on a shared date axis (null where a ticker has no bar)."""
-    cache = _cache(request)
-    span = _span(cache, window, start, end)
-    key = _key(kind="bars", tickers=tickers, s=span.start, e=span.end, m=measure, t=total)
-
-    def compute(market: Market) -> dict[str, Any]:
-        series = line_series(market, _selection(market, tickers), span.start, span.end, measure, total)
-        return dumps_plain(series)
-
-    return _json(cache.cached(key, compute))
+    p = charts.BarsParams(tickers, window, start, end, measure, total)
+    # The series are plain JSON types already: encoded without jsonable's walk.
+    return _answer(request, "bars", p, lambda m, q, w: dumps_plain(charts.bars(m, q, w)))
 
 
 @router.get(
@@ -374,21 +323,11 @@ def ohlc(
     window: WindowName = None,
     start: Start = None,
     end: End = None,
-    measure: Annotated[
-        Literal["close", "adj_close", "normalised"], Query(description="Price scale.")
-    ] = "close",
+    measure: Annotated[OhlcMeasure, Query(description="Price scale.")] = "close",
 ) -> Response:
     """Open, high, low, close and volume of one ticker, for a candlestick + volume chart."""
-    cache = _cache(request)
-    span = _span(cache, window, start, end)
-    key = _key(kind="ohlc", ticker=ticker, s=span.start, e=span.end, m=measure)
-
-    def compute(market: Market) -> dict[str, Any]:
-        return dumps_plain(
-            ohlc_series(market, _one(market, ticker, "candles"), span.start, span.end, measure)
-        )
-
-    return _json(cache.cached(key, compute))
+    p = charts.OhlcParams(ticker, window, start, end, measure)
+    return _answer(request, "ohlc", p, lambda m, q, w: dumps_plain(charts.ohlc(m, q, w)))
 
 
 # --------------------------------------------------------------------------- insights
@@ -404,20 +343,12 @@ def insight_movers(
     n: N = 3,
     bottom: Bottom = False,
     measure: Annotated[Measure, Query(description="The value compared.")] = "close",
-    rank_by: Annotated[
-        Literal["pct_change", "change"], Query(description="Percent or absolute change.")
-    ] = "pct_change",
+    rank_by: Annotated[RankBy, Query(description="Percent or absolute change.")] = "pct_change",
     tickers: Tickers = None,
 ) -> Response:
     """Each ticker's change against its own previous trading day, ranked; exclusions reported."""
-    cache = _cache(request)
-    key = _key(kind="movers", d=date, n=n, b=bottom, m=measure, r=rank_by, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return movers(bars, _day(market, date), n, bottom, measure, rank_by, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.MoversParams(tickers=tickers, date=date, n=n, bottom=bottom, measure=measure, rank_by=rank_by)
+    return _answer(request, "movers", p, ops.movers)
 
 
 @router.get(
@@ -432,14 +363,8 @@ def insight_period(
     tickers: Tickers = None,
 ) -> Response:
     """The total across tickers for the period containing ``date`` against the previous period."""
-    cache = _cache(request)
-    key = _key(kind="period", d=date, g=grain, m=measure, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return period_over_period(bars, _day(market, date), grain, measure, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.PeriodParams(tickers=tickers, date=date, grain=grain, measure=measure)
+    return _answer(request, "period", p, ops.period)
 
 
 @router.get(
@@ -449,21 +374,13 @@ def insight_period(
 def insight_period_to_date(
     request: Request,
     date: Day = None,
-    grain: Annotated[
-        Literal["week", "month", "quarter", "year"], Query(description="Period length.")
-    ] = "month",
+    grain: Annotated[ToDateGrain, Query(description="Period length.")] = "month",
     measure: Annotated[Measure, Query(description="The value totalled.")] = "close",
     tickers: Tickers = None,
 ) -> Response:
     """Week/month/quarter/year-to-date total against the previous period."""
-    cache = _cache(request)
-    key = _key(kind="ptd", d=date, g=grain, m=measure, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return period_to_date(bars, _day(market, date), grain, measure, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.PeriodToDateParams(tickers=tickers, date=date, grain=grain, measure=measure)
+    return _answer(request, "period-to-date", p, ops.period_to_date)
 
 
 @router.get(
@@ -480,15 +397,8 @@ def insight_growth(
     tickers: Tickers = None,
 ) -> Response:
     """Compound growth rate of the total (and of each ticker) over a window."""
-    cache = _cache(request)
-    span = _span(cache, window, start, end)
-    key = _key(kind="growth", s=span.start, e=span.end, g=grain, m=measure, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return growth(bars, span.start, span.end, grain, measure, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.GrowthParams(tickers=tickers, window=window, start=start, end=end, grain=grain, measure=measure)
+    return _answer(request, "growth", p, ops.growth)
 
 
 @router.get(
@@ -506,15 +416,10 @@ def insight_ranked(
     tickers: Tickers = None,
 ) -> Response:
     """Tickers ranked by their change (prices) or total (volume) over a window."""
-    cache = _cache(request)
-    span = _span(cache, window, start, end)
-    key = _key(kind="ranked", s=span.start, e=span.end, n=n, b=bottom, m=measure, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return ranked(bars, span.start, span.end, n, bottom, measure, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.RankedParams(
+        tickers=tickers, window=window, start=start, end=end, n=n, bottom=bottom, measure=measure
+    )
+    return _answer(request, "ranked", p, ops.ranked)
 
 
 @router.get(
@@ -530,15 +435,8 @@ def insight_extremes(
     tickers: Tickers = None,
 ) -> Response:
     """Highest and lowest total (and per-ticker values) over a window, with their dates."""
-    cache = _cache(request)
-    span = _span(cache, window, start, end)
-    key = _key(kind="extremes", s=span.start, e=span.end, m=measure, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return extremes(bars, span.start, span.end, measure, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.ExtremesParams(tickers=tickers, window=window, start=start, end=end, measure=measure)
+    return _answer(request, "extremes", p, ops.extremes)
 
 
 @router.get(
@@ -557,15 +455,11 @@ def insight_anomalies(
 ) -> Response:
     """Unusual days found on returns (never on price levels, so a split is never one), with the
     tickers that drove each, their actual and expected values."""
-    cache = _cache(request)
-    span = _span(cache, window, start, end)
-    key = _key(kind="anomalies", s=span.start, e=span.end, x=sensitivity, m=measure, n=top_n, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return anomalies(bars, span.start, span.end, sensitivity, measure, top_n, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.AnomaliesParams(
+        tickers=tickers, window=window, start=start, end=end, sensitivity=sensitivity, measure=measure,
+        top_n=top_n,
+    )  # fmt: skip
+    return _answer(request, "anomalies", p, ops.anomalies)
 
 
 @router.get(
@@ -574,19 +468,15 @@ def insight_anomalies(
 )  # fmt: skip
 def insight_forecast(
     request: Request,
-    ticker: Annotated[str, Query(min_length=1, max_length=TICKER_MAX_LENGTH, description="The ticker to forecast.")],
+    ticker: Annotated[
+        str, Query(min_length=1, max_length=TICKER_MAX_LENGTH, description="The ticker to forecast.")
+    ],
     horizon: Annotated[int, Query(ge=1, le=260, description="Trading days ahead.")] = 30,
     measure: Annotated[PriceMeasure, Query(description="The price forecast.")] = "close",
 ) -> Response:
     """Point forecast of one ticker with 80% and 95% prediction intervals."""
-    cache = _cache(request)
-    key = _key(kind="forecast", t=ticker, h=horizon, m=measure)
-
-    def compute(market: Market) -> Any:
-        one = _one(market, ticker, "a forecast")
-        return forecast(market.bars_for([one]), one, horizon, measure, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.ForecastParams(ticker=ticker, horizon=horizon, measure=measure)
+    return _answer(request, "forecast", p, ops.forecast)
 
 
 @router.get(
@@ -604,18 +494,8 @@ def insight_recessions(
     tickers: Tickers = None,
 ) -> Response:
     """Return, maximum drawdown, volatility, worst and best day, beta, correlation and recovery per ticker."""
-    cache = _cache(request)
-    if not period and (start is None) != (end is None):
-        raise BadInput("give a period name, or both start and end")
-    if not period and start is None:
-        period = "study-2008-focus"
-    key = _key(kind="recession", p=period, s=start, e=end, m=measure, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return recession(bars, period, start, end, cache.windows(), measure, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.RecessionParams(tickers=tickers, period=period, start=start, end=end, measure=measure)
+    return _answer(request, "recessions", p, ops.recessions)
 
 
 @router.get(
@@ -628,41 +508,8 @@ def insight_recessions_compare(
     tickers: Tickers = None,
 ) -> Response:
     """The equal-weight basket and each ticker's return and drawdown in every named window."""
-    cache = _cache(request)
-    key = _key(kind="recession-compare", m=measure, t=tickers)
-
-    def compute(market: Market) -> Any:
-        chosen = _selection(market, tickers)
-        bars = market.bars_for(chosen)
-        rows = []
-        for w in cache.windows().values():
-            row: dict[str, Any] = {"name": w.name, "label": w.label, "start": w.start, "end": w.end}
-            try:
-                res = recession(bars, w, measure=measure, corporate_actions=market.actions)
-            except TickerlakeError as e:
-                row.update(error=str(e), basket=None, tickers={})
-            else:
-                b = res.basket
-                row.update(
-                    error=None,
-                    first_date=res.first_date,
-                    last_date=res.last_date,
-                    basket={
-                        "return_pct": b.return_pct,
-                        "max_drawdown_pct": b.max_drawdown_pct,
-                        "volatility_pct": b.volatility_pct,
-                    },
-                    tickers={
-                        t.ticker: {"return_pct": t.return_pct, "max_drawdown_pct": t.max_drawdown_pct}
-                        for t in res.tickers
-                    },
-                    best=res.tickers[0].ticker if res.tickers else None,
-                    worst=res.tickers[-1].ticker if res.tickers else None,
-                )
-            rows.append(row)
-        return {"measure": measure, "tickers": list(chosen), "windows": rows}
-
-    return _json(cache.cached(key, compute))
+    p = ops.RecessionCompareParams(tickers=tickers, measure=measure)
+    return _answer(request, "recessions-compare", p, ops.recession_compare)
 
 
 @router.get(
@@ -679,55 +526,23 @@ def insight_summary(
     tickers: Tickers = None,
 ) -> Response:
     """A QuickSight-style autonarrative: the window's insights ranked by importance."""
-    cache = _cache(request)
-    span = _span(cache, window, start, end)
-    key = _key(kind="summary", s=span.start, e=span.end, n=n, m=measure, t=tickers)
-
-    def compute(market: Market) -> Any:
-        bars = market.bars_for(_selection(market, tickers))
-        return summary(bars, span.start, span.end, n, measure, market.actions)
-
-    return _json(cache.cached(key, compute))
+    p = ops.SummaryParams(tickers=tickers, window=window, start=start, end=end, n=n, measure=measure)
+    return _answer(request, "summary", p, ops.summary)
 
 
 # --------------------------------------------------------------------------- SQL
 
 
 @router.get("/named", response_model=list[NamedOut], summary="Named queries", tags=["query"])
-def named_queries() -> list[dict[str, Any]]:
+def named_queries() -> Response:
     """The shipped named queries with their parameters."""
-    return [
-        {
-            "name": q.name,
-            "description": q.description,
-            "params": [
-                {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc} for p in q.params
-            ],
-            "sql": q.sql,
-        }
-        for q in list_named()
-    ]
+    return _json(dumps(queries.named_queries()))
 
 
-def _run(request: Request, body: QueryIn) -> tuple[QueryResult, int]:
-    settings = _cache(request).settings
-    if bool(body.sql and body.sql.strip()) == bool(body.named):
-        raise BadInput("give either sql or named (one of them)")
-    limit = min(body.limit or settings.query_row_limit, settings.query_row_limit)
-    timeout = settings.query_timeout_s
-    if body.timeout_s is not None:
-        timeout = min(body.timeout_s, timeout) if timeout > 0 else body.timeout_s
-    params = dict(body.params) if body.params else None
-    if body.named:
-        if body.named not in {q.name for q in list_named()}:
-            raise NotFoundError(
-                f"unknown named query {body.named!r} (known: {', '.join(q.name for q in list_named())})"
-            )
-        result = get_engine(settings).run_named(body.named, params, limit=limit, timeout_s=timeout)
-    else:
-        assert body.sql is not None
-        result = get_engine(settings).query(body.sql, params, limit=limit, timeout_s=timeout)
-    return result, limit
+def _run(request: Request, body: QueryIn) -> queries.QueryAnswer:
+    req = queries.QueryRequest(body.sql, body.named, body.params, body.limit, body.timeout_s)
+    # A server's limits are the most a client may ask for.
+    return queries.run(_cache(request).settings, req, capped=True)
 
 
 @router.post(
@@ -738,9 +553,10 @@ def query(request: Request, body: Annotated[QueryIn, Body()]) -> Response:
 
     Writes, ATTACH/COPY/INSTALL and reading files outside the lake are refused (403).
     """
-    result, limit = _run(request, body)
+    answer = _run(request, body)
+    result = answer.result
     rows = [[jsonable(v) for v in row] for row in result.rows()]
-    payload = {**result.summary(), "rows": rows, "limit": limit, "sql": result.sql}
+    payload = {**result.summary(), "rows": rows, "limit": answer.limit, "sql": result.sql}
     return _json(json.dumps(payload, separators=(",", ":"), default=str).encode())
 
 
@@ -750,12 +566,9 @@ def query(request: Request, body: Annotated[QueryIn, Body()]) -> Response:
 )  # fmt: skip
 def query_csv(request: Request, body: Annotated[QueryIn, Body()]) -> Response:
     """The same as ``POST /api/query``, with the rows as a CSV download."""
-    result, _ = _run(request, body)
+    result = _run(request, body).result
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(result.columns)
-    for row in result.rows():
-        writer.writerow(["" if v is None else _csv_cell(jsonable(v)) for v in row])
+    queries.write_csv(result, out)
     name = body.named or "query"
     headers = {"Content-Disposition": f'attachment; filename="tickerlake-{name}.csv"'}
     if result.truncated:
@@ -763,22 +576,7 @@ def query_csv(request: Request, body: Annotated[QueryIn, Body()]) -> Response:
     return Response(content=out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def _csv_cell(value: Any) -> str:
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
-
-
 # --------------------------------------------------------------------------- catalog
-
-
-def _crawl_report(request: Request) -> dict[str, Any] | None:
-    from tickerlake.lake.crawler import last_crawl_report
-
-    try:
-        return last_crawl_report(_cache(request).settings)
-    except (OSError, ValueError) as e:
-        return {"error": f"cannot read the last crawl report: {e}"}
 
 
 @router.get(
@@ -790,18 +588,13 @@ def _crawl_report(request: Request) -> dict[str, Any] | None:
 )
 def catalog(request: Request) -> Response:
     """Curated (Iceberg) and raw (crawled) tables with schema, partitions, row counts, and the last crawl report."""
-    settings = _cache(request).settings
-    tables = get_engine(settings).tables(row_counts=True)
-    return _json(dumps({"lake": settings.lake_uri, "tables": tables, "crawl": _crawl_report(request)}))
+    return _json(dumps(catalog_service.catalog(_cache(request).settings)))
 
 
 @router.get("/catalog/crawl", responses=_ERRORS, summary="The last crawl report", tags=["catalog"])
 def catalog_crawl(request: Request) -> dict[str, Any]:
     """What the last crawl found: new tables, new columns, type changes, partitions, problems."""
-    report = _crawl_report(request)
-    if report is None:
-        raise NotFoundError("no crawl yet: run `tickerlake crawl` (or `tickerlake etl`)")
-    return report
+    return catalog_service.last_crawl(_cache(request).settings)
 
 
 @router.get(
@@ -813,9 +606,4 @@ def catalog_table(
     name: Annotated[str, Path(max_length=200, description="Qualified name, e.g. market.daily_bars.")],
 ) -> Response:
     """A table's schema, partitions and counts, with its Iceberg snapshots newest first."""
-    engine = get_engine(_cache(request).settings)
-    found = [t for t in engine.tables(row_counts=True) if t.name == name]
-    if not found:
-        known = ", ".join(t.name for t in engine.tables(row_counts=False))
-        raise NotFoundError(f"no table {name!r} (tables: {known or 'none yet'})")
-    return _json(dumps({"table": found[0], "snapshots": engine.history(name)}))
+    return _json(dumps(catalog_service.table_detail(_cache(request).settings, name)))

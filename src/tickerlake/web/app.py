@@ -4,7 +4,7 @@ JSON API, in one FastAPI application.
 Pages are Jinja templates that lay out the controls; their scripts draw the charts with
 plotly.js, which is served from the ``plotly`` PyPI package's own bundled copy (no CDN,
 nothing downloaded at run time, works offline). All data comes from the ``/api``
-endpoints, which call the same functions as the CLI. The selection (tickers, window,
+endpoints, which call the same operations of :mod:`tickerlake.service` as the CLI. The selection (tickers, window,
 measure, chosen day, anomaly, query...) lives in the URL, so a view can be shared and
 reloaded.
 
@@ -29,7 +29,8 @@ from fastapi.templating import Jinja2Templates
 from tickerlake import __version__
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
-from tickerlake.query.named import list_named
+from tickerlake.jsonable import jsonable
+from tickerlake.service.queries import named_queries
 from tickerlake.web.api import router
 from tickerlake.web.auth import TokenStore, install_access_control
 from tickerlake.web.data import LakeCache
@@ -79,10 +80,7 @@ def _context(request: Request, page: str, title: str, **extra: Any) -> dict[str,
             problem = "The lake holds no daily bars yet: run `tickerlake ingest sim` and `tickerlake etl`."
     except TickerlakeError as e:
         problem = str(e)
-    windows = [
-        {"name": w.name, "label": w.label, "start": w.start.isoformat(), "end": w.end.isoformat()}
-        for w in cache.windows().values()
-    ]
+    windows = jsonable(list(cache.windows().values()))
     return {
         "request": request,
         "page": page,
@@ -239,18 +237,7 @@ def _add_page(app: FastAPI, path: str, template: str, title: str) -> None:
     def view(request: Request) -> Response:
         extra: dict[str, Any] = {}
         if page == "sql":
-            extra["named"] = [
-                {
-                    "name": q.name,
-                    "description": q.description,
-                    "sql": q.sql,
-                    "params": [
-                        {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc}
-                        for p in q.params
-                    ],
-                }
-                for q in list_named()
-            ]
+            extra["named"] = jsonable(named_queries())
             settings = request.app.state.cache.settings
             extra["limits"] = {"rows": settings.query_row_limit, "timeout_s": settings.query_timeout_s}
         return _TEMPLATES.TemplateResponse(request, template, _context(request, page, title, **extra))

@@ -38,7 +38,7 @@ def test_a_briefly_unreachable_lake_is_503_with_retry_after(
             "loading market.daily_bars: the object store did not answer for 60 s (curlCode: 7)"
         )
 
-    monkeypatch.setattr("tickerlake.web.api.get_engine", down)
+    monkeypatch.setattr("tickerlake.query.engine.get_engine", down)
     resp = client.get("/api/catalog")
     assert resp.status_code == 503
     assert resp.headers["retry-after"] == "5"
@@ -54,7 +54,7 @@ def test_a_bug_is_a_generic_500_and_the_details_stay_in_the_log(
     def broken(settings: Any) -> Any:
         raise KeyError("secret_access_key=abc123 at /srv/lake/catalog.db")
 
-    monkeypatch.setattr("tickerlake.web.api.get_engine", broken)
+    monkeypatch.setattr("tickerlake.query.engine.get_engine", broken)
     with caplog.at_level(logging.ERROR, logger="tickerlake.web"):
         resp = client.get("/api/catalog")
     assert resp.status_code == 500

@@ -1,4 +1,5 @@
-"""The dashboard's series helpers on hand-written bars, with hand-computed expected values."""
+"""The market matrix and the chart series of the service layer on hand-written bars, with
+hand-computed expected values (and the web's JSON encoders)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,11 @@ import pyarrow as pa
 import pytest
 
 from tickerlake.insights import BadInput, DateOutsideData, EmptyWindow, NoData, UnknownPeriod, UnknownTicker
-from tickerlake.web.data import (
-    Market,
-    build_market,
-    dumps,
-    dumps_plain,
-    jsonable,
-    line_series,
-    ohlc_series,
-    order_tickers,
-    parse_tickers,
-    resolve_span,
-)
+from tickerlake.jsonable import jsonable
+from tickerlake.service.charts import line_series, ohlc_series
+from tickerlake.service.market import Market, build_market
+from tickerlake.service.selection import order_tickers, parse_tickers, resolve_span
+from tickerlake.web.data import dumps, dumps_plain
 
 D = dt.date.fromisoformat
 

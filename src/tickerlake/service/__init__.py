@@ -1,0 +1,23 @@
+"""The service layer: one function per user-visible operation, under the CLI and the web.
+
+Each operation takes typed parameters (frozen dataclasses) and returns a typed result; the
+CLI renders it as text or ``--json``, the web as JSON or HTML, both through
+:func:`tickerlake.jsonable.jsonable`. So the two shells cannot give different answers,
+and errors are the classes of :mod:`tickerlake.errors`, mapped to exit codes and HTTP
+statuses by each shell in one place.
+
+Modules (imported directly, so that a shell pays only for what it uses):
+
+=================  ===========================================================================
+``selection``      tickers, days, windows, measures and grains as the user names them (pure)
+``market``         the lake's bars per lake state (:class:`~.market.MarketStore`), the lake's meta
+``charts``         the line and candlestick series of the dashboard
+``insights``       every insight kind, and the recession comparison across windows
+``queries``        read-only SQL and named queries, CSV cells
+``catalog``        tables, snapshots and the last crawl
+=================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+__all__ = ["catalog", "charts", "insights", "market", "queries", "selection"]
