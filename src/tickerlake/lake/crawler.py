@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import NotFoundError
 from tickerlake.lake.catalog import RawTable, list_raw_tables, save_raw_tables
 from tickerlake.lake.contract import LakeLayout, duck_path, file_key, sql_ident, sql_literal
 from tickerlake.lake.duck import connect
@@ -62,12 +62,12 @@ def scan_raw_zone(settings: Settings) -> dict[str, list[FileEntry]]:
     """Data files of each raw dataset, by dataset name.
 
     Raises:
-        TickerlakeError: The lake has no raw zone yet (nothing was ever ingested).
+        NotFoundError: The lake has no raw zone yet (nothing was ever ingested).
     """
     layout = LakeLayout.of(settings)
     raw = layout.raw_zone
     if not layout.storage.exists(raw):
-        raise TickerlakeError(f"no raw zone at {raw}: ingest data first (tickerlake ingest sim|csv|yahoo)")
+        raise NotFoundError(f"no raw zone at {raw}: ingest data first (tickerlake ingest sim|csv|yahoo)")
     out: dict[str, list[FileEntry]] = {}
     for entry in layout.storage.list_files(raw):
         dataset = layout.dataset_of(entry.uri)

@@ -38,7 +38,6 @@ import datetime as dt
 import json
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +55,6 @@ from pyiceberg.table import Table
 
 from tickerlake import faults
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError
 from tickerlake.lake.catalog import ensure_table, open_catalog
 from tickerlake.lake.contract import (
     DATASETS,
@@ -83,6 +81,7 @@ from tickerlake.lake.validation import (
     normalise_sql,
     reason_sql,
 )
+from tickerlake.retry import retry
 
 __all__ = [
     "LOADED_PROP",
@@ -192,19 +191,36 @@ def loaded_hashes(table: Table) -> set[str]:
     return set(json.loads(table.properties.get(LOADED_PROP) or "[]"))
 
 
+def _is_conflict(exc: BaseException) -> bool:
+    """Whether a commit lost a race with another writer (the table changed since it was read)."""
+    return isinstance(exc, _CONFLICTS)
+
+
 def _prepared(catalog: Catalog, identifier: str) -> Table:
-    """Load (or create) a table with the commit behaviour the ETL relies on."""
-    for _ in range(_QUARANTINE_ATTEMPTS):
+    """Load (or create) a table with the commit behaviour the ETL relies on.
+
+    Raises:
+        TransientError: Other writers kept winning the race to commit (too many of them).
+    """
+
+    def attempt() -> Table:
         table = ensure_table(catalog, identifier)
         missing = {k: v for k, v in _TABLE_PROPERTIES.items() if table.properties.get(k) != v}
-        if not missing:
-            return table
-        try:
+        if missing:
+            # The transaction updates ``table`` to the metadata it committed.
             with table.transaction() as tx:
-                tx.set_properties(**missing)
-        except _CONFLICTS:
-            time.sleep(0.05)
-    raise TickerlakeError(f"{identifier}: could not set its commit properties (too many concurrent writers?)")
+                tx.set_properties(missing)
+        return table
+
+    return retry(
+        attempt,
+        what=identifier,
+        on=_is_conflict,
+        attempts=_QUARANTINE_ATTEMPTS,
+        base_delay_s=0.02,
+        max_delay_s=0.5,
+        gave_up="could not set its commit properties (too many concurrent writers?)",
+    )
 
 
 def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlReport:
@@ -216,6 +232,10 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
 
     Returns:
         The run's report.
+
+    Raises:
+        NotFoundError: The lake has no raw zone (nothing was ever ingested).
+        TransientError: A table kept changing under the run's plans (other writers).
     """
     started = dt.datetime.now(dt.UTC)
     storage = LakeStorage(settings)
@@ -232,61 +252,91 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
     try:
         for dataset, spec in DATASETS.items():
             entries = datasets.get(dataset, [])
-            csvs = [e for e in entries if e.uri.endswith(".csv")]
-            skipped = [e.uri for e in entries if not e.uri.endswith(".csv")]
-            # Order of writing: file modification time, then name (content hash) for ties.
-            csvs.sort(key=lambda e: (e.mtime_ns, e.uri))
-            hashes = {e.uri: content_hash(storage, e) for e in csvs}
-            conflicts = 0
-            for _attempt in range(_PLAN_ATTEMPTS):
-                table = _prepared(catalog, spec.table)
-                done = loaded_hashes(table)
-                new_files: list[FileEntry] = []
-                planned: set[str] = set()
-                for e in csvs:
-                    if hashes[e.uri] not in done and hashes[e.uri] not in planned:
-                        planned.add(hashes[e.uri])
-                        new_files.append(e)
-                load = TableLoad(
-                    table=spec.table,
-                    files=len(new_files),
-                    skipped=skipped,
-                    already_loaded=len(csvs) - len(new_files),
-                    conflicts=conflicts,
+            report.tables.append(
+                _plan_and_load(
+                    con, catalog, settings, storage, spec, entries, report.run_id, started, on_progress
                 )
-                if not new_files:
-                    break
-                try:
-                    _load_table(
-                        con,
-                        catalog,
-                        settings,
-                        storage,
-                        spec,
-                        table,
-                        new_files,
-                        hashes,
-                        load,
-                        report.run_id,
-                        started,
-                        on_progress,
-                    )
-                    break
-                except _CONFLICTS:
-                    # Another writer committed since this plan was made: plan again on its result.
-                    conflicts += 1
-                    _drop_temp_objects(con)
-                    time.sleep(0.05 * conflicts)
-            else:
-                raise TickerlakeError(
-                    f"etl: {spec.table} changed under {_PLAN_ATTEMPTS} plans in a row (other writers keep "
-                    "committing); nothing of this run was committed to it, run `tickerlake etl` again"
-                )
-            report.tables.append(load)
+            )
     finally:
         con.close()
     report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     return report
+
+
+def _plan_and_load(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    settings: Settings,
+    storage: LakeStorage,
+    spec: Dataset,
+    entries: list[FileEntry],
+    run_id: str,
+    started: dt.datetime,
+    on_progress: Progress | None,
+) -> TableLoad:
+    """Load one table's new raw files; plan again on the fresh table whenever a commit loses a race.
+
+    Raises:
+        TransientError: The table changed under :data:`_PLAN_ATTEMPTS` plans in a row.
+    """
+    csvs = [e for e in entries if e.uri.endswith(".csv")]
+    skipped = [e.uri for e in entries if not e.uri.endswith(".csv")]
+    # Order of writing: file modification time, then name (content hash) for ties.
+    csvs.sort(key=lambda e: (e.mtime_ns, e.uri))
+    hashes = {e.uri: content_hash(storage, e) for e in csvs}
+    conflicts = 0
+
+    def plan() -> TableLoad:
+        table = _prepared(catalog, spec.table)
+        done = loaded_hashes(table)
+        new_files: list[FileEntry] = []
+        planned: set[str] = set()
+        for e in csvs:
+            if hashes[e.uri] not in done and hashes[e.uri] not in planned:
+                planned.add(hashes[e.uri])
+                new_files.append(e)
+        load = TableLoad(
+            table=spec.table,
+            files=len(new_files),
+            skipped=skipped,
+            already_loaded=len(csvs) - len(new_files),
+            conflicts=conflicts,
+        )
+        if new_files:
+            _load_table(
+                con,
+                catalog,
+                settings,
+                storage,
+                spec,
+                table,
+                new_files,
+                hashes,
+                load,
+                run_id,
+                started,
+                on_progress,
+            )
+        return load
+
+    def replan(_error: BaseException, _delay: float) -> None:
+        # Another writer committed since this plan was made: plan again on its result.
+        nonlocal conflicts
+        conflicts += 1
+        _drop_temp_objects(con)
+
+    return retry(
+        plan,
+        what=f"etl: {spec.table}",
+        on=_is_conflict,
+        attempts=_PLAN_ATTEMPTS,
+        base_delay_s=0.05,
+        gave_up=(
+            f"changed under {_PLAN_ATTEMPTS} plans in a row (other writers keep committing); nothing of "
+            "this run was committed to it, run `tickerlake etl` again"
+        ),
+        on_retry=replan,
+    )
 
 
 def _duck_paths(settings: Settings, uris: list[str]) -> list[str]:
@@ -613,7 +663,7 @@ def _load_table(
             with table.transaction() as tx:
                 if written:
                     tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
-                tx.set_properties(**loaded_prop)
+                tx.set_properties(loaded_prop)
         except _CONFLICTS:
             _delete(storage, written)
             raise
@@ -683,7 +733,7 @@ def _load_table(
                     ).fetchone()[0]
                     tx.overwrite(
                         replacement.cast(target_schema),
-                        overwrite_filter=In("ticker", overwrite_keys),
+                        overwrite_filter=In(term="ticker", literals=overwrite_keys),
                         snapshot_properties=summary,
                     )
                 select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh_new
@@ -694,7 +744,7 @@ def _load_table(
                 load.inserted += kept
                 if written:
                     tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
-                tx.set_properties(**loaded_prop)
+                tx.set_properties(loaded_prop)
         except _CONFLICTS:
             _delete(storage, written)
             raise
@@ -747,7 +797,8 @@ def _commit_quarantine(
         return
     keys = [f"{dataset}:{duck_hash.get(f, f)}" for f in rows.column("_raw_file").to_pylist()]
     rows = rows.drop_columns(["_raw_file"]).cast(arrow_schema(QUARANTINE))
-    for attempt in range(_QUARANTINE_ATTEMPTS):
+
+    def commit() -> None:
         table = _prepared(catalog, "market.quarantine")
         recorded = set(json.loads(table.properties.get(QUARANTINED_PROP) or "[]"))
         keep = [k not in recorded for k in keys]
@@ -755,14 +806,20 @@ def _commit_quarantine(
             return
         fresh = rows.filter(pa.array(keep))
         new_keys = {k for k, kept in zip(keys, keep, strict=True) if kept}
-        try:
-            with table.transaction() as tx:
-                tx.append(fresh, snapshot_properties=summary)
-                tx.set_properties(**{QUARANTINED_PROP: json.dumps(sorted(recorded | new_keys))})
-            return
-        except _CONFLICTS:
-            time.sleep(min(0.02 * (attempt + 1), 0.5))
-    raise TickerlakeError("etl: could not commit to market.quarantine (too many concurrent writers?)")
+        with table.transaction() as tx:
+            tx.append(fresh, snapshot_properties=summary)
+            tx.set_properties({QUARANTINED_PROP: json.dumps(sorted(recorded | new_keys))})
+
+    # A lost race is retried on the fresh table, which may then record these files already.
+    retry(
+        commit,
+        what="etl: market.quarantine",
+        on=_is_conflict,
+        attempts=_QUARANTINE_ATTEMPTS,
+        base_delay_s=0.02,
+        max_delay_s=0.5,
+        gave_up="could not commit (too many concurrent writers?)",
+    )
 
 
 def _data_files(table: Table) -> list[str]:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import TickerlakeError, UserError
 
 __all__ = [
     "JAVA_MIN_MAJOR",
@@ -62,7 +62,7 @@ def services_home() -> Path:
     install), then in ``./services``.
 
     Raises:
-        TickerlakeError: If no candidate holds a ``pom.xml``.
+        UserError: If no candidate holds a ``pom.xml``.
     """
     candidates = []
     if os.environ.get("TICKERLAKE_SERVICES_HOME"):
@@ -71,7 +71,7 @@ def services_home() -> Path:
     for c in candidates:
         if (c / "pom.xml").is_file():
             return c.resolve()
-    raise TickerlakeError(
+    raise UserError(
         "cannot find services/pom.xml: run from the tickerlake checkout or set TICKERLAKE_SERVICES_HOME"
     )
 
@@ -120,7 +120,7 @@ def java_executable() -> str:
     """The ``java`` to run services with (``$JAVA_HOME/bin/java`` first), checked to be 17+.
 
     Raises:
-        TickerlakeError: If Java is missing or too old, saying what to install.
+        UserError: If Java is missing or too old, saying what to install.
     """
     java = None
     if os.environ.get("JAVA_HOME"):
@@ -130,14 +130,14 @@ def java_executable() -> str:
     java = java or shutil.which("java")
     hint = _JAVA_HINT.format(min=JAVA_MIN_MAJOR)
     if not java:
-        raise TickerlakeError(f"java not found; the dev Kafka broker and S3Proxy need it: {hint}")
+        raise UserError(f"java not found; the dev Kafka broker and S3Proxy need it: {hint}")
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
     except OSError as e:
-        raise TickerlakeError(f"cannot run {java}: {e.strerror or e}; {hint}") from None
+        raise UserError(f"cannot run {java}: {e.strerror or e}; {hint}") from None
     major = parse_java_major(out.stderr + out.stdout)
     if major is None or major < JAVA_MIN_MAJOR:
-        raise TickerlakeError(f"{java} is Java {major or '?'}, but Java {JAVA_MIN_MAJOR}+ is needed: {hint}")
+        raise UserError(f"{java} is Java {major or '?'}, but Java {JAVA_MIN_MAJOR}+ is needed: {hint}")
     return java
 
 
@@ -145,11 +145,11 @@ def maven_executable() -> str:
     """The ``mvn`` command.
 
     Raises:
-        TickerlakeError: If Maven is missing, saying what to install.
+        UserError: If Maven is missing, saying what to install.
     """
     mvn = shutil.which("mvn")
     if not mvn:
-        raise TickerlakeError(f"mvn not found; it fetches the dev services' jars on first use: {_MVN_HINT}")
+        raise UserError(f"mvn not found; it fetches the dev services' jars on first use: {_MVN_HINT}")
     return mvn
 
 

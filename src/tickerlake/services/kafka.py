@@ -16,8 +16,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import TickerlakeError, TransientError
 from tickerlake.services import _proc
 from tickerlake.services.jars import classpath, java_executable
 
@@ -197,7 +198,8 @@ def broker_healthy(
         ).close()
     except (OSError, ValueError):
         return False
-    conf: dict[str, object] = {"bootstrap.servers": bootstrap, "logger": _quiet_logger()}
+    # Any: librdkafka also takes objects (the logger), which its stubs' value union leaves out.
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _quiet_logger()}
     conf.update(client_config or {})
     try:
         md = AdminClient(conf).list_topics(timeout=timeout_s)
@@ -221,7 +223,8 @@ def wait_until_healthy(
         Seconds waited.
 
     Raises:
-        TickerlakeError: If the process exits or the timeout passes first.
+        TickerlakeError: If the process exits during start-up.
+        TransientError: If the timeout passes first (a slow machine may do better later).
     """
     t0 = time.monotonic()
     while True:
@@ -231,7 +234,7 @@ def wait_until_healthy(
             )
         left = timeout_s - (time.monotonic() - t0)
         if left <= 0:
-            raise TickerlakeError(f"Kafka did not answer within {timeout_s:.0f} s (log: {log_path})")
+            raise TransientError(f"Kafka did not answer within {timeout_s:.0f} s (log: {log_path})")
         if broker_healthy(bootstrap, timeout_s=min(3.0, max(left, 0.5))):
             return time.monotonic() - t0
         time.sleep(0.2)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import TickerlakeError, UserError
 from tickerlake.services import _proc
 from tickerlake.services import kafka as kafka_svc
 from tickerlake.services import s3proxy as s3_svc
@@ -175,6 +176,11 @@ def _alive(rec: ServiceRecord) -> bool:
     return _proc.pid_alive(rec.pid, rec.start_ticks)
 
 
+def _running(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether a child process launched here has not exited yet."""
+    return proc.poll() is None
+
+
 def _healthy(name: str, endpoint: str, settings: Settings | None = None, timeout_s: float = 3.0) -> bool:
     if name == "kafka":
         from tickerlake.stream._kafka import client_config
@@ -290,7 +296,7 @@ def _start(name: str, settings: Settings, state: _State, timeout_s: float) -> Se
         state.ports[name] = ports
         state.save()
         try:
-            _wait(name, endpoint, lambda p=proc: p.poll() is None, log_path, timeout_s)
+            _wait(name, endpoint, functools.partial(_running, proc), log_path, timeout_s)
         except TickerlakeError as e:
             last_error = e
             _proc.terminate(rec.pid, rec.start_ticks, timeout_s=10.0)
@@ -315,7 +321,7 @@ def _selected(only: Sequence[str] | str | None) -> list[str]:
     names = [only] if isinstance(only, str) else list(only)
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
-        raise TickerlakeError(f"unknown service {unknown[0]!r}: choose from {', '.join(SERVICES)}")
+        raise UserError(f"unknown service {unknown[0]!r}: choose from {', '.join(SERVICES)}")
     return [n for n in SERVICES if n in names]
 
 
@@ -355,7 +361,7 @@ def up(
             if rec and _alive(rec):
                 if not _healthy(name, rec.endpoint):
                     step(f"waiting for {name} (pid {rec.pid})")
-                    _wait(name, rec.endpoint, lambda r=rec: _alive(r), Path(rec.log_path), timeout_s)
+                    _wait(name, rec.endpoint, functools.partial(_alive, rec), Path(rec.log_path), timeout_s)
                 out.append(_record_status(rec, "running", "reused"))
                 continue
             java_executable()
@@ -422,7 +428,7 @@ def bootstrap_servers(settings: Settings) -> str:
     """The Kafka to talk to: the user's cluster if configured, else the running dev broker.
 
     Raises:
-        TickerlakeError: If neither is there, saying how to get one.
+        UserError: If neither is there, saying how to get one.
     """
     if settings.bootstrap_servers.strip():
         return settings.bootstrap_servers.strip()
@@ -431,7 +437,7 @@ def bootstrap_servers(settings: Settings) -> str:
         rec = _State(folder).load().records.get("kafka")
         if rec and _alive(rec):
             return rec.endpoint
-    raise TickerlakeError(
+    raise UserError(
         "no Kafka: run `tickerlake services up --only kafka`, "
         "or set TICKERLAKE_BOOTSTRAP_SERVERS to your cluster"
     )

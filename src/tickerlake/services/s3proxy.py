@@ -13,9 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import TickerlakeError, TransientError
 from tickerlake.services import _proc
 from tickerlake.services.jars import classpath, java_executable
 
@@ -61,16 +64,23 @@ class S3Endpoint:
     region: str
     bucket: str
 
-    def settings(self, lake: str | None = None, **overrides: object) -> Settings:
-        """Settings for a lake in this store (default ``s3://<bucket>/lake``)."""
-        return Settings(
-            lake=lake or f"s3://{self.bucket}/lake",
-            s3_endpoint=self.endpoint_url,
-            s3_access_key_id=self.access_key_id,
-            s3_secret_access_key=self.secret_access_key,
-            s3_region=self.region,
-            **overrides,
-        )
+    def settings(self, lake: str | None = None, **overrides: Any) -> Settings:
+        """Settings for a lake in this store (default ``s3://<bucket>/lake``).
+
+        Args:
+            lake: The lake URI.
+            overrides: Further settings (any :class:`~tickerlake.config.Settings` field);
+                they win over the store's own.
+        """
+        values: dict[str, Any] = {
+            "lake": lake or f"s3://{self.bucket}/lake",
+            "s3_endpoint": self.endpoint_url,
+            "s3_access_key_id": self.access_key_id,
+            "s3_secret_access_key": SecretStr(self.secret_access_key),
+            "s3_region": self.region,
+        }
+        values.update(overrides)
+        return Settings(**values)
 
     def env(self) -> dict[str, str]:
         """The ``TICKERLAKE_*`` variables that point tickerlake at this store."""
@@ -133,7 +143,8 @@ def wait_until_healthy(
         Seconds waited.
 
     Raises:
-        TickerlakeError: If the process exits or the timeout passes first.
+        TickerlakeError: If the process exits during start-up.
+        TransientError: If the timeout passes first (a slow machine may do better later).
     """
     t0 = time.monotonic()
     while True:
@@ -141,7 +152,7 @@ def wait_until_healthy(
             last = _proc.first_error(log_path)
             raise TickerlakeError(f"S3Proxy exited during start-up: {last[:300]} (log: {log_path})")
         if time.monotonic() - t0 > timeout_s:
-            raise TickerlakeError(f"S3Proxy did not answer within {timeout_s:.0f} s (log: {log_path})")
+            raise TransientError(f"S3Proxy did not answer within {timeout_s:.0f} s (log: {log_path})")
         if s3_healthy(endpoint_url, timeout_s=1.0):
             return time.monotonic() - t0
         time.sleep(0.1)

@@ -24,7 +24,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError, TransientError
+from tickerlake.errors import TickerlakeError, TransientError, UserError
 from tickerlake.retry import retry
 
 __all__ = [
@@ -197,7 +197,7 @@ def ensure_topic(
     if existing is not None:
         return False, len(existing)
     if partitions < 1:
-        raise TickerlakeError(f"partitions must be at least 1, got {partitions}")
+        raise UserError(f"partitions must be at least 1, got {partitions}")
     futures = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=-1, config=config or {})],
         operation_timeout=timeout_s,

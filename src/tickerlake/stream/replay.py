@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from tickerlake.config import Settings
-from tickerlake.errors import InputFileError, TickerlakeError
+from tickerlake.errors import InputFileError, NotFoundError, UserError
 from tickerlake.stream import _kafka
 from tickerlake.stream.schema import encode_bars, encode_ticks
 from tickerlake.stream.ticks import DEFAULT_TICKS_PER_BAR, SESSION_US, bars_to_ticks, session_open_us
@@ -112,7 +112,7 @@ def load_bars(
 
     Raises:
         InputFileError: Missing CSV, or one without the needed columns.
-        TickerlakeError: No bars in the selection.
+        NotFoundError: No bars in the selection.
     """
     if csv_path is None:
         from tickerlake.lake.contract import read_bars
@@ -126,7 +126,7 @@ def load_bars(
         what = f" for {', '.join(tickers)}" if tickers else ""
         span = f" between {start or '…'} and {end or '…'}" if start or end else ""
         hint = " (run `tickerlake ingest sim` and `tickerlake etl` first)" if csv_path is None else ""
-        raise TickerlakeError(f"no bars in {where}{what}{span}{hint}")
+        raise NotFoundError(f"no bars in {where}{what}{span}{hint}")
     return table.sort_by([("ticker", "ascending"), ("date", "ascending")])
 
 
@@ -327,23 +327,24 @@ def replay(
         The counts.
 
     Raises:
-        TickerlakeError: Bad arguments, or the topic cannot be created.
+        UserError: Bad arguments.
+        TickerlakeError: The topic cannot be created.
         TransientError: Kafka does not answer.
     """
     from confluent_kafka import Producer
 
     if mode not in MODES:
-        raise TickerlakeError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if rate is not None and rate <= 0:
-        raise TickerlakeError(f"rate must be positive, got {rate}")
+        raise UserError(f"rate must be positive, got {rate}")
     if speed is not None and speed <= 0:
-        raise TickerlakeError(f"speed must be positive, got {speed}")
+        raise UserError(f"speed must be positive, got {speed}")
     if mode == "bars" and speed is not None:
-        raise TickerlakeError("--speed applies to ticks; use --rate for bars")
+        raise UserError("--speed applies to ticks; use --rate for bars")
     if rate is not None and speed is not None:
-        raise TickerlakeError("give either --rate or --speed, not both")
+        raise UserError("give either --rate or --speed, not both")
     if compression not in COMPRESSIONS:
-        raise TickerlakeError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
+        raise UserError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
     stop = stop or threading.Event()
     address = _kafka.resolve_bootstrap(settings, bootstrap)
     report = ReplayReport(topic=topic, mode=mode, bootstrap_servers=address)

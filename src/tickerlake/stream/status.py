@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError, TransientError
+from tickerlake.errors import NotFoundError, TransientError, UserError
 from tickerlake.stream import _kafka
 
 __all__ = ["PartitionStatus", "StreamStatus", "TopicInfo", "list_topics", "stream_status"]
@@ -82,19 +82,20 @@ def stream_status(
     """Lag per partition: Kafka log end vs the offsets committed in the stream table.
 
     Raises:
-        TickerlakeError: Unknown topic or mode.
+        UserError: Unknown mode.
+        NotFoundError: The topic does not exist.
         TransientError: Kafka does not answer.
     """
     from tickerlake.lake.catalog import load_table_or_none, open_catalog
     from tickerlake.stream.sink.offsets import MODES, table_state
 
     if mode not in MODES:
-        raise TickerlakeError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     address = _kafka.resolve_bootstrap(settings, bootstrap)
     admin = _kafka.admin_client(settings, address)
     parts = _kafka.topic_partitions(admin, topic, address)
     if parts is None:
-        raise TickerlakeError(f"topic {topic!r} does not exist on {address}")
+        raise NotFoundError(f"topic {topic!r} does not exist on {address}")
     table = load_table_or_none(open_catalog(settings), MODES[mode].table)
     state = table_state(table) if table is not None else None
     offsets = state.for_topic(topic) if state is not None else {}

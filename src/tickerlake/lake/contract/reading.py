@@ -12,7 +12,16 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, In, LessThanOrEqual
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    GreaterThanOrEqual,
+    In,
+    LessThanOrEqual,
+    Reference,
+)
+from pyiceberg.expressions.literals import literal
 
 from tickerlake.config import Settings
 from tickerlake.lake.contract.datasets import ACTIONS, BAR_COLUMNS, BARS, TABLES, arrow_schema
@@ -50,11 +59,13 @@ def read_table(
         return empty.select(list(columns)) if columns else empty
     expr: BooleanExpression = AlwaysTrue()
     if tickers:
-        expr = And(expr, In("ticker", [t.strip().upper() for t in tickers]))
+        expr = And(expr, In(term="ticker", literals=[t.strip().upper() for t in tickers]))
+    # The keyword form pyiceberg's (pydantic) model fields declare; the positional form
+    # works too, but its types are only known to pyiceberg's own ``__init__``.
     if start is not None:
-        expr = And(expr, GreaterThanOrEqual("date", start.isoformat()))
+        expr = And(expr, GreaterThanOrEqual(term=Reference("date"), value=literal(start.isoformat())))
     if end is not None:
-        expr = And(expr, LessThanOrEqual("date", end.isoformat()))
+        expr = And(expr, LessThanOrEqual(term=Reference("date"), value=literal(end.isoformat())))
     scan = table.scan(row_filter=expr, selected_fields=tuple(columns) if columns else ("*",))
     out = scan.to_arrow()
     sort_keys = [(k, "ascending") for k in ("ticker", "date") if k in out.column_names]

@@ -24,7 +24,7 @@ import numpy as np
 
 from tickerlake import faults
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import NotFoundError, TickerlakeError, UserError
 from tickerlake.lake.storage import LakeStorage
 from tickerlake.stream import _kafka
 from tickerlake.stream.schema import Rules
@@ -178,11 +178,11 @@ class StreamSink:
         on_commit: Callable[[SinkReport], None] | None = None,
     ) -> None:
         if options.mode not in MODES:
-            raise TickerlakeError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
+            raise UserError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
         if options.max_records < 1:
-            raise TickerlakeError(f"max records must be at least 1, got {options.max_records}")
+            raise UserError(f"max records must be at least 1, got {options.max_records}")
         if options.max_interval_s <= 0:
-            raise TickerlakeError(f"max interval must be positive, got {options.max_interval_s}")
+            raise UserError(f"max interval must be positive, got {options.max_interval_s}")
         self.settings = settings
         self.options = options
         self.mode = MODES[options.mode]
@@ -480,7 +480,7 @@ class StreamSink:
         # Not kept alive by the traceback of the error below (it would go on reconnecting).
         del admin
         if partitions is None:
-            raise TickerlakeError(
+            raise NotFoundError(
                 f"topic {self.topic!r} does not exist on {self._bootstrap} (create it with `tickerlake stream replay`"
                 " or `tickerlake stream topics --create`)"
             )
@@ -531,7 +531,8 @@ class StreamSink:
         """Consume until stopped (or drained, with ``once``); returns what was done.
 
         Raises:
-            TickerlakeError: Missing topic, unreachable dead-letter topic, commit failures.
+            NotFoundError: The topic does not exist.
+            TickerlakeError: Unreachable dead-letter topic, commit failures.
             TransientError: Kafka does not answer.
         """
         started = time.monotonic()
