@@ -1,41 +1,23 @@
 """``tickerlake insights KIND``: QuickSight-style insights over the curated daily bars.
 
-A thin shell: load ``market.daily_bars`` (and ``market.corporate_actions``) from the
-lake, call one function of :mod:`tickerlake.insights`, print its narrative and numbers
-(or, with ``--json``, the whole result).
+A thin shell over :mod:`tickerlake.service.insights`, the operations the web API calls
+too: parse the options into the operation's parameters, call it on the lake's bars, and
+print its narrative and numbers (or, with ``--json``, the whole result, the same JSON the
+API answers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
 
 from tickerlake.cli._app import app
 from tickerlake.cli._common import JsonOpt, console, render, render_rows, settings_of, user_errors
-from tickerlake.config import Settings
+from tickerlake.service.selection import GRAINS, MEASURES, PRICE_MEASURES, RANK_BY, TO_DATE_GRAINS, parse_date
 
-if TYPE_CHECKING:
-    from tickerlake.insights import Window
-
-
-class _Lazy:
-    """Imports the insights package (pandas, numpy) on first use, not at CLI start-up."""
-
-    def __getattr__(self, name: str) -> Any:
-        import tickerlake.insights as ins
-        import tickerlake.insights.narrative as narrative
-
-        return getattr(ins, name) if hasattr(ins, name) else getattr(narrative, name)
-
-
-ins = _Lazy()
-
-__all__ = ["Grain", "Measure", "insights_app", "load_bars", "user_windows"]
+__all__ = ["insights_app"]
 
 insights_app = typer.Typer(
     name="insights",
@@ -45,85 +27,83 @@ insights_app = typer.Typer(
 app.add_typer(insights_app, name="insights")
 
 
-class Measure(StrEnum):
-    """Measures an insight can be computed on."""
+def _choice(choices: Sequence[str]) -> Callable[[str], str]:
+    """A parser accepting one of ``choices`` (a usage error, exit 2, otherwise)."""
 
-    close = "close"
-    adj_close = "adj_close"
-    volume = "volume"
-    open = "open"
-    high = "high"
-    low = "low"
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
 
-
-class PriceMeasure(StrEnum):
-    """Price measures (for returns-based insights)."""
-
-    close = "close"
-    adj_close = "adj_close"
+    return parse
 
 
-class Grain(StrEnum):
-    """Calendar grains."""
-
-    day = "day"
-    week = "week"
-    month = "month"
-    quarter = "quarter"
-    year = "year"
+def _one_of(default: str, names: tuple[str, ...], choices: Sequence[str], text: str) -> Any:
+    # Choices come from the service's vocabulary, so the CLI and the API accept the same values.
+    return typer.Option(default, *names, parser=_choice(choices), help=f"{text} ({', '.join(choices)})")
 
 
-MeasureOpt = typer.Option(Measure.close, "--measure", "-m", help="The value to analyse.")
-PriceOpt = typer.Option(PriceMeasure.close, "--measure", "-m", help="The price to analyse.")
+MeasureOpt = _one_of("close", ("--measure", "-m"), MEASURES, "The value to analyse.")
+PriceOpt = _one_of("close", ("--measure", "-m"), PRICE_MEASURES, "The price to analyse.")
 TickersOpt = typer.Option(None, "--tickers", "-t", help="Only these tickers (comma-separated).")
+WindowOpt = typer.Option(
+    None,
+    "--window",
+    "-w",
+    help="A named window (see `insights recessions --list`); --start/--end override it.",
+)
 StartOpt = typer.Option(None, "--start", help="First day YYYY-MM-DD (default: first in the data).")
 EndOpt = typer.Option(None, "--end", help="Last day YYYY-MM-DD (default: last in the data).")
-NOpt = typer.Option(3, "--n", "-n", help="How many to show.")
+NOpt = typer.Option(3, "--n", "-n", min=1, help="How many to show.")
 BottomOpt = typer.Option(False, "--bottom", help="Biggest decreases (or smallest) first.")
 
 
-def _split(tickers: str | None) -> list[str]:
-    return [t.strip().upper() for t in (tickers or "").split(",") if t.strip()]
+def _grain_opt(default: str, choices: Sequence[str], text: str) -> Any:
+    return _one_of(default, ("--grain", "-g"), choices, text)
 
 
-def load_bars(settings: Settings, tickers: Sequence[str] = ()) -> tuple[pa.Table, pa.Table]:
-    """The curated bars (only ``tickers`` if given) and corporate actions.
+def _run(
+    ctx: typer.Context, op: Callable[..., Any], make: Callable[[], Any], define: Sequence[str] = ()
+) -> Any:
+    """``op(market, make(), windows)`` on the lake's current bars; errors as one line."""
+    from tickerlake.service.market import MarketStore
+    from tickerlake.service.selection import all_windows
 
-    Raises:
-        UnknownTicker: A requested ticker that the lake does not hold.
-    """
-    from tickerlake.lake.contract import read_actions, read_bars
-
-    bars, actions = read_bars(settings), read_actions(settings)
-    if tickers:
-        have = set(pc.unique(bars.column("ticker")).to_pylist()) if bars.num_rows else set()
-        missing = [t for t in tickers if t not in have]
-        if missing:
-            known = ", ".join(sorted(have)) or "none: the lake is empty"
-            raise ins.UnknownTicker(f"unknown ticker {', '.join(missing)} (the lake has {known})")
-        bars = bars.filter(pc.is_in(bars.column("ticker"), value_set=pa.array(list(tickers))))
-    return bars, actions
-
-
-def user_windows(settings: Settings, defined: Sequence[str] = ()) -> dict[str, Window]:
-    """User-defined recession windows: ``settings.recession_windows`` (when configured) plus ``--define``."""
-    text = str(getattr(settings, "recession_windows", "") or "")
-    return {**ins.parse_windows(text), **ins.parse_windows(";".join(defined))}
-
-
-def _run(ctx: typer.Context, tickers: str | None, call: Callable[[pa.Table, pa.Table], Any]) -> Any:
     settings = settings_of(ctx)
     with user_errors():
-        bars, actions = load_bars(settings, _split(tickers))
-        return call(bars, actions)
+        params = make()  # parses dates: a bad one is a one-line error like any other
+        windows = all_windows(settings, define)
+        return op(MarketStore(settings).market(), params, windows)
+
+
+def _ops() -> Any:
+    # The insights (numpy, pandas) are imported when a command runs, not at CLI start-up.
+    import tickerlake.service.insights as ops
+
+    return ops
+
+
+def _fmt() -> Any:
+    import tickerlake.insights.narrative as narrative
+
+    return narrative
 
 
 def _num(x: float | None) -> str:
-    return ins.fmt_num(x)
+    return str(_fmt().fmt_num(x))
+
+
+def _pct(x: float | None) -> str:
+    return str(_fmt().fmt_signed_pct(x))
 
 
 def _say(text: str) -> None:
     console.print(text, highlight=False, soft_wrap=True)
+
+
+def _excluded(res: Any) -> None:
+    for e in res.excluded:
+        console.print(f"[dim]excluded {e.ticker}: {e.reason}[/]", highlight=False)
 
 
 @insights_app.command("movers")
@@ -132,32 +112,32 @@ def movers_cmd(
     date: str = typer.Option(None, "--date", "-d", help="Trading day YYYY-MM-DD (default: the last one)."),
     bottom: bool = BottomOpt,
     n: int = NOpt,
-    measure: Measure = MeasureOpt,
+    measure: str = MeasureOpt,
+    rank_by: str = _one_of("pct_change", ("--rank-by",), RANK_BY, "Percent or absolute change."),
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Top (or bottom) movers of a day against each ticker's previous trading day."""
-    res = _run(ctx, tickers, lambda b, a: ins.movers(b, date, n, bottom, measure.value, corporate_actions=a))
+    ops = _ops()
+    res = _run(
+        ctx,
+        ops.movers,
+        lambda: ops.MoversParams(
+            tickers=tickers, date=parse_date(date), n=n, bottom=bottom, measure=measure, rank_by=rank_by
+        ),
+    )
 
     def text() -> None:
         _say(res.narrative)
         rows = [
-            (
-                m.rank,
-                m.ticker,
-                m.previous_date,
-                _num(m.previous),
-                _num(m.current),
-                _num(m.change),
-                ins.fmt_signed_pct(m.pct_change),
-            )
+            (m.rank, m.ticker, m.previous_date, _num(m.previous), _num(m.current), _num(m.change),
+             _pct(m.pct_change))
             for m in res.rows
-        ]
+        ]  # fmt: skip
         render_rows(
             None, ["rank", "ticker", "previous date", "previous", "current", "change", "change %"], rows
         )
-        for e in res.excluded:
-            console.print(f"[dim]excluded {e.ticker}: {e.reason}[/]", highlight=False)
+        _excluded(res)
 
     render(res, as_json, text)
 
@@ -165,20 +145,12 @@ def movers_cmd(
 def _print_period(res: Any) -> None:
     _say(res.narrative)
     rows = [
-        (
-            t.ticker,
-            t.from_date or "",
-            _num(t.previous),
-            t.to_date or "",
-            _num(t.current),
-            _num(t.change),
-            ins.fmt_signed_pct(t.pct_change),
-        )
+        (t.ticker, t.from_date or "", _num(t.previous), t.to_date or "", _num(t.current), _num(t.change),
+         _pct(t.pct_change))
         for t in res.tickers
-    ]
+    ]  # fmt: skip
     render_rows(None, ["ticker", "from", "previous", "to", "current", "change", "change %"], rows)
-    for e in res.excluded:
-        console.print(f"[dim]excluded {e.ticker}: {e.reason}[/]", highlight=False)
+    _excluded(res)
 
 
 @insights_app.command("period")
@@ -187,13 +159,18 @@ def period_cmd(
     date: str = typer.Option(
         None, "--date", "-d", help="A day of the period YYYY-MM-DD (default: the last trading day)."
     ),
-    grain: Grain = typer.Option(Grain.day, "--grain", "-g", help="Period length."),
-    measure: Measure = MeasureOpt,
+    grain: str = _grain_opt("day", GRAINS, "Period length."),
+    measure: str = MeasureOpt,
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The total across tickers for the period containing a day, against the previous period."""
-    res = _run(ctx, tickers, lambda b, a: ins.period_over_period(b, date, grain.value, measure.value, a))
+    ops = _ops()
+    res = _run(
+        ctx,
+        ops.period,
+        lambda: ops.PeriodParams(tickers=tickers, date=parse_date(date), grain=grain, measure=measure),
+    )
     render(res, as_json, lambda: _print_period(res))
 
 
@@ -203,43 +180,50 @@ def period_to_date_cmd(
     date: str = typer.Option(
         None, "--date", "-d", help="The 'to date' day YYYY-MM-DD (default: the last one)."
     ),
-    grain: Grain = typer.Option(Grain.month, "--grain", "-g", help="week, month, quarter or year."),
-    measure: Measure = MeasureOpt,
+    grain: str = _grain_opt("month", TO_DATE_GRAINS, "Period length."),
+    measure: str = MeasureOpt,
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Week/month/quarter/year-to-date total against the end (or same part) of the previous period."""
-    res = _run(ctx, tickers, lambda b, a: ins.period_to_date(b, date, grain.value, measure.value, a))
+    ops = _ops()
+    res = _run(
+        ctx,
+        ops.period_to_date,
+        lambda: ops.PeriodToDateParams(tickers=tickers, date=parse_date(date), grain=grain, measure=measure),
+    )
     render(res, as_json, lambda: _print_period(res))
 
 
 @insights_app.command("growth")
 def growth_cmd(
     ctx: typer.Context,
+    window: str = WindowOpt,
     start: str = StartOpt,
     end: str = EndOpt,
-    grain: Grain = typer.Option(Grain.month, "--grain", "-g", help="The rate is per this period."),
-    measure: Measure = MeasureOpt,
+    grain: str = _grain_opt("month", GRAINS, "The rate is per this period."),
+    measure: str = MeasureOpt,
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Compound growth rate of the total (and of each ticker) over a window."""
-    res = _run(ctx, tickers, lambda b, a: ins.growth(b, start, end, grain.value, measure.value, a))
+    ops = _ops()
+    res = _run(
+        ctx,
+        ops.growth,
+        lambda: ops.GrowthParams(
+            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            grain=grain, measure=measure,
+        ),
+    )  # fmt: skip
 
     def text() -> None:
         _say(res.narrative)
         rows = [
-            (
-                t.ticker,
-                t.first_date,
-                _num(t.first_value),
-                t.last_date,
-                _num(t.last_value),
-                ins.fmt_signed_pct(t.rate_pct),
-                "yes" if t.partial else "",
-            )
+            (t.ticker, t.first_date, _num(t.first_value), t.last_date, _num(t.last_value), _pct(t.rate_pct),
+             "yes" if t.partial else "")
             for t in res.tickers
-        ]
+        ]  # fmt: skip
         render_rows(None, ["ticker", "from", "first", "to", "last", f"per {res.grain}", "partial"], rows)
 
     render(res, as_json, text)
@@ -248,32 +232,33 @@ def growth_cmd(
 @insights_app.command("ranked")
 def ranked_cmd(
     ctx: typer.Context,
+    window: str = WindowOpt,
     start: str = StartOpt,
     end: str = EndOpt,
     bottom: bool = BottomOpt,
     n: int = NOpt,
-    measure: Measure = MeasureOpt,
+    measure: str = MeasureOpt,
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Tickers ranked by their change (prices) or total (volume) over a window."""
-    res = _run(ctx, tickers, lambda b, a: ins.ranked(b, start, end, n, bottom, measure.value, a))
+    ops = _ops()
+    res = _run(
+        ctx,
+        ops.ranked,
+        lambda: ops.RankedParams(
+            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            n=n, bottom=bottom, measure=measure,
+        ),
+    )  # fmt: skip
 
     def text() -> None:
         _say(res.narrative)
         rows = [
-            (
-                r.rank,
-                r.ticker,
-                r.first_date,
-                _num(r.first_value),
-                r.last_date,
-                _num(r.last_value),
-                ins.fmt_signed_pct(r.pct_change),
-                _num(r.total),
-            )
+            (r.rank, r.ticker, r.first_date, _num(r.first_value), r.last_date, _num(r.last_value),
+             _pct(r.pct_change), _num(r.total))
             for r in res.ranked
-        ]
+        ]  # fmt: skip
         render_rows(None, ["rank", "ticker", "from", "first", "to", "last", "change %", "total"], rows)
 
     render(res, as_json, text)
@@ -282,14 +267,23 @@ def ranked_cmd(
 @insights_app.command("extremes")
 def extremes_cmd(
     ctx: typer.Context,
+    window: str = WindowOpt,
     start: str = StartOpt,
     end: str = EndOpt,
-    measure: Measure = MeasureOpt,
+    measure: str = MeasureOpt,
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Highest and lowest total (and per-ticker values) over a window, with their dates."""
-    res = _run(ctx, tickers, lambda b, a: ins.extremes(b, start, end, measure.value, a))
+    ops = _ops()
+    res = _run(
+        ctx,
+        ops.extremes,
+        lambda: ops.ExtremesParams(
+            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            measure=measure,
+        ),
+    )  # fmt: skip
 
     def text() -> None:
         _say(res.narrative)
@@ -302,43 +296,38 @@ def extremes_cmd(
 @insights_app.command("anomalies")
 def anomalies_cmd(
     ctx: typer.Context,
+    window: str = WindowOpt,
     start: str = StartOpt,
     end: str = EndOpt,
-    sensitivity: float = typer.Option(0.5, "--sensitivity", "-s", help="0 (fewest) to 1 (most anomalies)."),
-    measure: PriceMeasure = PriceOpt,
+    sensitivity: float = typer.Option(
+        0.5, "--sensitivity", "-s", min=0.0, max=1.0, help="0 (fewest) to 1 (most anomalies)."
+    ),
+    top_n: int = typer.Option(3, "--top-n", min=1, max=20, help="Contributors named per anomaly."),
+    measure: str = PriceOpt,
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Unusual days, found on returns, with the tickers that drove them."""
+    ops = _ops()
     res = _run(
         ctx,
-        tickers,
-        lambda b, a: ins.anomalies(b, start, end, sensitivity, measure.value, corporate_actions=a),
-    )
+        ops.anomalies,
+        lambda: ops.AnomaliesParams(
+            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            sensitivity=sensitivity, measure=measure, top_n=top_n,
+        ),
+    )  # fmt: skip
 
     def text() -> None:
         _say(res.narrative)
         rows = [
-            (
-                a.date,
-                f"{a.score:.1f}",
-                _num(a.actual),
-                _num(a.expected),
-                ins.fmt_signed_pct(a.pct_deviation),
-                ", ".join(f"{c.ticker} {_num(c.actual)} vs {_num(c.expected)}" for c in a.top),
-                "yes" if a.market_wide else "",
-            )
+            (a.date, f"{a.score:.1f}", _num(a.actual), _num(a.expected), _pct(a.pct_deviation),
+             ", ".join(f"{c.ticker} {_num(c.actual)} vs {_num(c.expected)}" for c in a.top),
+             "yes" if a.market_wide else "")
             for a in res.anomalies
-        ]
-        cols = [
-            "date",
-            "score",
-            "actual",
-            "expected",
-            "deviation",
-            "top contributors (actual vs expected)",
-            "market",
-        ]
+        ]  # fmt: skip
+        cols = ["date", "score", "actual", "expected", "deviation", "top contributors (actual vs expected)",
+                "market"]  # fmt: skip
         render_rows(None, cols, rows)
 
     render(res, as_json, text)
@@ -349,11 +338,12 @@ def forecast_cmd(
     ctx: typer.Context,
     ticker: str = typer.Option(..., "--ticker", help="The ticker to forecast."),
     horizon: int = typer.Option(30, "--horizon", help="Trading days ahead."),
-    measure: PriceMeasure = PriceOpt,
+    measure: str = PriceOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Point forecast with 80% and 95% prediction intervals."""
-    res = _run(ctx, None, lambda b, a: ins.forecast(b, ticker, horizon, measure.value, a))
+    ops = _ops()
+    res = _run(ctx, ops.forecast, lambda: ops.ForecastParams(ticker=ticker, horizon=horizon, measure=measure))
 
     def text() -> None:
         _say(res.narrative)
@@ -382,61 +372,71 @@ def recessions_cmd(
         None, "--define", help="Extra window NAME=YYYY-MM-DD..YYYY-MM-DD[:label] (repeatable)."
     ),
     list_: bool = typer.Option(False, "--list", help="List the known windows."),
-    measure: PriceMeasure = PriceOpt,
+    compare: bool = typer.Option(False, "--compare", help="Every window side by side."),
+    measure: str = PriceOpt,
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """How each ticker fared in a downturn: return, drawdown, volatility, beta, recovery."""
-    settings = settings_of(ctx)
-    with user_errors():
-        extra = user_windows(settings, define or [])
     if list_:
-        windows = {**ins.BUILTIN_WINDOWS, **extra}
-        rows = [(w.name, w.start, w.end, w.label) for w in windows.values()]
-
-        def listing() -> None:
-            render_rows("analysis windows", ["name", "start", "end", "label"], rows)
-
-        render(list(windows.values()), as_json, listing)
+        _list_windows(ctx, define or [], as_json)
         return
-    if not period and not (start and end):
-        period = "study-2008-focus"
-    res = _run(ctx, tickers, lambda b, a: ins.recession(b, period, start, end, extra, measure.value, a))
+    ops = _ops()
+    if compare:
+        cmp = _run(
+            ctx, ops.recession_compare, lambda: ops.RecessionCompareParams(tickers=tickers, measure=measure),
+            define or [],
+        )  # fmt: skip
+        render(cmp, as_json, lambda: _print_comparison(cmp))
+        return
+    res = _run(
+        ctx,
+        ops.recessions,
+        lambda: ops.RecessionParams(
+            tickers=tickers, period=period, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            measure=measure,
+        ),
+        define or [],
+    )  # fmt: skip
 
     def text() -> None:
         _say(res.narrative)
         rows = [
-            (
-                r.rank or "",
-                r.ticker,
-                ins.fmt_signed_pct(r.return_pct),
-                ins.fmt_signed_pct(r.max_drawdown_pct),
-                f"{r.peak_date} → {r.trough_date}",
-                ins.fmt_signed_pct(r.volatility_pct).lstrip("+"),
-                f"{ins.fmt_signed_pct(r.worst_day_pct)} {r.worst_day or ''}",
-                f"{ins.fmt_signed_pct(r.best_day_pct)} {r.best_day or ''}",
-                _num(r.beta),
-                _num(r.correlation),
-                _recovery(r),
-            )
+            (r.rank or "", r.ticker, _pct(r.return_pct), _pct(r.max_drawdown_pct),
+             f"{r.peak_date} → {r.trough_date}", _pct(r.volatility_pct).lstrip("+"),
+             f"{_pct(r.worst_day_pct)} {r.worst_day or ''}", f"{_pct(r.best_day_pct)} {r.best_day or ''}",
+             _num(r.beta), _num(r.correlation), _recovery(r))
             for r in (*res.tickers, res.basket)
-        ]
-        cols = [
-            "rank",
-            "ticker",
-            "return",
-            "max drawdown",
-            "peak → trough",
-            "vol (ann.)",
-            "worst day",
-            "best day",
-            "beta",
-            "corr",
-            "recovery",
-        ]
+        ]  # fmt: skip
+        cols = ["rank", "ticker", "return", "max drawdown", "peak → trough", "vol (ann.)", "worst day",
+                "best day", "beta", "corr", "recovery"]  # fmt: skip
         render_rows(f"{res.window.label}: {res.first_date} to {res.last_date}", cols, rows)
 
     render(res, as_json, text)
+
+
+def _list_windows(ctx: typer.Context, define: Sequence[str], as_json: bool) -> None:
+    from tickerlake.service.market import windows
+
+    with user_errors():
+        known = windows(settings_of(ctx), define)
+    rows = [(w.name, w.start, w.end, w.label) for w in known]
+    render(known, as_json, lambda: render_rows("analysis windows", ["name", "start", "end", "label"], rows))
+
+
+def _print_comparison(cmp: Any) -> None:
+    rows = []
+    for w in cmp.windows:
+        if w.error:
+            rows.append((w.name, w.start, w.end, "", "", "", "", w.error))
+            continue
+        b = w.basket
+        rows.append(
+            (w.name, w.first_date, w.last_date, _pct(b.return_pct), _pct(b.max_drawdown_pct),
+             w.best or "", w.worst or "", "")
+        )  # fmt: skip
+    cols = ["window", "from", "to", "basket return", "basket drawdown", "best", "worst", "note"]
+    render_rows(f"every window ({cmp.measure}, equal-weight basket of {', '.join(cmp.tickers)})", cols, rows)
 
 
 def _recovery(r: Any) -> str:
@@ -452,15 +452,24 @@ def _recovery(r: Any) -> str:
 @insights_app.command("summary")
 def summary_cmd(
     ctx: typer.Context,
+    window: str = WindowOpt,
     start: str = StartOpt,
     end: str = EndOpt,
-    n: int = typer.Option(5, "--n", "-n", help="How many insights."),
-    measure: PriceMeasure = PriceOpt,
+    n: int = typer.Option(5, "--n", "-n", min=1, help="How many insights."),
+    measure: str = PriceOpt,
     tickers: str = TickersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The few most important insights of a window, ranked."""
-    res = _run(ctx, tickers, lambda b, a: ins.summary(b, start, end, n, measure.value, a))
+    ops = _ops()
+    res = _run(
+        ctx,
+        ops.summary,
+        lambda: ops.SummaryParams(
+            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            n=n, measure=measure,
+        ),
+    )  # fmt: skip
 
     def text() -> None:
         for i in res.insights:

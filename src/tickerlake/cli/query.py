@@ -1,12 +1,15 @@
-"""``tickerlake query`` and ``tickerlake tables``: read-only SQL over the lake (the Athena part)."""
+"""``tickerlake query`` and ``tickerlake tables``: read-only SQL over the lake (the Athena part).
+
+A thin shell over :mod:`tickerlake.service.queries` and :mod:`tickerlake.service.catalog`,
+the operations behind the web API's ``/api/query``, ``/api/named`` and ``/api/catalog``.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -19,13 +22,11 @@ from tickerlake.cli._common import (
     fail,
     render,
     settings_of,
-    to_jsonable,
     user_errors,
 )
 
 if TYPE_CHECKING:  # the engine pulls in DuckDB and pyiceberg: imported only when a command runs
     from tickerlake.query.engine import QueryResult
-    from tickerlake.query.named import NamedQuery
 
 __all__ = ["OutputFormat", "parse_params", "query_command", "tables_command"]
 
@@ -56,18 +57,9 @@ def parse_params(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    from tickerlake.query.engine import jsonable
-
-    converted = jsonable(value)
-    if isinstance(converted, list | dict):
-        return json.dumps(converted)
-    return str(converted)
-
-
 def _print_result(result: QueryResult, fmt: OutputFormat, limit_hint: bool) -> None:
+    from tickerlake.service.queries import csv_cell, write_csv
+
     note = f"{result.row_count} row{'s' if result.row_count != 1 else ''} in {result.elapsed_ms:.0f} ms"
     if result.truncated:
         note += f" — truncated at {result.row_count} rows" + (
@@ -76,23 +68,24 @@ def _print_result(result: QueryResult, fmt: OutputFormat, limit_hint: bool) -> N
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result.records(), indent=2) + "\n")
     elif fmt is OutputFormat.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(result.columns)
-        for row in result.rows():
-            writer.writerow([_cell(v) for v in row])
+        write_csv(result, sys.stdout)
     else:
         table = Table(show_lines=False)
         for name, kind in zip(result.columns, result.types, strict=False):
             numeric = any(t in kind for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
             table.add_column(name, justify="right" if numeric else "left")
         for row in result.rows():
-            table.add_row(*[_cell(v) for v in row])
+            table.add_row(*[csv_cell(v) for v in row])
         console.print(table)
     if fmt is OutputFormat.table or result.truncated:
         err_console.print(note, style="dim" if not result.truncated else "yellow", highlight=False)
 
 
-def _print_named(queries: list[NamedQuery], as_json: bool) -> None:
+def _print_named(as_json: bool) -> None:
+    from tickerlake.service.queries import named_queries
+
+    queries = named_queries()
+
     def text() -> None:
         table = Table(title="named queries (tickerlake query --named NAME --param name=value …)")
         table.add_column("name")
@@ -103,17 +96,7 @@ def _print_named(queries: list[NamedQuery], as_json: bool) -> None:
             table.add_row(q.name, params, q.description)
         console.print(table)
 
-    payload = [
-        {
-            "name": q.name,
-            "description": q.description,
-            "params": [
-                {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc} for p in q.params
-            ],
-        }
-        for q in queries
-    ]
-    render(payload, as_json, text)
+    render(queries, as_json, text)
 
 
 @app.command("query")
@@ -138,24 +121,20 @@ def query_command(
     if named == "list":
         if sql or params:
             raise fail("--named list takes no SQL or parameters")
-        from tickerlake.query.named import list_named
-
-        _print_named(list_named(), fmt is OutputFormat.json)
+        _print_named(fmt is OutputFormat.json)
         return
     if named and sql:
         raise fail("give either SQL or --named NAME, not both")
     if not named and not sql:
         raise fail('give a SQL statement, e.g. tickerlake query "SELECT * FROM market.daily_bars LIMIT 5"')
-    from tickerlake.query.engine import run_named, run_query
+    from tickerlake.service.queries import QueryRequest, run
 
     settings = settings_of(ctx)
+    text = sys.stdin.read() if sql == "-" else sql
     with user_errors():
-        if named:
-            result = run_named(settings, named, params, limit=limit, timeout_s=timeout)
-        else:
-            text = sys.stdin.read() if sql == "-" else sql
-            result = run_query(settings, text, params or None, limit=limit, timeout_s=timeout)
-    _print_result(result, fmt, limit_hint=True)
+        # The CLI's user owns the machine: limits are used as given (the server caps them).
+        answer = run(settings, QueryRequest(text, named, params or None, limit, timeout))
+    _print_result(answer.result, fmt, limit_hint=True)
 
 
 @app.command("tables")
@@ -165,17 +144,14 @@ def tables_command(
     as_json: bool = JsonOpt,
 ) -> None:
     """List the tables queryable in SQL: curated Iceberg tables and crawled raw tables."""
-    from tickerlake.query.engine import list_tables, table_history
+    from tickerlake.service import catalog
 
     settings = settings_of(ctx)
     with user_errors():
-        tables = list_tables(settings)
         if name is not None:
-            matches = [t for t in tables if t.name == name]
-            if not matches:
-                known = ", ".join(t.name for t in tables) or "none yet"
-                raise fail(f"no table {name!r} (tables: {known})")
-            history = table_history(settings, name)
+            detail = catalog.table_detail(settings, name)
+        else:
+            tables = catalog.tables(settings)
     if name is None:
 
         def text() -> None:
@@ -199,9 +175,9 @@ def tables_command(
         render(tables, as_json, text)
         return
 
-    info = matches[0]
+    info, history = detail.table, detail.snapshots
 
-    def detail() -> None:
+    def text_detail() -> None:
         table = Table(title=f"{info.name} ({info.kind}, {info.format}) — {info.location}")
         table.add_column("column")
         table.add_column("type")
@@ -227,4 +203,4 @@ def tables_command(
                 )
             console.print(snaps)
 
-    render({"table": to_jsonable(info), "snapshots": to_jsonable(history)}, as_json, detail)
+    render(detail, as_json, text_detail)

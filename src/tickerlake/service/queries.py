@@ -118,10 +118,10 @@ def run(settings: Settings, req: QueryRequest, *, capped: bool = False) -> Query
 
 
 def csv_cell(value: Any) -> str:
-    """One result value as CSV text: empty for NULL, JSON for lists and structs, else its text."""
-    if value is None:
-        return ""
+    """One result value as CSV text: empty for NULL and NaN, JSON for lists and structs, else its text."""
     converted = jsonable(value)
+    if converted is None:  # NULL, and NaN (JSON has no NaN, so jsonable makes it None)
+        return ""
     if isinstance(converted, list | dict):
         return json.dumps(converted)
     return str(converted)
