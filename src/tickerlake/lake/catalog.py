@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ from pyiceberg.table import Table
 
 from tickerlake.config import Settings
 from tickerlake.lake.contract import TABLES, LakeLayout
-from tickerlake.lake.storage import iceberg_io_properties
+from tickerlake.lake.storage import iceberg_io_properties, retry_transient
+from tickerlake.retry import retry
 
 __all__ = [
     "RawColumn",
@@ -36,6 +36,7 @@ __all__ = [
     "catalog_fingerprint",
     "ensure_table",
     "list_raw_tables",
+    "load_table",
     "load_table_or_none",
     "open_catalog",
     "save_raw_tables",
@@ -58,18 +59,24 @@ def open_catalog(settings: Settings) -> Catalog:
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         props.update(type="sql", uri=uri)
         props["init_catalog_tables"] = "true"
-        import sqlalchemy.exc
+    return retry(
+        lambda: load_catalog(settings.catalog_name, **props),
+        # The name, not the URI: a database URI may hold a password.
+        what=f"opening the catalog {settings.catalog_name!r}",
+        on=_catalog_creation_race,
+        attempts=5,
+        base_delay_s=0.05,
+    )
 
-        for attempt in range(5):
-            try:
-                return load_catalog(settings.catalog_name, **props)
-            except sqlalchemy.exc.OperationalError as e:
-                # Two processes creating the catalog's own tables at once: the loser finds
-                # them made by the winner ("already exists"); opening again just uses them.
-                if "already exists" not in str(e) or attempt == 4:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-    return load_catalog(settings.catalog_name, **props)
+
+def _catalog_creation_race(exc: BaseException) -> bool:
+    """Two processes created the catalog's own tables at once, and this one lost.
+
+    The loser finds them made by the winner ("already exists"); opening again just uses them.
+    """
+    import sqlalchemy.exc
+
+    return isinstance(exc, sqlalchemy.exc.OperationalError) and "already exists" in str(exc)
 
 
 def catalog_fingerprint(settings: Settings) -> tuple[Any, ...] | None:
@@ -103,31 +110,60 @@ def ensure_table(catalog: Catalog, identifier: str, schema: Schema | None = None
 
     Safe when several processes create the same table at once: the SQL catalog checks
     for the namespace or table and then inserts it, so the loser of that race gets a
-    unique-constraint error (or "already exists"); it then loads what the winner created.
+    unique-constraint error (or "already exists"); it then loads what the winner created,
+    and tries again (with backoff) while the winner has not finished.
+
+    Raises:
+        TransientError: Still losing the race after 5 attempts, or the store does not answer.
     """
     import sqlalchemy.exc
 
     schema = schema or TABLES[identifier]
     namespace = identifier.rsplit(".", 1)[0]
     races = (NamespaceAlreadyExistsError, TableAlreadyExistsError, sqlalchemy.exc.IntegrityError)
-    for attempt in range(5):
+
+    def create_or_load() -> Table:
         try:
             with contextlib.suppress(NamespaceAlreadyExistsError):
                 catalog.create_namespace(namespace)
             return catalog.create_table_if_not_exists(
                 identifier, schema, properties={"write.parquet.compression-codec": "zstd"}
             )
-        except races:
-            with contextlib.suppress(NoSuchTableError, NoSuchNamespaceError):
-                return catalog.load_table(identifier)
-            time.sleep(0.05 * (attempt + 1))
-    return catalog.load_table(identifier)
+        except races as race:
+            try:
+                return load_table(catalog, identifier)
+            except (NoSuchTableError, NoSuchNamespaceError):
+                # The winner has created the namespace but not the table yet: the race
+                # error is what is worth another attempt.
+                raise race from None
+
+    return retry(
+        create_or_load,
+        what=f"creating {identifier}",
+        on=lambda e: isinstance(e, races),
+        attempts=5,
+        base_delay_s=0.05,
+    )
+
+
+def load_table(catalog: Catalog, identifier: str | tuple[str, ...]) -> Table:
+    """Load a table; reading its metadata rides out short object-store outages.
+
+    A read, so it is safe to repeat (:func:`~tickerlake.lake.storage.retry_transient`);
+    on local lakes no error is transient and this is a plain ``catalog.load_table``.
+
+    Raises:
+        NoSuchTableError: The table does not exist (not retried).
+        TransientError: The object store did not answer within the retry window.
+    """
+    name = identifier if isinstance(identifier, str) else ".".join(identifier)
+    return retry_transient(lambda: catalog.load_table(identifier), f"loading {name}")
 
 
 def load_table_or_none(catalog: Catalog, identifier: str) -> Table | None:
     """Load a table, or None when it does not exist."""
     try:
-        return catalog.load_table(identifier)
+        return load_table(catalog, identifier)
     except NoSuchTableError:
         return None
 

@@ -41,6 +41,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -50,11 +51,13 @@ import pyarrow.parquet as pq
 import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import In
+from pyiceberg.expressions import In, Reference
+from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
 
 from tickerlake import faults
 from tickerlake.config import Settings
+from tickerlake.errors import InternalError
 from tickerlake.lake.catalog import ensure_table, open_catalog
 from tickerlake.lake.contract import (
     DATASETS,
@@ -354,7 +357,7 @@ def _stream_select(spec: Dataset, source: str) -> str:
 
 def _rejected_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str, str]]:
     """Lines the last typed read rejected: ``(file, line, text, errors)``, one per line."""
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rej_errors'").fetchone()[0]:
+    if not _scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rej_errors'"):
         return []
     return con.execute(
         """SELECT s.file_path, e.line, any_value(e.csv_line), string_agg(DISTINCT e.error_type::VARCHAR || ' '
@@ -422,7 +425,7 @@ def _stage(
         con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {empty} LIMIT 0")
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {_typed_select(spec, paths, _STORE_REJECTS)}")
-        accepted = con.execute("SELECT count(*) FROM staged").fetchone()[0]
+        accepted = _scalar(con, "SELECT count(*) FROM staged")
     rejected = _rejected_lines(con)
     if not rejected:
         return accepted, []
@@ -467,9 +470,9 @@ def _bulk_optimistic(
     if written and not rejected:
         key = ", ".join(sql_ident(k) for k in spec.key)
         local = _duck_paths(settings, written)
-        repeated = con.execute(
-            f"SELECT count(*) - count(DISTINCT ({key})) FROM read_parquet({sql_list(local)})"
-        ).fetchone()[0]
+        repeated = _scalar(
+            con, f"SELECT count(*) - count(DISTINCT ({key})) FROM read_parquet({sql_list(local)})"
+        )
     if rejected or repeated:
         for uri in written:
             storage.delete(uri)
@@ -675,7 +678,7 @@ def _load_table(
                 ingested_at,
             )
         )
-        valid = accepted - con.execute("SELECT count(*) FROM staged WHERE _reason IS NOT NULL").fetchone()[0]
+        valid = accepted - _scalar(con, "SELECT count(*) FROM staged WHERE _reason IS NOT NULL")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE fresh AS SELECT {cols}, _seq, source_row, _line FROM staged
                 WHERE _reason IS NULL QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {latest_first}) = 1"""
@@ -698,9 +701,9 @@ def _load_table(
             f"""CREATE OR REPLACE TEMP TABLE matched AS
                 SELECT {", ".join(f'f."{k}"' for k in spec.key)}, ({same}) AS same FROM fresh f JOIN existing e ON {on}"""
         )
-        identical, changed = con.execute(
-            "SELECT count(*) FILTER (same), count(*) FILTER (NOT same) FROM matched"
-        ).fetchone()
+        identical, changed = _one(
+            con, "SELECT count(*) FILTER (same), count(*) FILTER (NOT same) FROM matched"
+        )
         load.duplicates += identical
         load.updated = changed
         overwrite_keys = [
@@ -727,13 +730,16 @@ def _load_table(
                               AND NOT EXISTS (SELECT 1 FROM fresh f WHERE {on})
                             ORDER BY {key}"""
                     ).to_arrow_table()
-                    load.inserted += con.execute(
+                    load.inserted += _scalar(
+                        con,
                         f"""SELECT count(*) FROM fresh f WHERE list_contains({tickers}, ticker)
-                            AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})"""
-                    ).fetchone()[0]
+                            AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})""",
+                    )
                     tx.overwrite(
                         replacement.cast(target_schema),
-                        overwrite_filter=In(term="ticker", literals=overwrite_keys),
+                        overwrite_filter=In(
+                            term=Reference("ticker"), values={literal(t) for t in overwrite_keys}
+                        ),
                         snapshot_properties=summary,
                     )
                 select = f"""SELECT {cols}, getvariable('ingested_at') AS ingested_at FROM fresh_new
@@ -751,8 +757,25 @@ def _load_table(
 
     faults.point("etl.committed")
     if overwrite_keys or written:
-        load.snapshot_id = table.refresh().current_snapshot().snapshot_id
+        snapshot = table.refresh().current_snapshot()
+        # A commit that added or replaced files made a snapshot; none would be a broken invariant.
+        if snapshot is None:
+            raise InternalError(f"{spec.table}: no current snapshot after a commit")
+        load.snapshot_id = snapshot.snapshot_id
     _drop_temp_objects(con)
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The one row of an aggregate query (which always returns exactly one)."""
+    row = con.execute(sql).fetchone()
+    if row is None:
+        raise InternalError(f"an aggregate query returned no row: {sql[:80]}")
+    return row
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """The one value of a one-column aggregate query (a count)."""
+    return _one(con, sql)[0]
 
 
 def _drop_temp_objects(con: duckdb.DuckDBPyConnection) -> None:

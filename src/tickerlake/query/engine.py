@@ -42,7 +42,7 @@ import pyarrow as pa
 
 from tickerlake.config import Settings
 from tickerlake.errors import NotFoundError, QueryError, QueryRefused, TickerlakeError
-from tickerlake.lake.catalog import catalog_fingerprint, list_raw_tables, open_catalog
+from tickerlake.lake.catalog import catalog_fingerprint, list_raw_tables, load_table, open_catalog
 from tickerlake.lake.contract import LakeLayout, duck_path, sql_ident, sql_literal
 from tickerlake.lake.crawler import crawled_files
 from tickerlake.lake.duck import extension_path
@@ -242,7 +242,7 @@ class QueryEngine:
         for namespace in catalog.list_namespaces():
             schema = ".".join(namespace)
             for identifier in catalog.list_tables(namespace):
-                table = catalog.load_table(identifier)
+                table = load_table(catalog, identifier)
                 entry = iceberg_entry(self.settings, schema, identifier[-1], table)
                 entries[entry.qualified] = entry
         raw_cache: dict[str, tuple[str, ViewEntry]] = {}
@@ -257,8 +257,9 @@ class QueryEngine:
                 default=str,
             )
             cached = self._raw_cache.get(raw.name)
-            entry = cached[1] if cached is not None and cached[0] == key else None
-            if entry is None:
+            if cached is not None and cached[0] == key:
+                entry = cached[1]
+            else:
                 entry = raw_entry(self.settings, self.storage, raw, files)
             raw_cache[raw.name] = (key, entry)
             entries[entry.qualified] = entry

@@ -221,8 +221,9 @@ def iceberg_entry(settings: Settings, schema: str, name: str, table: IcebergTabl
     fields = table.schema()
 
     def _int(key: str) -> int:
+        value = summary.get(key) if summary is not None else None
         try:
-            return int(summary[key]) if summary is not None and summary.get(key) is not None else 0
+            return int(value) if value is not None else 0
         except ValueError:
             return 0
 

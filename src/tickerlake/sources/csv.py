@@ -35,7 +35,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -454,7 +453,7 @@ class _Opened:
     delimiter: str
 
 
-def _open_bytes(path: str, compression: str | None) -> IO[bytes]:
+def _open_bytes(path: str, compression: str | None) -> gzip.GzipFile | io.BufferedReader:
     if compression == "gzip":
         return gzip.open(path, "rb")
     return open(path, "rb")

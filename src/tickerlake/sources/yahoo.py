@@ -266,7 +266,7 @@ def _use_cache_dir(cache_dir: str | os.PathLike[str] | None) -> None:
     """Point yfinance's small caches (time zones, cookies) at ``cache_dir``, once per process."""
     if cache_dir is None:
         return
-    import yfinance as yf
+    import yfinance as yf  # type: ignore[import-untyped]  # yfinance ships no type information
 
     with _cache_lock:
         if _cache_dir_set:
@@ -279,8 +279,8 @@ def _use_cache_dir(cache_dir: str | os.PathLike[str] | None) -> None:
 def _download(
     tickers: Sequence[str], start: dt.date, end: dt.date, session: YahooSession, timeout: float
 ) -> tuple[pd.DataFrame, list[str]]:
-    import yfinance as yf
-    from yfinance.data import YfData
+    import yfinance as yf  # type: ignore[import-untyped]  # yfinance ships no type information
+    from yfinance.data import YfData  # type: ignore[import-untyped]
 
     # yfinance memoises responses for past date ranges in-process; a retry must reach the server.
     YfData.cache_get.cache_clear()

@@ -8,6 +8,7 @@ positions and error checks through the functions here and name its classes
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -24,7 +25,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tickerlake.config import Settings
-from tickerlake.errors import TickerlakeError, TransientError, UserError
+from tickerlake.errors import InternalError, TickerlakeError, TransientError, UserError
 from tickerlake.retry import retry
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "log_start",
     "new_consumer",
     "new_producer",
+    "offset_of",
     "plain_consumer",
     "read_range",
     "resolve_bootstrap",
@@ -267,6 +269,18 @@ def committed_offsets(
     return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in found}
 
 
+def offset_of(message: Message) -> int:
+    """The offset of a consumed record (only error events have none).
+
+    Raises:
+        InternalError: ``message`` is an error event, which callers handle before.
+    """
+    offset = message.offset()
+    if offset is None:
+        raise InternalError(f"a Kafka record without an offset (error: {message.error()})")
+    return offset
+
+
 def is_partition_eof(err: KafkaError) -> bool:
     """Whether a consumer error only says that a partition has been read to its end."""
     return err.code() == KafkaError._PARTITION_EOF
@@ -301,8 +315,11 @@ def read_range(
             for m in consumer.consume(num_messages=10_000, timeout=0.5):
                 if m.error() is not None:
                     continue
-                start, end = wanted.get(m.partition(), (0, 0))
-                if start <= m.offset() < end:
+                p, offset = m.partition(), m.offset()
+                if p is None or offset is None:
+                    continue
+                start, end = wanted.get(p, (0, 0))
+                if start <= offset < end:
                     out.append(m)
                     left -= 1
     finally:
@@ -318,13 +335,14 @@ def watermarks(
     """Low and high watermark (first offset, next offset to be written) per partition."""
     out: dict[int, tuple[int, int]] = {}
     deadline = time.monotonic() + timeout_s
+
+    def ask(tp: TopicPartition) -> tuple[int, int]:
+        return consumer.get_watermark_offsets(tp, timeout=max(deadline - time.monotonic(), 1.0), cached=False)
+
     for p in partitions:
-        tp = TopicPartition(topic, p)
         # Right after a topic's creation or a broker restart its leaders are still being elected.
         out[p] = _ask(
-            lambda tp=tp: consumer.get_watermark_offsets(
-                tp, timeout=max(deadline - time.monotonic(), 1.0), cached=False
-            ),
+            functools.partial(ask, TopicPartition(topic, p)),
             bootstrap,
             max(deadline - time.monotonic(), 0.0),
             _leader_moving,

@@ -228,7 +228,10 @@ def run_demo(
         reasons: dict[str, int] = {}
         examples = []
         for m in letters:
-            body = json.loads(m.value())
+            letter = m.value()
+            if letter is None:  # not a dead letter of the sink, which always writes a body
+                continue
+            body = json.loads(letter)
             code = body["reason"].split(":", 1)[0]
             reasons[code] = reasons.get(code, 0) + 1
             examples.append(

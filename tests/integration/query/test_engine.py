@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from tickerlake.config import Settings
-from tickerlake.errors import QueryRefused, TickerlakeError
+from tickerlake.errors import NotFoundError, QueryRefused
 from tickerlake.lake.catalog import (
     RawColumn,
     RawTable,
@@ -602,7 +602,7 @@ def test_history(lake: Settings) -> None:
     assert snap.operation == "append"
     assert snap.summary["added-records"] == "7"
     assert table_history(lake, "raw.daily_bars") == []
-    with pytest.raises(QueryError, match=r"no table 'market\.nope'"):
+    with pytest.raises(NotFoundError, match=r"no table 'market\.nope'"):
         table_history(lake, "market.nope")
 
 
@@ -632,7 +632,7 @@ def test_views_follow_new_commits_and_tables(fresh_lake: Settings, bars_table: B
 
 
 def test_missing_lake_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(TickerlakeError, match="no lake at file://"):
+    with pytest.raises(NotFoundError, match="no lake at file://"):
         run_query(Settings(lake=str(tmp_path / "nowhere")), "SELECT 1")
     assert not (tmp_path / "nowhere").exists()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tickerlake.config import Settings
+from tickerlake.errors import NotFoundError
 from tickerlake.web.auth import (
     Principal,
     TokenError,
@@ -115,8 +116,9 @@ def test_a_revoked_name_can_be_reused_and_the_old_secret_stays_dead(lake: Settin
 def test_revoke_unknown_name_lists_the_known_ones(lake: Settings) -> None:
     store = TokenStore(lake)
     store.create("alice", "read")
-    with pytest.raises(TokenError, match=r"no token named 'bob' \(tokens: alice\)"):
+    with pytest.raises(TokenError, match=r"no token named 'bob' \(tokens: alice\)") as info:
         store.revoke("bob")
+    assert isinstance(info.value, NotFoundError)  # exit code 3, HTTP 404
 
 
 def test_revoke_twice_keeps_the_first_date(lake: Settings) -> None:

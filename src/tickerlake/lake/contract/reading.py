@@ -59,9 +59,9 @@ def read_table(
         return empty.select(list(columns)) if columns else empty
     expr: BooleanExpression = AlwaysTrue()
     if tickers:
-        expr = And(expr, In(term="ticker", literals=[t.strip().upper() for t in tickers]))
-    # The keyword form pyiceberg's (pydantic) model fields declare; the positional form
-    # works too, but its types are only known to pyiceberg's own ``__init__``.
+        # The keyword form of pyiceberg's (pydantic) model fields, which its types declare;
+        # the positional shorthand does the same at run time but does not type-check.
+        expr = And(expr, In(term=Reference("ticker"), values={literal(t.strip().upper()) for t in tickers}))
     if start is not None:
         expr = And(expr, GreaterThanOrEqual(term=Reference("date"), value=literal(start.isoformat())))
     if end is not None:

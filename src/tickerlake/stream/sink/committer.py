@@ -33,8 +33,9 @@ from typing import Protocol
 import pyarrow as pa
 
 from tickerlake import faults
-from tickerlake.errors import TickerlakeError, TransientError
+from tickerlake.errors import TransientError
 from tickerlake.lake.storage import RETRY_WINDOW_S, is_transient
+from tickerlake.retry import retry
 from tickerlake.stream.sink.batch import PartitionBatch, batch_rows
 from tickerlake.stream.sink.offsets import (
     BATCH_PROP,
@@ -226,7 +227,8 @@ class Committer:
             The parts committed; the others were fenced (see ``on_fenced``).
 
         Raises:
-            TickerlakeError: Still losing to concurrent writers after ``COMMIT_ATTEMPTS``.
+            TransientError: Still losing to concurrent writers after ``COMMIT_ATTEMPTS``
+                (marked exhausted: it is not retried again).
         """
         live = list(parts)
         ingested_at = dt.datetime.now(dt.UTC)
@@ -258,8 +260,10 @@ class Committer:
                 return live
             self.retries += 1
             self.sleep(min(0.02 * (attempt + 1), 0.5))
-        raise TickerlakeError(
-            f"could not commit to {self.table_name} after {COMMIT_ATTEMPTS} attempts (too many concurrent writers?)"
+        # Exhausted: these attempts were the retries, so commit_durably does not multiply them.
+        raise TransientError(
+            f"could not commit to {self.table_name} after {COMMIT_ATTEMPTS} attempts (too many concurrent writers?)",
+            exhausted=True,
         )
 
     def commit_durably(self, parts: Sequence[PartitionBatch]) -> list[PartitionBatch]:
@@ -275,30 +279,39 @@ class Committer:
                 uncommitted is recorded, and a restarted sink resumes from the table.
         """
         live = list(parts)
-        deadline = time.monotonic() + self.retry_window_s
-        delay = 0.5
-        while True:
-            try:
-                return self.commit(live)
-            except OSError as e:
-                if not is_transient(e):
-                    raise
-                if time.monotonic() + delay > deadline:
-                    first = (str(e).strip().splitlines() or [""])[0][:200]
-                    raise TransientError(
-                        f"could not commit to {self.table_name}: the object store did not answer for "
-                        f"{self.retry_window_s:g} s ({first}); nothing uncommitted was recorded, restart to resume"
-                    ) from None
+        tried = False
+
+        def attempt() -> list[PartitionBatch]:
+            nonlocal live, tried
+            if tried:
+                # The last attempt may have committed, only its answer lost: look first.
+                done = self.batch_in_table(live)
+                if done is not None:
+                    return done
+                # Parts fenced during the failed attempt were handed to on_fenced already.
+                live = [part for part in live if not part.fenced]
+                if not live:
+                    return []
+            tried = True
+            return self.commit(live)
+
+        def count(_error: BaseException, _delay: float) -> None:
             self.retries += 1
-            self.sleep(delay)
-            delay = min(delay * 2, 5.0)
-            done = self.batch_in_table(live)
-            if done is not None:
-                return done
-            # Parts fenced during the failed attempt were handed to on_fenced already.
-            live = [part for part in live if not part.fenced]
-            if not live:
-                return []
+
+        return retry(
+            attempt,
+            what=f"could not commit to {self.table_name}",
+            on=is_transient,
+            deadline_s=self.retry_window_s,
+            base_delay_s=0.5,
+            max_delay_s=5.0,
+            gave_up=(
+                f"the object store did not answer for {self.retry_window_s:g} s; nothing uncommitted "
+                "was recorded, restart to resume"
+            ),
+            on_retry=count,
+            sleep=self.sleep,
+        )
 
     def batch_in_table(self, parts: Sequence[PartitionBatch]) -> list[PartitionBatch] | None:
         """The parts of this batch that a commit of this sink already put in the table, if any."""

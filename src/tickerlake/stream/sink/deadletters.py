@@ -18,8 +18,10 @@ from tickerlake.stream.sink.batch import PartitionBatch
 
 __all__ = ["DeadLetter", "DeadLetters", "dead_letter"]
 
+#: Kafka record headers as the producer takes them (name, value).
+Headers = list[tuple[str, str | bytes | None]]
 #: ``(key, value, headers)`` of one dead-letter record.
-DeadLetter = tuple[bytes, bytes, list[tuple[str, bytes]]]
+DeadLetter = tuple[bytes, bytes, Headers]
 
 
 def dead_letter(
@@ -34,10 +36,13 @@ def dead_letter(
     m = part.messages[pos]
     value = part.values[pos]
     offset = int(part.offsets[pos])
-    try:
-        text, encoding = (value.decode("utf-8"), "utf-8") if value is not None else (None, "none")
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(value).decode(), "base64"  # type: ignore[arg-type]
+    text: str | None = None
+    encoding = "none"
+    if value is not None:
+        try:
+            text, encoding = value.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(value).decode(), "base64"
     key = m.key()
     if isinstance(key, str):
         key = key.encode()
@@ -54,7 +59,7 @@ def dead_letter(
         "sink": sink_id,
         "rejected_at": rejected_at,
     }
-    headers = [
+    headers: Headers = [
         ("tickerlake.reason", reason.encode()),
         ("tickerlake.source.topic", topic.encode()),
         ("tickerlake.source.partition", str(part.partition).encode()),

@@ -102,7 +102,7 @@ class IcebergVersion:
 
     def set_properties(self, properties: Mapping[str, str]) -> None:
         with _conflicts(), self._table.transaction() as tx:
-            tx.set_properties(**properties)
+            tx.set_properties(dict(properties))
 
     def expire_snapshots(self, keep: int) -> None:
         snaps = sorted(self._table.metadata.snapshots, key=lambda s: s.timestamp_ms)

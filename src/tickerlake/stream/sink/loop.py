@@ -11,6 +11,7 @@ loop seeks to the offsets recorded in the table, not to the group's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -293,7 +294,7 @@ class StreamSink:
             tp.offset = _kafka.start_position(nxt)
             # Raw files of batches that never reached the table.
             self.report.orphans_removed += self.raw.remove_uncommitted(
-                p, nxt, lambda p=p: _kafka.log_start(consumer, self.topic, p)
+                p, nxt, functools.partial(_kafka.log_start, consumer, self.topic, p)
             )
         consumer.incremental_assign(partitions)
         self.last_activity = time.monotonic()
@@ -341,9 +342,9 @@ class StreamSink:
 
     def _decode(self, p: int, messages: list[_kafka.Message]) -> PartitionBatch | None:
         exp = self.expected.get(p)
-        if exp is not None and messages and messages[0].offset() < exp:
+        if exp is not None and messages and _kafka.offset_of(messages[0]) < exp:
             before = len(messages)
-            messages = [m for m in messages if m.offset() >= exp]
+            messages = [m for m in messages if _kafka.offset_of(m) >= exp]
             self.report.duplicates_skipped += before - len(messages)
         if not messages:
             return None
@@ -448,7 +449,9 @@ class StreamSink:
         if err is None:
             return
         if _kafka.is_partition_eof(err):
-            self.eof[msg.partition()] = True
+            p = msg.partition()
+            if p is not None:
+                self.eof[p] = True
             return
         if _kafka.fatal_consumer_error(err):
             raise TickerlakeError(f"Kafka: {err.str()}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
+from typing import cast
 
 from tickerlake.lake.contract import LakeLayout
 from tickerlake.lake.storage import LakeStorage
@@ -30,14 +31,16 @@ def raw_file_name(topic: str, partition: int, first: int, last: int) -> str:
 def raw_lines(part: PartitionBatch) -> bytes:
     """Accepted values as JSON lines, each with its offset spliced in as the first member."""
     accepted = part.decoded.accepted
-    values = part.values if len(accepted) == len(part.values) else [part.values[i] for i in accepted.tolist()]
+    # Accepted records always have a value: the decoder rejects a missing or empty one.
+    every = cast("list[bytes]", part.values)
+    values = every if len(accepted) == len(every) else [every[i] for i in accepted.tolist()]
     # One string join makes every line's prefix; a decoded event is a JSON object, so
     # after optional whitespace its first byte is "{", which the prefix replaces.
     prefixes = (
         '{"kafka_offset":' + ',\n{"kafka_offset":'.join(map(str, part.accepted_offsets.tolist())) + ","
     ).encode()
     lines = [
-        p + (v[1:] if v[:1] == b"{" else v.strip()[1:])  # type: ignore[index]
+        p + (v[1:] if v[:1] == b"{" else v.strip()[1:])
         for p, v in zip(prefixes.split(b"\n"), values, strict=True)
     ]
     lines.append(b"")
