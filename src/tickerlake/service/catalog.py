@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tickerlake.config import Settings
 from tickerlake.errors import NotFoundError
 
-if TYPE_CHECKING:
-    from tickerlake.query.views import SnapshotInfo, TableInfo
+# At run time, not only for type checking: the web describes its answers by these types.
+from tickerlake.query.views import SnapshotInfo, TableInfo
 
 __all__ = ["CatalogView", "TableDetail", "catalog", "crawl_report", "last_crawl", "table_detail", "tables"]
 

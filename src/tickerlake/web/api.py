@@ -33,14 +33,15 @@ from tickerlake.insights import (
     RankedResult,
     RecessionResult,
     SummaryResult,
+    Window,
 )
 from tickerlake.jsonable import jsonable
 from tickerlake.lake.contract import TICKER_MAX_LENGTH
-from tickerlake.query.engine import SnapshotInfo, TableInfo
+from tickerlake.query.named import NamedQuery
 from tickerlake.service import catalog as catalog_service
 from tickerlake.service import charts, queries
 from tickerlake.service import insights as ops
-from tickerlake.service.market import lake_meta
+from tickerlake.service.market import LakeMeta, lake_meta
 from tickerlake.service.selection import (
     Grain,
     LineMeasure,
@@ -56,6 +57,8 @@ __all__ = ["router"]
 
 
 # --------------------------------------------------------------------------- models (for the schema)
+# Answers of the service's operations are described by their own result types (dataclasses);
+# only what the web alone answers (chart series, query rows, errors) has a model here.
 
 
 class ErrorOut(BaseModel):
@@ -63,29 +66,6 @@ class ErrorOut(BaseModel):
 
     error: str = Field(description="Error type, e.g. UnknownTicker, QueryRefused, ValidationError.")
     detail: str = Field(description="One-line message for humans.")
-
-
-class WindowOut(BaseModel):
-    """A named analysis window."""
-
-    name: str
-    label: str
-    start: dt.date
-    end: dt.date
-
-
-class MetaOut(BaseModel):
-    """What the lake holds."""
-
-    version: str
-    lake: str
-    tickers: list[str]
-    first_date: dt.date | None
-    last_date: dt.date | None
-    trading_days: int
-    rows: int
-    loaded_at: str
-    windows: list[WindowOut]
 
 
 class SeriesOut(BaseModel):
@@ -141,24 +121,6 @@ class OhlcOut(BaseModel):
     volume: list[int | None]
 
 
-class ParamOut(BaseModel):
-    """A named query's parameter."""
-
-    name: str
-    type: str
-    optional: bool
-    doc: str
-
-
-class NamedOut(BaseModel):
-    """A named query."""
-
-    name: str
-    description: str
-    params: list[ParamOut]
-    sql: str
-
-
 ParamValue = str | int | float | bool | list[str] | None
 
 
@@ -187,29 +149,6 @@ class QueryOut(BaseModel):
     limit: int
     elapsed_ms: float
     sql: str
-
-
-class CatalogOut(BaseModel):
-    """Every table queryable in SQL, and the last crawl."""
-
-    lake: str
-    tables: list[TableInfo]
-    crawl: dict[str, Any] | None
-
-
-class TableOut(BaseModel):
-    """One table with its Iceberg snapshots."""
-
-    table: TableInfo
-    snapshots: list[SnapshotInfo]
-
-
-class RecessionCompareOut(BaseModel):
-    """Every analysis window side by side."""
-
-    measure: str
-    tickers: list[str]
-    windows: list[dict[str, Any]]
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -280,14 +219,14 @@ def health(request: Request) -> dict[str, str]:
     return {"status": "ok", "version": __version__, "lake": _cache(request).settings.lake_uri}
 
 
-@router.get("/meta", response_model=MetaOut, summary="Tickers, data range and windows", tags=["meta"])
+@router.get("/meta", response_model=LakeMeta, summary="Tickers, data range and windows", tags=["meta"])
 def meta(request: Request) -> Response:
     """What the lake holds: tickers (display order), first and last trading day, windows."""
     cache = _cache(request)
     return _json(cache.cached(("meta",), lambda market: lake_meta(market, cache.settings)))
 
 
-@router.get("/windows", response_model=list[WindowOut], summary="Named analysis windows", tags=["meta"])
+@router.get("/windows", response_model=list[Window], summary="Named analysis windows", tags=["meta"])
 def windows(request: Request) -> Response:
     """Built-in windows (NBER recessions, the original study's windows, the 2022 bear market) and user ones."""
     return _json(dumps(list(_cache(request).windows().values())))
@@ -499,7 +438,7 @@ def insight_recessions(
 
 
 @router.get(
-    "/insights/recessions/compare", response_model=RecessionCompareOut, responses=_ERRORS,
+    "/insights/recessions/compare", response_model=ops.RecessionComparison, responses=_ERRORS,
     summary="Every window side by side", tags=["insights"],
 )  # fmt: skip
 def insight_recessions_compare(
@@ -533,7 +472,7 @@ def insight_summary(
 # --------------------------------------------------------------------------- SQL
 
 
-@router.get("/named", response_model=list[NamedOut], summary="Named queries", tags=["query"])
+@router.get("/named", response_model=list[NamedQuery], summary="Named queries", tags=["query"])
 def named_queries() -> Response:
     """The shipped named queries with their parameters."""
     return _json(dumps(queries.named_queries()))
@@ -581,7 +520,7 @@ def query_csv(request: Request, body: Annotated[QueryIn, Body()]) -> Response:
 
 @router.get(
     "/catalog",
-    response_model=CatalogOut,
+    response_model=catalog_service.CatalogView,
     responses=_ERRORS,
     summary="Tables and the last crawl",
     tags=["catalog"],
@@ -598,7 +537,7 @@ def catalog_crawl(request: Request) -> dict[str, Any]:
 
 
 @router.get(
-    "/catalog/tables/{name}", response_model=TableOut, responses=_ERRORS,
+    "/catalog/tables/{name}", response_model=catalog_service.TableDetail, responses=_ERRORS,
     summary="One table with its snapshots", tags=["catalog"],
 )  # fmt: skip
 def catalog_table(

@@ -76,6 +76,6 @@ def test_serve_without_a_lake_fails_in_one_line(tmp_path: Path) -> None:
         timeout=60,
         env=env,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # not found
     assert "no lake at" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "typo").exists()
