@@ -40,7 +40,9 @@ def _choice(choices: Sequence[str]) -> Callable[[str], str]:
 
 def _one_of(default: str, names: tuple[str, ...], choices: Sequence[str], text: str) -> Any:
     # Choices come from the service's vocabulary, so the CLI and the API accept the same values.
-    return typer.Option(default, *names, parser=_choice(choices), help=f"{text} ({', '.join(choices)})")
+    return typer.Option(
+        default, *names, parser=_choice(choices), help=f"{text.rstrip('.')}: {', '.join(choices)}."
+    )
 
 
 MeasureOpt = _one_of("close", ("--measure", "-m"), MEASURES, "The value to analyse.")
@@ -74,6 +76,16 @@ def _run(
         params = make()  # parses dates: a bad one is a one-line error like any other
         windows = all_windows(settings, define)
         return op(MarketStore(settings).market(), params, windows)
+
+
+def _windowed(tickers: str | None, window: str | None, start: str | None, end: str | None) -> dict[str, Any]:
+    """The selection and window parameters shared by the windowed insights (dates parsed)."""
+    return {
+        "tickers": tickers,
+        "window": window,
+        "start": parse_date(start, "start"),
+        "end": parse_date(end, "end"),
+    }
 
 
 def _ops() -> Any:
@@ -212,7 +224,7 @@ def growth_cmd(
         ctx,
         ops.growth,
         lambda: ops.GrowthParams(
-            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            **_windowed(tickers, window, start, end),
             grain=grain, measure=measure,
         ),
     )  # fmt: skip
@@ -247,7 +259,7 @@ def ranked_cmd(
         ctx,
         ops.ranked,
         lambda: ops.RankedParams(
-            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            **_windowed(tickers, window, start, end),
             n=n, bottom=bottom, measure=measure,
         ),
     )  # fmt: skip
@@ -280,7 +292,7 @@ def extremes_cmd(
         ctx,
         ops.extremes,
         lambda: ops.ExtremesParams(
-            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            **_windowed(tickers, window, start, end),
             measure=measure,
         ),
     )  # fmt: skip
@@ -313,7 +325,7 @@ def anomalies_cmd(
         ctx,
         ops.anomalies,
         lambda: ops.AnomaliesParams(
-            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            **_windowed(tickers, window, start, end),
             sensitivity=sensitivity, measure=measure, top_n=top_n,
         ),
     )  # fmt: skip
@@ -436,6 +448,8 @@ def _print_comparison(cmp: Any) -> None:
              w.best or "", w.worst or "", "")
         )  # fmt: skip
     cols = ["window", "from", "to", "basket return", "basket drawdown", "best", "worst", "note"]
+    if not any(w.error for w in cmp.windows):  # the note column only says why a window is empty
+        cols, rows = cols[:-1], [r[:-1] for r in rows]
     render_rows(f"every window ({cmp.measure}, equal-weight basket of {', '.join(cmp.tickers)})", cols, rows)
 
 
@@ -466,7 +480,7 @@ def summary_cmd(
         ctx,
         ops.summary,
         lambda: ops.SummaryParams(
-            tickers=tickers, window=window, start=parse_date(start, "start"), end=parse_date(end, "end"),
+            **_windowed(tickers, window, start, end),
             n=n, measure=measure,
         ),
     )  # fmt: skip
