@@ -437,7 +437,7 @@ def _list_windows(ctx: typer.Context, define: Sequence[str], as_json: bool) -> N
 
 
 def _print_comparison(cmp: Any) -> None:
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for w in cmp.windows:
         if w.error:
             rows.append((w.name, w.start, w.end, "", "", "", "", w.error))
