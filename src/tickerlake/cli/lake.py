@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.markup import escape
+from rich.progress import TaskID
 
 from tickerlake.cli._app import app
 from tickerlake.cli._common import JsonOpt, console, progress, render, render_rows, settings_of, user_errors
@@ -49,7 +50,7 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 
     settings = settings_of(ctx)
     with user_errors(), progress(disable=as_json) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
