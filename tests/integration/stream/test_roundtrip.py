@@ -171,7 +171,7 @@ def test_cli_errors_are_one_line(kit):
             kit.bootstrap,
         ],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # a missing topic is not found (tickerlake.errors.NotFoundError)
     assert "topic 'no-such-topic' does not exist" in result.output
     result = runner.invoke(app, ["--lake", kit.settings.lake, "stream", "replay", "--speed", "fast"])
     assert result.exit_code == 2 and "--speed" in result.output
