@@ -30,8 +30,7 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
-# Type-checked strictly today: the pure modules (config in pyproject.toml). The whole
-# package (`mypy src/tickerlake`) joins once the refactors in flight have landed.
+# Type checks (config in pyproject.toml): strict on the pure modules, then the whole package.
 MYPY_STRICT := -p tickerlake.insights -m tickerlake.calendar -m tickerlake.lake.inference \
 	-m tickerlake.stream.schema -m tickerlake.stream.ticks
 
@@ -39,10 +38,12 @@ lint: install
 	$(BIN)/ruff check src tests bench reliability
 	$(BIN)/ruff format --check src tests bench reliability
 	$(BIN)/mypy $(MYPY_STRICT)
+	$(BIN)/mypy src/tickerlake
 
 test: install services-jars browser
 	$(BIN)/ruff check src tests bench reliability
 	$(BIN)/mypy $(MYPY_STRICT)
+	$(BIN)/mypy src/tickerlake
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The full fault suite (the short form runs inside `make test`); report in artifacts/reliability.json.

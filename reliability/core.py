@@ -115,7 +115,10 @@ class Services:
 
     def __init__(self, state_dir: Path) -> None:
         self.settings = Settings(
-            lake=str(state_dir / "unused-lake"), state_dir=str(state_dir), bootstrap_servers="", s3_endpoint=""
+            lake=str(state_dir / "unused-lake"),
+            state_dir=str(state_dir),
+            bootstrap_servers="",
+            s3_endpoint="",
         )
         self._started: set[str] = set()
 

@@ -111,22 +111,25 @@ def test_no_import_cycles() -> None:
 
 
 # Lower layers never import higher ones.
+_SHELLS = ("tickerlake.service", "tickerlake.web", "tickerlake.cli")
 _HIGHER = {
-    "tickerlake.config": ("tickerlake.lake", "tickerlake.stream", "tickerlake.web", "tickerlake.cli"),
-    "tickerlake.errors": ("tickerlake.lake", "tickerlake.stream", "tickerlake.web", "tickerlake.cli"),
+    "tickerlake.config": ("tickerlake.lake", "tickerlake.stream", *_SHELLS),
+    "tickerlake.errors": ("tickerlake.lake", "tickerlake.stream", *_SHELLS),
     "tickerlake.insights": (
         "tickerlake.lake",
         "tickerlake.query",
         "tickerlake.stream",
         "tickerlake.sources",
-        "tickerlake.web",
-        "tickerlake.cli",
+        *_SHELLS,
     ),
-    "tickerlake.lake": ("tickerlake.stream", "tickerlake.web", "tickerlake.cli", "tickerlake.insights"),
-    "tickerlake.sources": ("tickerlake.stream", "tickerlake.web", "tickerlake.cli", "tickerlake.query"),
-    "tickerlake.query": ("tickerlake.stream", "tickerlake.web", "tickerlake.cli"),
-    "tickerlake.stream": ("tickerlake.web", "tickerlake.cli"),
+    "tickerlake.lake": ("tickerlake.stream", "tickerlake.insights", *_SHELLS),
+    "tickerlake.sources": ("tickerlake.stream", "tickerlake.query", *_SHELLS),
+    "tickerlake.query": ("tickerlake.stream", *_SHELLS),
+    "tickerlake.stream": _SHELLS,
+    # The service layer is below both shells; the shells do not import each other.
+    "tickerlake.service": ("tickerlake.web", "tickerlake.cli"),
     "tickerlake.web": ("tickerlake.cli",),
+    "tickerlake.cli": ("tickerlake.web.api", "tickerlake.web.data"),
 }
 
 

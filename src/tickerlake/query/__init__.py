@@ -17,7 +17,14 @@ from tickerlake.query.engine import (
     table_history,
 )
 from tickerlake.query.guard import CheckedStatement, QueryError, check_sql
-from tickerlake.query.named import NamedQuery, NamedQueryError, Param, get_named, list_named
+from tickerlake.query.named import (
+    NamedQuery,
+    NamedQueryError,
+    Param,
+    UnknownNamedQuery,
+    get_named,
+    list_named,
+)
 
 __all__ = [
     "CheckedStatement",
@@ -31,6 +38,7 @@ __all__ = [
     "QueryTimeout",
     "SnapshotInfo",
     "TableInfo",
+    "UnknownNamedQuery",
     "check_sql",
     "clear_engines",
     "get_engine",

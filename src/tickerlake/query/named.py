@@ -22,13 +22,14 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from tickerlake.errors import TickerlakeError
+from tickerlake.errors import NotFoundError, UserError
 
 __all__ = [
     "PARAM_TYPES",
     "NamedQuery",
     "NamedQueryError",
     "Param",
+    "UnknownNamedQuery",
     "bind_params",
     "convert_param",
     "get_named",
@@ -45,8 +46,12 @@ _PARAM_LINE = re.compile(
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class NamedQueryError(TickerlakeError):
-    """An unknown named query or bad parameters for one."""
+class NamedQueryError(UserError):
+    """Bad parameters for a named query (or, as :class:`UnknownNamedQuery`, no such query)."""
+
+
+class UnknownNamedQuery(NamedQueryError, NotFoundError):
+    """No named query of that name (exit 3, HTTP 404)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +214,9 @@ def get_named(name: str) -> NamedQuery:
     """A named query by name.
 
     Raises:
-        NamedQueryError: No such query (the message lists the known ones).
+        UnknownNamedQuery: No such query (the message lists the known ones).
     """
     queries = _load_all()
     if name not in queries:
-        raise NamedQueryError(f"unknown named query {name!r} (known: {', '.join(queries)})")
+        raise UnknownNamedQuery(f"unknown named query {name!r} (known: {', '.join(queries)})")
     return queries[name]

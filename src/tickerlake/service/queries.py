@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tickerlake.config import Settings
-from tickerlake.errors import NotFoundError
 from tickerlake.jsonable import jsonable
 
 if TYPE_CHECKING:
@@ -92,7 +91,7 @@ def run(settings: Settings, req: QueryRequest, *, capped: bool = False) -> Query
 
     Raises:
         BadInput: Neither or both of SQL and a named query.
-        NotFoundError: An unknown named query.
+        UnknownNamedQuery: An unknown named query (a NotFoundError).
         NamedQueryError: Missing, unknown or badly typed parameters.
         QueryRefused: Not a read-only statement, or files outside the lake.
         QueryError: The statement fails (syntax, unknown table, time limit...).
@@ -107,9 +106,6 @@ def run(settings: Settings, req: QueryRequest, *, capped: bool = False) -> Query
     limit, timeout = _limits(settings, req, capped)
     params = dict(req.params) if req.params else None
     if req.named:
-        known = [q.name for q in named_queries()]
-        if req.named not in known:
-            raise NotFoundError(f"unknown named query {req.named!r} (known: {', '.join(known)})")
         result = run_named(settings, req.named, params, limit=limit, timeout_s=timeout)
     else:
         assert req.sql is not None  # checked above
