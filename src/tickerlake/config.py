@@ -28,7 +28,8 @@ class Settings(BaseSettings):
         lake: Warehouse root (a path, ``file://`` or ``s3://`` URI) holding the raw zone,
             the Iceberg warehouse and, for local lakes, the catalog database.
         catalog_uri: SQLAlchemy URI of the Iceberg SQL catalog; defaults to SQLite inside
-            the lake (or in ``state_dir`` for object-store lakes).
+            the lake (for object-store lakes, one SQLite file per lake URI under
+            ``state_dir/catalogs/``, so two lakes never share tables by accident).
         catalog_name: Name of the Iceberg catalog.
         state_dir: Local folder for pid files, logs and catalog of object-store lakes.
         s3_endpoint: Endpoint URL for S3-compatible stores (empty for AWS).
@@ -129,4 +130,9 @@ class Settings(BaseSettings):
 
         if self.is_local:
             return f"sqlite:///{self.lake_uri.removeprefix('file://')}/{CATALOG_DB_FILE}"
-        return f"sqlite:///{self.local_state_dir}/{CATALOG_DB_FILE}"
+        # One file per lake: a single file for every object-store lake would hand one lake's
+        # tables (same names, other warehouse) to the next.
+        import hashlib
+
+        lake_id = hashlib.sha256(self.lake_uri.encode()).hexdigest()[:16]
+        return f"sqlite:///{self.local_state_dir}/catalogs/{lake_id}/{CATALOG_DB_FILE}"

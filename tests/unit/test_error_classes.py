@@ -204,3 +204,12 @@ def test_a_bare_tickerlake_error_is_still_caught_as_one() -> None:
     # The new classes stay TickerlakeErrors: existing `except TickerlakeError` keeps working.
     for cls in (NotFoundError, UserError, TransientError):
         assert issubclass(cls, TickerlakeError)
+
+
+def test_object_store_lakes_get_a_catalog_file_each(tmp_path) -> None:
+    a = Settings(lake="s3://bucket/a", state_dir=str(tmp_path))
+    b = Settings(lake="s3://bucket/b", state_dir=str(tmp_path))
+    again = Settings(lake="s3://bucket/a/", state_dir=str(tmp_path))
+    assert a.resolved_catalog_uri != b.resolved_catalog_uri
+    assert a.resolved_catalog_uri == again.resolved_catalog_uri
+    assert a.resolved_catalog_uri.startswith(f"sqlite:///{tmp_path}/catalogs/")
