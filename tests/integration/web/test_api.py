@@ -326,7 +326,7 @@ def test_named_query_with_params(client: Any, bars: Any) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "kind"),
     [
-        ({"named": "nothing"}, 404, "NotFoundError"),
+        ({"named": "nothing"}, 404, "UnknownNamedQuery"),
         ({"named": "daily_total_close"}, 400, "NamedQueryError"),
         (
             {"named": "daily_total_close", "params": {"start": "soon", "end": "2009-01-01"}},

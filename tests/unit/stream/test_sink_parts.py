@@ -86,16 +86,34 @@ def test_a_dead_letter_carries_the_reason_and_the_source_position() -> None:
 
 def test_two_live_sinks_never_share_a_slot_and_a_freed_slot_is_reused(tmp_path) -> None:
     settings = Settings(lake=str(tmp_path / "lake"), state_dir=str(tmp_path / "state"))
-    first, fd0 = claim_slot(settings, "g")
-    second, fd1 = claim_slot(settings, "g")
+    first, fd0 = claim_slot(settings, "g", "ticks")
+    second, fd1 = claim_slot(settings, "g", "ticks")
     try:
         assert first.endswith("-0") and second.endswith("-1")
         os.close(fd0)
-        again, fd0 = claim_slot(settings, "g")
+        again, fd0 = claim_slot(settings, "g", "ticks")
         assert again == first
     finally:
         os.close(fd0)
         os.close(fd1)
+
+
+def test_a_slot_id_is_never_shared_by_sinks_of_other_topics_or_lakes(tmp_path) -> None:
+    # The broker hands a returning static member its old assignment whatever it now
+    # subscribes to: an id reused for another topic would read that topic into this lake.
+    a = Settings(lake=str(tmp_path / "a"), state_dir=str(tmp_path / "state-a"))
+    b = Settings(lake=str(tmp_path / "b"), state_dir=str(tmp_path / "state-b"))
+    ids, fds = [], []
+    for settings, topic in ((a, "ticks"), (a, "bars"), (b, "ticks")):
+        instance, fd = claim_slot(settings, "g", topic)
+        ids.append(instance)
+        fds.append(fd)
+    try:
+        assert len(set(ids)) == 3 and all(i.endswith("-0") for i in ids)
+        assert "ticks" in ids[0] and "bars" in ids[1]
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def test_client_config_is_empty_for_plaintext() -> None:

@@ -282,6 +282,9 @@ class StreamSink:
         return wrapped
 
     def _on_assign(self, consumer: _kafka.Consumer, partitions: list[_kafka.TopicPartition]) -> None:
+        # Partition state is kept per partition number of this sink's one topic: a partition
+        # of another topic (a group shared with sinks of other topics) is never read.
+        partitions = [tp for tp in partitions if tp.topic == self.topic]
         state = self.committer.state()
         offsets = state.for_topic(self.topic)
         for tp in partitions:
@@ -497,7 +500,7 @@ class StreamSink:
                 probe.close()
             self.report.targets = {p: high for p, (_, high) in self._targets.items()}
         if self.options.instance_id is None:
-            self._instance_id, self._slot_fd = claim_slot(self.settings, self.options.group)
+            self._instance_id, self._slot_fd = claim_slot(self.settings, self.options.group, self.topic)
             self.committer.owner = self._instance_id
             try:
                 self.report.orphans_removed += self.committer.remove_orphan_data_files()

@@ -24,20 +24,26 @@ __all__ = ["MAX_SLOTS", "claim_slot"]
 MAX_SLOTS = 1024
 
 
-def claim_slot(settings: Settings, group: str) -> tuple[str, int]:
-    """The lowest free static-membership slot of ``group`` on this host.
+def claim_slot(settings: Settings, group: str, topic: str) -> tuple[str, int]:
+    """The lowest free static-membership slot of ``group`` and ``topic`` on this host.
+
+    The id names the host, the topic and the lake: the broker gives a returning static
+    member its previous assignment without asking what it subscribes to now, so a sink of
+    another topic (or another lake) in the same group must never reuse the id.
 
     Returns:
-        The instance id (``tickerlake-<host>-<n>``) and the open file descriptor holding
-        the lock (close it to release).
+        The instance id (``tickerlake-<host>-<topic>-<lake>-<n>``) and the open file
+        descriptor holding the lock (close it to release).
 
     Raises:
         TickerlakeError: If all ``MAX_SLOTS`` are held.
     """
     folder = settings.local_state_dir / "sink-slots"
     folder.mkdir(parents=True, exist_ok=True)
-    tag = hashlib.sha256(group.encode()).hexdigest()[:12]
+    tag = hashlib.sha256(f"{group}\0{topic}".encode()).hexdigest()[:12]
+    lake = hashlib.sha256(settings.lake_uri.encode()).hexdigest()[:6]
     host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", topic)[:60]
     for n in range(MAX_SLOTS):
         fd = os.open(folder / f"{tag}-{n}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -45,5 +51,5 @@ def claim_slot(settings: Settings, group: str) -> tuple[str, int]:
         except BlockingIOError:
             os.close(fd)
             continue
-        return f"tickerlake-{host}-{n}", fd
+        return f"tickerlake-{host}-{name}-{lake}-{n}", fd
     raise TickerlakeError(f"more than {MAX_SLOTS} sinks of group {group!r} on this host")
