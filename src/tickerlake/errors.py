@@ -26,6 +26,7 @@ multiplies the wait.
 from __future__ import annotations
 
 __all__ = [
+    "OUTCOMES",
     "InputFileError",
     "InternalError",
     "NotFoundError",
@@ -35,6 +36,7 @@ __all__ = [
     "TickerlakeError",
     "TransientError",
     "UserError",
+    "outcome_of",
 ]
 
 
@@ -101,3 +103,24 @@ class QueryError(UserError):
 
 class QueryRefused(RefusedError):
     """A SQL statement that the read-only query engine does not run."""
+
+
+#: The one mapping from an error's class to what the shells do with it: the CLI's exit
+#: code and the web API's HTTP status. Most specific first; the first matching class
+#: decides, never the message. 75 is BSD sysexits' ``EX_TEMPFAIL`` (schedulers retry it).
+OUTCOMES: tuple[tuple[type[Exception], int, int], ...] = (
+    (InternalError, 1, 500),
+    (TransientError, 75, 503),
+    (NotFoundError, 3, 404),
+    (RefusedError, 4, 403),
+    (UserError, 2, 400),
+    (TickerlakeError, 2, 400),
+)
+
+
+def outcome_of(exc: BaseException) -> tuple[int, int]:
+    """``(exit code, HTTP status)`` of an error (anything unknown is internal: 1, 500)."""
+    for cls, code, status in OUTCOMES:
+        if isinstance(exc, cls):
+            return code, status
+    return 1, 500

@@ -35,14 +35,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tickerlake.config import Settings
-from tickerlake.errors import (
-    InternalError,
-    NotFoundError,
-    RefusedError,
-    TickerlakeError,
-    TransientError,
-    UserError,
-)
+from tickerlake.errors import InternalError, TickerlakeError, UserError, outcome_of
 from tickerlake.jsonable import jsonable as to_jsonable
 from tickerlake.retry import first_line
 
@@ -78,25 +71,12 @@ EXIT_NOT_FOUND = 3
 EXIT_REFUSED = 4
 #: BSD sysexits ``EX_TEMPFAIL``: schedulers and scripts know to retry it later.
 EXIT_TRANSIENT = 75
-
-# Most specific first: the first matching class decides.
-_EXIT: tuple[tuple[type[BaseException], int], ...] = (
-    (InternalError, EXIT_INTERNAL),
-    (TransientError, EXIT_TRANSIENT),
-    (NotFoundError, EXIT_NOT_FOUND),
-    (RefusedError, EXIT_REFUSED),
-    (UserError, EXIT_USER),
-    (TickerlakeError, EXIT_USER),
-)
 _DEBUG_HINT = "set TICKERLAKE_DEBUG=1 for the traceback"
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The exit code of an error, by its class alone (see the module's table)."""
-    for cls, code in _EXIT:
-        if isinstance(exc, cls):
-            return code
-    return EXIT_INTERNAL
+    """The exit code of an error, by its class alone (:data:`tickerlake.errors.OUTCOMES`)."""
+    return outcome_of(exc)[0]
 
 
 def _describe(exc: BaseException) -> str:

@@ -32,12 +32,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tickerlake.errors import (
-    InternalError,
-    NotFoundError,
-    RefusedError,
     TickerlakeError,
     TransientError,
-    UserError,
+    outcome_of,
 )
 from tickerlake.retry import first_line
 
@@ -48,23 +45,10 @@ DEFAULT_RETRY_AFTER_S = 5
 
 _log = logging.getLogger("tickerlake.web")
 
-# Most specific first: the first matching class decides.
-_STATUS: tuple[tuple[type[BaseException], int], ...] = (
-    (InternalError, 500),
-    (TransientError, 503),
-    (NotFoundError, 404),
-    (RefusedError, 403),
-    (UserError, 400),
-    (TickerlakeError, 400),
-)
-
 
 def status_for(exc: BaseException) -> int:
-    """The HTTP status of an error, by its class alone (never by its message)."""
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 500
+    """The HTTP status of an error, by its class alone (:data:`tickerlake.errors.OUTCOMES`)."""
+    return outcome_of(exc)[1]
 
 
 def _body(kind: str, detail: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
