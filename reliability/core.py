@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tickerlake.config import Settings
+from tickerlake.services import S3Endpoint
 
 __all__ = [
     "REGISTRY",
@@ -131,10 +132,8 @@ class Services:
         assert rec.endpoint is not None
         return rec.endpoint
 
-    def s3(self, bucket: str = "reliability") -> object:
+    def s3(self, bucket: str = "reliability") -> S3Endpoint:
         """The S3Proxy endpoint (started if needed) with ``bucket`` created."""
-        import pyarrow.fs as pafs
-
         from tickerlake.services import dev_s3, up
 
         up(self.settings, only="s3")
@@ -142,15 +141,7 @@ class Services:
         endpoint = dev_s3(self.settings)
         assert endpoint is not None
         endpoint = dataclasses.replace(endpoint, bucket=bucket)
-        fs = pafs.S3FileSystem(
-            access_key=endpoint.access_key_id,
-            secret_key=endpoint.secret_access_key,
-            region=endpoint.region,
-            endpoint_override=endpoint.endpoint_url.removeprefix("http://"),
-            scheme="http",
-            allow_bucket_creation=True,
-        )
-        fs.create_dir(bucket)
+        endpoint.create_bucket()
         return endpoint
 
     def record(self, name: str) -> object:
@@ -212,15 +203,7 @@ class Context:
         """A fresh lake on the dev S3 server: its URI and the CLI environment for it."""
         ep = self.services.s3()
         lake = f"s3://{ep.bucket}/{self.root.name}/{prefix}"
-        return lake, self.env(
-            lake,
-            TICKERLAKE_S3_ENDPOINT=ep.endpoint_url,
-            TICKERLAKE_S3_REGION=ep.region,
-            TICKERLAKE_S3_ACCESS_KEY_ID=ep.access_key_id,
-            TICKERLAKE_S3_SECRET_ACCESS_KEY=ep.secret_access_key.get_secret_value()
-            if hasattr(ep.secret_access_key, "get_secret_value")
-            else str(ep.secret_access_key),
-        )
+        return lake, self.env(lake, **ep.env())
 
     def settings(self, env: dict[str, str]) -> Settings:
         """The Settings a CLI run with ``env`` would use (for checking results in-process)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-import pyarrow.fs as pafs
 import pytest
 
 from tickerlake.config import Settings
@@ -59,15 +58,7 @@ def s3_endpoint(services_settings: Settings) -> Iterator[S3Endpoint]:
         running = dev_s3(services_settings)
         assert running is not None
         endpoint = dataclasses.replace(running, bucket=TEST_BUCKET)
-        fs = pafs.S3FileSystem(
-            access_key=endpoint.access_key_id,
-            secret_key=endpoint.secret_access_key,
-            region=endpoint.region,
-            endpoint_override=endpoint.endpoint_url.removeprefix("http://"),
-            scheme="http",
-            allow_bucket_creation=True,
-        )
-        fs.create_dir(TEST_BUCKET)
+        endpoint.create_bucket()
         yield endpoint
     finally:
         down(services_settings, only="s3")

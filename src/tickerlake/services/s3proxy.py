@@ -82,6 +82,12 @@ class S3Endpoint:
         values.update(overrides)
         return Settings(**values)
 
+    def create_bucket(self) -> None:
+        """Create :attr:`bucket` (nothing happens when it exists)."""
+        from tickerlake.lake.storage import LakeStorage
+
+        LakeStorage(self.settings()).fs.create_dir(self.bucket)
+
     def env(self) -> dict[str, str]:
         """The ``TICKERLAKE_*`` variables that point tickerlake at this store."""
         return {
