@@ -411,11 +411,22 @@ class QueryEngine:
                 if limit and limit > 0 and rows > limit:
                     break
             table = pa.Table.from_batches(batches, schema=reader.schema)
-        except (duckdb.Error, pa.ArrowException) as e:
+        except QueryError:
+            raise
+        except Exception as e:
+            # After the timer fired, whatever the interrupted query raised (a DuckDB error, an
+            # Arrow error from the half-read stream...) means the time limit was hit.
             if fired.is_set():
                 raise QueryTimeout(
                     f"query stopped at the {timeout_s:g} s time limit (TICKERLAKE_QUERY_TIMEOUT_S)"
                 ) from None
+            if isinstance(e, MemoryError):
+                raise QueryTooLarge(
+                    "the query needs more memory than this server gives one query: "
+                    "select fewer or smaller columns, or fewer rows"
+                ) from None
+            if not isinstance(e, (duckdb.Error, pa.ArrowException)):
+                raise
             message = one_line(str(e))
             if isinstance(e, duckdb.PermissionException) or "disabled by configuration" in message:
                 raise QueryRefused(_outside_message(message, self._allowed)) from None

@@ -32,6 +32,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -463,7 +464,7 @@ def _read_head(path: str, compression: str | None) -> bytes:
     try:
         with _open_bytes(path, compression) as f:
             return f.read(_HEAD_BYTES)
-    except (gzip.BadGzipFile, EOFError, OSError) as e:
+    except (gzip.BadGzipFile, EOFError, OSError, zlib.error) as e:
         if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
             raise InputFileError(path, e.strerror or str(e)) from None
         raise InputFileError(path, f"unreadable compressed file ({e})") from None
@@ -725,6 +726,11 @@ def _stream_exact(
                     bad = []
         except _pycsv.Error as e:
             raise InputFileError(opened.path, f"unreadable CSV ({e})", row=start_line + consumed) from None
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            # A compressed file whose data is corrupt past its first block.
+            raise InputFileError(
+                opened.path, f"unreadable compressed file ({e})", row=start_line + consumed
+            ) from None
         if line_nos:
             yield _exact_batch(values, cols, line_nos, bad)
 

@@ -416,6 +416,22 @@ def test_gzip_compressed_file(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("where", [0.05, 0.5, 0.9])
+def test_corrupt_gzip_data_is_a_file_error_not_a_crash(tmp_path: Path, where: float) -> None:
+    # Found by the fuzz run: corrupt deflate data raises zlib.error, which is not an OSError.
+    body = (
+        b"Date,Open,High,Low,Close,Volume\n"
+        + b"".join(f"2020-01-{d:02d},1,2,0.5,{d},{d * 10}\n".encode() for d in range(1, 29)) * 40
+    )
+    data = bytearray(gzip.compress(body))
+    data[max(10, int(len(data) * where))] ^= 0xFF
+    path = tmp_path / "AAPL.csv.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputFileError, match=r"AAPL\.csv\.gz") as info:
+        read(path)
+    assert "\n" not in str(info.value)
+
+
 def test_latin1_file(tmp_path: Path) -> None:
     path = tmp_path / "SAP.csv"
     path.write_bytes("Date,Close,Commentaire\n2020-09-01,134.5,hausse élevée\n".encode("latin-1"))
