@@ -25,6 +25,8 @@ multiplies the wait.
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "OUTCOMES",
     "InputFileError",
@@ -118,9 +120,16 @@ OUTCOMES: tuple[tuple[type[Exception], int, int], ...] = (
 )
 
 
+# The machine, not the code: a read-only or full lake, a missing permission. The user (or
+# the operator) fixes it, so it is no internal error: exit 2, and 503 from a server.
+_ENVIRONMENT_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM})
+
+
 def outcome_of(exc: BaseException) -> tuple[int, int]:
     """``(exit code, HTTP status)`` of an error (anything unknown is internal: 1, 500)."""
     for cls, code, status in OUTCOMES:
         if isinstance(exc, cls):
             return code, status
+    if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+        return 2, 503
     return 1, 500

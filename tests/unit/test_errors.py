@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 
@@ -276,3 +277,12 @@ def test_retry_transient_lets_final_errors_through() -> None:
     with pytest.raises(FileNotFoundError):
         retry_transient(fn, "reading")
     assert fn.calls == 1
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
+def test_a_read_only_or_full_lake_is_the_users_to_fix_not_an_internal_error(code: int) -> None:
+    from tickerlake.errors import outcome_of
+
+    assert outcome_of(OSError(code, os.strerror(code), "/lake/raw/x.csv")) == (2, 503)
+    assert outcome_of(OSError(errno.EIO, "I/O error")) == (1, 500)
+    assert outcome_of(ValueError("bug")) == (1, 500)
