@@ -66,14 +66,11 @@ from tickerlake.lake.contract import (
     Dataset,
     arrow_schema,
     duck_path,
-    hash_from_part_name,
+    raw_file_hash,
     sql_ident,
     sql_list,
     sql_literal,
     sql_map,
-)
-from tickerlake.lake.contract import (
-    content_hash as hash_chunks,
 )
 from tickerlake.lake.crawler import CrawlReport, crawl, raw_changed, scan_raw_zone
 from tickerlake.lake.duck import connect
@@ -91,7 +88,6 @@ __all__ = [
     "QUARANTINED_PROP",
     "EtlReport",
     "TableLoad",
-    "content_hash",
     "loaded_hashes",
     "run_etl",
 ]
@@ -178,15 +174,6 @@ class EtlReport:
     crawl: CrawlReport | None = None
     tables: list[TableLoad] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def content_hash(storage: LakeStorage, entry: FileEntry) -> str:
-    """A raw file's identity: the hash in a content-addressed name, else a hash of its bytes."""
-    named = hash_from_part_name(entry.uri)
-    if named is not None:
-        return named
-    with storage.fs.open_input_stream(storage.path(entry.uri)) as f:
-        return hash_chunks(iter(lambda: f.read(1 << 22), b""))
 
 
 def loaded_hashes(table: Table) -> set[str]:
@@ -286,7 +273,7 @@ def _plan_and_load(
     skipped = [e.uri for e in entries if not e.uri.endswith(".csv")]
     # Order of writing: file modification time, then name (content hash) for ties.
     csvs.sort(key=lambda e: (e.mtime_ns, e.uri))
-    hashes = {e.uri: content_hash(storage, e) for e in csvs}
+    hashes = {e.uri: raw_file_hash(storage, e) for e in csvs}
     conflicts = 0
 
     def plan() -> TableLoad:

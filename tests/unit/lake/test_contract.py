@@ -26,6 +26,7 @@ from tickerlake.lake.contract import (
     is_ticker,
     normalize_ticker,
     part_name,
+    raw_file_hash,
     sql_ident,
     sql_list,
     sql_literal,
@@ -117,3 +118,17 @@ def test_content_addressed_names() -> None:
     assert hash_from_part_name(f"file:///lake/raw/d/source=s/{name}") == digest
     assert hash_from_part_name("file:///lake/raw/d/source=s/o'brien.csv") is None
     assert file_key(FileEntry("file:///x", 3, 7)) == "3:7"
+
+
+def test_a_raw_file_is_known_by_its_content_whatever_its_name(tmp_path: Path) -> None:
+    from tickerlake.lake.storage import LakeStorage
+
+    data = b"ticker,date\nAAPL,2020-01-02\n"
+    storage = LakeStorage(Settings(lake=str(tmp_path)))
+    named = tmp_path / part_name(data, "csv")
+    by_hand = tmp_path / "copied by hand.csv"
+    named.write_bytes(b"not what the name says")  # the name is trusted: it is how the lake writes
+    by_hand.write_bytes(data)
+    digest = content_hash([data])
+    assert raw_file_hash(storage, FileEntry(f"file://{named}", 1, 1)) == digest
+    assert raw_file_hash(storage, FileEntry(f"file://{by_hand}", len(data), 1)) == digest

@@ -47,6 +47,7 @@ from tickerlake.lake.contract.layout import (
     file_key,
     hash_from_part_name,
     part_name,
+    raw_file_hash,
 )
 from tickerlake.lake.contract.reading import read_actions, read_bars, read_table, read_tickers
 from tickerlake.lake.contract.sql import sql_ident, sql_list, sql_literal, sql_map
@@ -87,6 +88,7 @@ __all__ = [
     "is_ticker",
     "normalize_ticker",
     "part_name",
+    "raw_file_hash",
     "read_actions",
     "read_bars",
     "read_table",

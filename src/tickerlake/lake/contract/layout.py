@@ -47,6 +47,7 @@ __all__ = [
     "file_key",
     "hash_from_part_name",
     "part_name",
+    "raw_file_hash",
 ]
 
 RAW_ZONE = "raw"
@@ -157,6 +158,15 @@ def hash_from_part_name(uri: str) -> str | None:
     """The content hash in a :func:`part_name` (None for a file named otherwise)."""
     m = _PART_NAME.match(posixpath.basename(uri))
     return m.group(1) if m else None
+
+
+def raw_file_hash(storage: LakeStorage, entry: FileEntry) -> str:
+    """A raw file's identity: the hash in its :func:`part_name`, else a hash of its bytes."""
+    named = hash_from_part_name(entry.uri)
+    if named is not None:
+        return named
+    with storage.fs.open_input_stream(storage.path(entry.uri)) as f:
+        return content_hash(iter(lambda: f.read(1 << 22), b""))
 
 
 def file_key(entry: FileEntry) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from tickerlake.config import Settings
-from tickerlake.lake.storage import LakeStorage, retry_transient
+from tickerlake.lake.storage import LakeStorage
 from tickerlake.stream.sink.committer import CommitConflict
 
 if TYPE_CHECKING:
@@ -128,12 +128,10 @@ class IcebergSinkTable:
         self._catalog: Catalog | None = None
 
     def load(self) -> IcebergVersion:
-        from tickerlake.lake.catalog import ensure_table, open_catalog
+        from tickerlake.lake.catalog import ensure_table, load_table, open_catalog
 
         if self._catalog is None:
             self._catalog = open_catalog(self.settings)
             ensure_table(self._catalog, self.identifier)
-        catalog = self._catalog
-        # A read: safe to retry while the object store holding the metadata is briefly away.
-        table = retry_transient(lambda: catalog.load_table(self.identifier), f"loading {self.identifier}")
+        table = load_table(self._catalog, self.identifier)
         return IcebergVersion(table, self.storage)
