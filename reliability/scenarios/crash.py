@@ -42,7 +42,7 @@ def _digest(
     """Rows, distinct keys and an order-free checksum of a table's values (not its ingestion times)."""
     import duckdb
 
-    from tickerlake.lake.tables import read_table
+    from tickerlake.lake.contract import read_table
 
     data = read_table(settings, table)
     if data.num_rows == 0:
@@ -63,7 +63,7 @@ _ACTIONS_KEY = ("ticker", "date", "action")
 
 
 def _lake_digest(settings: Settings) -> dict[str, tuple[int, int, int]]:
-    from tickerlake.lake.tables import read_table
+    from tickerlake.lake.contract import read_table
 
     actions = read_table(settings, "market.corporate_actions")
     quarantine = read_table(settings, "market.quarantine")
@@ -254,8 +254,8 @@ def _stream_check(settings: Settings, topic: str, delivered: int, out: Outcome) 
     """Every delivered event once in the table and once in the raw zone; nothing stray."""
     import duckdb
 
+    from tickerlake.lake.contract import read_table
     from tickerlake.lake.storage import LakeStorage
-    from tickerlake.lake.tables import read_table
 
     ticks = read_table(settings, "stream.ticks", columns=["kafka_topic", "kafka_partition", "kafka_offset"])
     con = duckdb.connect()

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tickerlake.cli import app
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 
 pytestmark = pytest.mark.integration
 

@@ -29,8 +29,8 @@ from tickerlake.cli._common import (
     user_errors,
 )
 from tickerlake.config import DEFAULT_TICKERS
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 from tickerlake.lake.ingest import IngestReport, land
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 
 __all__ = ["ingest_app", "parse_date", "ticker_list"]
 

@@ -18,25 +18,14 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tickerlake.lake.contract import ACTIONS, BARS, DATASETS, Dataset, sql_ident
+from tickerlake.lake.contract import Dataset, sql_ident
 
 __all__ = [
-    "ACTIONS_SPEC",
-    "BARS_SPEC",
-    "SPECS",
-    "TableSpec",
     "clean_price_artifacts",
     "lenient_select_sql",
     "normalise_sql",
     "reason_sql",
 ]
-
-#: The contract's records under the names this module has always used.
-TableSpec = Dataset
-BARS_SPEC = BARS
-ACTIONS_SPEC = ACTIONS
-#: Specs by raw dataset name, in load order.
-SPECS: dict[str, Dataset] = DATASETS
 
 
 def _text(col: str) -> str:

@@ -49,7 +49,7 @@ from tickerlake.lake.duck import extension_path
 from tickerlake.lake.storage import duckdb_s3_statements
 from tickerlake.query.guard import check_sql, one_line
 from tickerlake.query.named import bind_params, get_named
-from tickerlake.query.results import QueryResult, jsonable, unique_names
+from tickerlake.query.results import QueryResult
 from tickerlake.query.views import (
     BASE_SCHEMAS,
     ColumnInfo,
@@ -58,7 +58,6 @@ from tickerlake.query.views import (
     ViewEntry,
     failing_view,
     iceberg_entry,
-    iceberg_to_duckdb_type,
     iso_ms,
     raw_entry,
 )
@@ -76,13 +75,10 @@ __all__ = [
     "clear_engines",
     "extension_path",
     "get_engine",
-    "iceberg_to_duckdb_type",
-    "jsonable",
     "list_tables",
     "run_named",
     "run_query",
     "table_history",
-    "unique_names",
 ]
 
 # Catalogs that cannot be checked by a cheap local file signature are re-listed at most

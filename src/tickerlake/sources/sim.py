@@ -46,7 +46,7 @@ import pyarrow as pa
 from tickerlake import calendar
 from tickerlake.config import DEFAULT_TICKERS
 from tickerlake.errors import TickerlakeError
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 
 __all__ = [
     "ANOMALY_COLUMNS",

@@ -38,7 +38,7 @@ import pyarrow as pa
 from curl_cffi import requests as curl_requests
 
 from tickerlake.errors import NotFoundError, TickerlakeError, TransientError, UserError
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 from tickerlake.retry import retry
 from tickerlake.sources.csv import normalise_label
 

@@ -8,12 +8,11 @@ import pytest
 
 from tickerlake.config import Settings
 from tickerlake.lake.catalog import list_raw_tables, open_catalog
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS, read_table
 from tickerlake.lake.crawler import crawl, raw_changed
 from tickerlake.lake.etl import run_etl
 from tickerlake.lake.ingest import land
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 from tickerlake.lake.storage import LakeStorage
-from tickerlake.lake.tables import read_table
 
 pytestmark = pytest.mark.integration
 

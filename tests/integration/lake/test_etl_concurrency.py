@@ -10,10 +10,9 @@ import pytest
 
 from tickerlake.config import Settings
 from tickerlake.lake.catalog import open_catalog
+from tickerlake.lake.contract import RAW_BAR_COLUMNS, read_table
 from tickerlake.lake.etl import LOADED_PROP, run_etl
 from tickerlake.lake.ingest import land
-from tickerlake.lake.schemas import RAW_BAR_COLUMNS
-from tickerlake.lake.tables import read_table
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pytest
 
 from tickerlake.config import Settings
 from tickerlake.lake.catalog import RawColumn, RawTable, ensure_table, open_catalog, save_raw_tables
-from tickerlake.lake.schemas import DAILY_BARS, arrow_schema
+from tickerlake.lake.contract import DAILY_BARS, arrow_schema
 from tickerlake.query import clear_engines
 
 INGESTED = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

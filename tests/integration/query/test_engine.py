@@ -29,8 +29,8 @@ from tickerlake.lake.catalog import (
     open_catalog,
     save_raw_tables,
 )
+from tickerlake.lake.contract import STREAM_TICKS
 from tickerlake.lake.crawler import crawl
-from tickerlake.lake.schemas import STREAM_TICKS
 from tickerlake.query import (
     NamedQueryError,
     QueryError,

@@ -14,7 +14,7 @@ import pytest
 from tickerlake.config import Settings
 from tickerlake.errors import QueryRefused
 from tickerlake.lake.catalog import RawColumn, RawTable, ensure_table, open_catalog, save_raw_tables
-from tickerlake.lake.schemas import DAILY_BARS, arrow_schema
+from tickerlake.lake.contract import DAILY_BARS, arrow_schema
 from tickerlake.lake.storage import LakeStorage
 from tickerlake.query import clear_engines, list_tables, run_named, run_query
 from tickerlake.services import S3Endpoint

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tickerlake.lake.tables import read_table
+from tickerlake.lake.contract import read_table
 from tickerlake.stream.live import LiveStats
 from tickerlake.stream.replay import load_bars, replay
 

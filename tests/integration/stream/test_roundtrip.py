@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tickerlake.cli import app
 from tickerlake.lake.catalog import open_catalog
-from tickerlake.lake.tables import read_table
+from tickerlake.lake.contract import read_table
 from tickerlake.stream.replay import load_bars, replay
 from tickerlake.stream.sink import OFFSETS_PROP, SinkOptions, raw_file_name, run_sink, table_state
 

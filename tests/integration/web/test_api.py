@@ -15,7 +15,7 @@ import pytest
 from tickerlake.config import DEFAULT_TICKERS, Settings
 from tickerlake.insights import anomalies, movers, period_over_period, recession
 from tickerlake.insights.narrative import fmt_date
-from tickerlake.lake.tables import read_table
+from tickerlake.lake.contract import read_table
 
 pytestmark = pytest.mark.integration
 

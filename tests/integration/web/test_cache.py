@@ -11,7 +11,7 @@ import pytest
 from tickerlake.config import Settings
 from tickerlake.insights import NoData
 from tickerlake.lake.catalog import ensure_table, open_catalog
-from tickerlake.lake.schemas import DAILY_BARS, arrow_schema
+from tickerlake.lake.contract import DAILY_BARS, arrow_schema
 from tickerlake.web.data import LakeCache
 
 pytestmark = pytest.mark.integration

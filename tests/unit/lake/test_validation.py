@@ -3,7 +3,8 @@
 import duckdb
 import pytest
 
-from tickerlake.lake.validation import ACTIONS_SPEC, BARS_SPEC, lenient_select_sql, normalise_sql, reason_sql
+from tickerlake.lake.contract import ACTIONS, BARS
+from tickerlake.lake.validation import lenient_select_sql, normalise_sql, reason_sql
 
 BAR = {
     "ticker": "aapl ",
@@ -30,7 +31,7 @@ def _check(spec, row: dict) -> tuple:
 
 
 def test_valid_bar_passes_and_is_normalised():
-    assert _check(BARS_SPEC, BAR) == ("AAPL", "unknown", None)
+    assert _check(BARS, BAR) == ("AAPL", "unknown", None)
 
 
 @pytest.mark.parametrize(
@@ -49,12 +50,12 @@ def test_valid_bar_passes_and_is_normalised():
     ],
 )
 def test_invalid_bars_get_every_reason(change, reason):
-    _, _, got = _check(BARS_SPEC, {**BAR, **change})
+    _, _, got = _check(BARS, {**BAR, **change})
     assert got == reason
 
 
 def test_close_may_equal_high_within_rounding():
-    assert _check(BARS_SPEC, {**BAR, "close": 12.0 * (1 + 1e-12)})[2] is None
+    assert _check(BARS, {**BAR, "close": 12.0 * (1 + 1e-12)})[2] is None
 
 
 def test_actions_rules():
@@ -66,17 +67,17 @@ def test_actions_rules():
         "amount": None,
         "source": "sim",
     }
-    assert _check(ACTIONS_SPEC, ok)[2] is None
-    assert _check(ACTIONS_SPEC, {**ok, "ratio": None})[2] == "split without a positive ratio"
-    assert _check(ACTIONS_SPEC, {**ok, "action": "merger"})[2] == "unknown action: merger"
+    assert _check(ACTIONS, ok)[2] is None
+    assert _check(ACTIONS, {**ok, "ratio": None})[2] == "split without a positive ratio"
+    assert _check(ACTIONS, {**ok, "action": "merger"})[2] == "unknown action: merger"
     div = {**ok, "action": "dividend", "ratio": None, "amount": 0.82}
-    assert _check(ACTIONS_SPEC, div)[2] is None
+    assert _check(ACTIONS, div)[2] is None
 
 
 def test_lenient_parsers_accept_common_spellings_and_name_what_fails():
-    typed, fails = lenient_select_sql(BARS_SPEC)
+    typed, fails = lenient_select_sql(BARS)
     con = duckdb.connect()
-    text = {c: None for c in BARS_SPEC.types}
+    text = {c: None for c in BARS.types}
     rows = [
         {
             **text,
@@ -88,10 +89,10 @@ def test_lenient_parsers_accept_common_spellings_and_name_what_fails():
         {**text, "ticker": "MSFT", "date": "01/05/2010", "close": "12", "volume": "7"},
         {**text, "ticker": "MSFT", "date": "yesterday", "close": "abc", "volume": "1.5"},
     ]
-    cols = ", ".join(f'?::VARCHAR AS "{c}"' for c in BARS_SPEC.types)
-    con.execute(f"CREATE TABLE r AS SELECT {cols}", [rows[0][c] for c in BARS_SPEC.types])
+    cols = ", ".join(f'?::VARCHAR AS "{c}"' for c in BARS.types)
+    con.execute(f"CREATE TABLE r AS SELECT {cols}", [rows[0][c] for c in BARS.types])
     for row in rows[1:]:
-        con.execute(f"INSERT INTO r SELECT {cols}", [row[c] for c in BARS_SPEC.types])
+        con.execute(f"INSERT INTO r SELECT {cols}", [row[c] for c in BARS.types])
     got = con.execute(
         f"SELECT date::VARCHAR, close, volume, _f FROM (SELECT {typed}, {fails} AS _f FROM r)"
     ).fetchall()

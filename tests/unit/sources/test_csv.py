@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from tickerlake.errors import InputFileError
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 from tickerlake.sources.csv import (
     CsvFileResult,
     CsvReport,

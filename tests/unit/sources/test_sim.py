@@ -15,7 +15,7 @@ import pytest
 
 from tickerlake.config import DEFAULT_TICKERS
 from tickerlake.errors import TickerlakeError
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 from tickerlake.sources import sim
 
 D = dt.date

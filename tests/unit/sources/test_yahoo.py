@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 from tickerlake.errors import TickerlakeError
-from tickerlake.lake.schemas import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
 from tickerlake.sources.yahoo import BASE_URL_ENV, YahooReport, download_frame_to_raw, fetch_yahoo
 
 REPLAY_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "yahoo" / "replay.py"

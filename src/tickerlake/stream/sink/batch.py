@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.lake.schemas import TABLES, arrow_schema
+from tickerlake.lake.contract import TABLES, arrow_schema
 from tickerlake.stream.schema import Decoded
 
 if TYPE_CHECKING:
