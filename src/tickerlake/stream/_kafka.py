@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
+    OFFSET_END,
     Consumer,
     KafkaError,
     KafkaException,
@@ -35,6 +36,7 @@ __all__ = [
     "Producer",
     "TopicPartition",
     "admin_client",
+    "assign_from",
     "base_config",
     "client_config",
     "commit_offsets",
@@ -47,6 +49,7 @@ __all__ = [
     "new_producer",
     "offset_of",
     "plain_consumer",
+    "positions",
     "read_range",
     "resolve_bootstrap",
     "seek",
@@ -238,6 +241,45 @@ def plain_consumer(settings: Settings, bootstrap: str, **extra: Any) -> Consumer
     return new_consumer(
         settings, bootstrap, {"group.id": "tickerlake-inspect", "enable.auto.commit": False, **extra}
     )
+
+
+def assign_from(
+    consumer: Consumer, topic: str, partitions: Iterable[int], start: str | int, timeout_s: float = 10.0
+) -> None:
+    """Assign partitions directly (no group membership, no rebalance) from ``start``.
+
+    Args:
+        start: ``earliest``, ``latest``, or a time in ms since the epoch (each partition
+            from its first record at or after it, else from its end).
+    """
+    parts = list(partitions)
+    if start == "earliest" or start == "latest":
+        at = OFFSET_BEGINNING if start == "earliest" else OFFSET_END
+        consumer.assign([TopicPartition(topic, p, at) for p in parts])
+        return
+    found = consumer.offsets_for_times(
+        [TopicPartition(topic, p, int(start)) for p in parts], timeout=timeout_s
+    )
+    consumer.assign(
+        [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in found]
+    )
+
+
+def positions(
+    consumer: Consumer, topic: str, partitions: Iterable[int]
+) -> dict[int, tuple[int | None, int | None]]:
+    """Per assigned partition: the consumer's next offset and the log end it last saw (None: not known yet).
+
+    Both come from the client's own state (no request to the cluster), so this is cheap.
+    """
+    out: dict[int, tuple[int | None, int | None]] = {}
+    for tp in consumer.position([TopicPartition(topic, p) for p in partitions]):
+        try:
+            _, high = consumer.get_watermark_offsets(tp, cached=True)
+        except KafkaException:
+            high = -1
+        out[tp.partition] = (tp.offset if tp.offset >= 0 else None, high if high >= 0 else None)
+    return out
 
 
 def start_position(offset: int | None) -> int:
