@@ -31,7 +31,7 @@ browser:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
 # Type checks (config in pyproject.toml): strict on the pure modules, then the whole package.
-MYPY_STRICT := -p tickerlake.insights -m tickerlake.calendar -m tickerlake.lake.inference \
+MYPY_STRICT := -p tickerlake.insights -m tickerlake.calendar -m tickerlake.lake.inference -m tickerlake.lake.actions \
 	-m tickerlake.stream.schema -m tickerlake.stream.ticks
 
 lint: install

@@ -148,6 +148,7 @@ def test_layers_import_downwards_only(layer: str) -> None:
 # Pure cores: no I/O clients, no filesystem or network libraries at import time.
 _PURE = (
     "tickerlake.insights",
+    "tickerlake.lake.actions",
     "tickerlake.lake.inference",
     "tickerlake.stream.schema",
     "tickerlake.stream.ticks",
