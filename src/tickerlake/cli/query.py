@@ -1,7 +1,9 @@
 """``tickerlake query`` and ``tickerlake tables``: read-only SQL over the lake (the Athena part).
 
 A thin shell over :mod:`tickerlake.service.queries` and :mod:`tickerlake.service.catalog`,
-the operations behind the web API's ``/api/query``, ``/api/named`` and ``/api/catalog``.
+the operations behind the web API's ``/api/query``, ``/api/named``, ``/api/saved``,
+``/api/history`` and ``/api/catalog``: run SQL or a built-in or saved query, save, edit
+and delete saved queries, list the lake's query history.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tickerlake.cli._app import app
@@ -22,8 +25,10 @@ from tickerlake.cli._common import (
     fail,
     render,
     settings_of,
+    to_jsonable,
     user_errors,
 )
+from tickerlake.config import Settings
 
 if TYPE_CHECKING:  # the engine pulls in DuckDB and pyiceberg: imported only when a command runs
     from tickerlake.query.engine import QueryResult
@@ -81,22 +86,70 @@ def _print_result(result: QueryResult, fmt: OutputFormat, limit_hint: bool) -> N
         err_console.print(note, style="dim" if not result.truncated else "yellow", highlight=False)
 
 
-def _print_named(as_json: bool) -> None:
-    from tickerlake.service.queries import named_queries
+def _print_named(settings: Settings, as_json: bool) -> None:
+    from tickerlake.service.queries import named_queries, saved_queries
 
-    queries = named_queries()
+    builtin: list[Any] = list(named_queries())
+    saved: list[Any] = list(saved_queries(settings))
 
     def text() -> None:
         table = Table(title="named queries (tickerlake query --named NAME --param name=value …)")
-        table.add_column("name")
+        table.add_column("name", no_wrap=True)
+        table.add_column("kind", no_wrap=True)
         table.add_column("parameters")
         table.add_column("description")
-        for q in queries:
+        for q in [*builtin, *saved]:
             params = ", ".join(f"{p.name}: {p.type}{'?' if p.optional else ''}" for p in q.params)
-            table.add_row(q.name, params, q.description)
+            table.add_row(q.name, getattr(q, "kind", "builtin"), params, q.description)
         console.print(table)
 
-    render(queries, as_json, text)
+    doc = [{**to_jsonable(q), "kind": "builtin"} for q in builtin] + [to_jsonable(q) for q in saved]
+    render(doc, as_json, text)
+
+
+def _save(settings: Settings, name: str, sql: str, description: str, declare: list[str], replace: bool,
+          as_json: bool) -> None:  # fmt: skip
+    from tickerlake.query.saved import parse_param_spec
+    from tickerlake.service.queries import save_query
+
+    with user_errors():
+        params = [parse_param_spec(d) for d in declare]
+        saved = save_query(settings, name, sql, description, params, replace=replace)
+
+    def text() -> None:
+        params = " ".join(f"--param {p.name}=…" for p in saved.params if not p.optional)
+        console.print(f"saved query [bold]{escape(saved.name)}[/] in {settings.lake_uri}", highlight=False)
+        console.print(f"run it: tickerlake query --named {saved.name} {params}".rstrip(), style="dim",
+                      highlight=False)  # fmt: skip
+
+    render(saved, as_json, text)
+
+
+def _print_history(settings: Settings, limit: int, status: str | None, as_json: bool) -> None:
+    from tickerlake.service.queries import history
+
+    with user_errors():
+        entries = history(settings, limit, status)
+
+    def text() -> None:
+        table = Table(title=f"query history of {settings.lake_uri} (newest first)")
+        table.add_column("started (UTC)", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("ms", justify="right", no_wrap=True)
+        table.add_column("rows", justify="right", no_wrap=True)
+        table.add_column("query", overflow="ellipsis", no_wrap=True, ratio=1)
+        table.add_column("by", no_wrap=True)
+        for e in entries:
+            what = e.named or " ".join(e.sql.split())
+            if e.error:
+                what = f"{what} — {e.error}"
+            rows = "" if e.row_count is None else f"{e.row_count:,}" + ("+" if e.truncated else "")
+            style = {"ok": "green", "cancelled": "yellow"}.get(e.status, "red")
+            table.add_row(e.started_at[:19].replace("T", " "), f"[{style}]{e.status}[/]", f"{e.duration_ms:.0f}",
+                          rows, escape(what), f"{e.source}:{escape(e.user)}")  # fmt: skip
+        console.print(table)
+
+    render(entries, as_json, text)
 
 
 @app.command("query")
@@ -104,7 +157,9 @@ def query_command(
     ctx: typer.Context,
     sql: str = typer.Argument(None, help="One read-only SQL statement ('-' reads it from stdin)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
-    named: str = typer.Option(None, "--named", "-n", help="Run a named query; 'list' lists them."),
+    named: str = typer.Option(
+        None, "--named", "-n", help="Run a built-in or saved query; 'list' lists both."
+    ),
     param: list[str] = typer.Option(None, "--param", "-p", help="Query parameter name=value (repeatable)."),
     limit: int = typer.Option(
         None, "--limit", help="Maximum rows (default: TICKERLAKE_QUERY_ROW_LIMIT, 10000); 0 = all."
@@ -112,16 +167,60 @@ def query_command(
     timeout: float = typer.Option(
         None, "--timeout", help="Time limit in seconds (default: TICKERLAKE_QUERY_TIMEOUT_S, 30)."
     ),
+    save: str = typer.Option(None, "--save", help="Save the SQL in the lake as a query of this name."),
+    description: str = typer.Option("", "--description", "-d", help="With --save: what the query answers."),
+    declare: list[str] = typer.Option(
+        None, "--declare", help="With --save: a parameter name:type[?][:doc], e.g. start:date (repeatable)."
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="With --save: change the saved query of that name."
+    ),
+    delete: str = typer.Option(None, "--delete", help="Delete the saved query of this name."),
+    show_history: bool = typer.Option(
+        False, "--history", help="List the lake's recent queries (--limit of them, default 20)."
+    ),
+    status: str = typer.Option(
+        None, "--status", help="With --history: only ok, error, refused, timeout or cancelled."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Run read-only SQL over the lake's tables (market.*, stream.*, raw.*), or a named query."""
+    """Run read-only SQL over the lake's tables (market.*, stream.*, raw.*), or a built-in or
+    saved query; save, change and delete saved queries; show the query history."""
     if as_json:
         fmt = OutputFormat.json
     params = parse_params(param or [])
+    settings = settings_of(ctx)
+    actions = [bool(save), bool(delete), show_history, named == "list"]
+    if sum(actions) > 1:
+        raise fail("give one of --save, --delete, --history and --named list")
+    if (description or declare or replace) and not save:
+        raise fail("--description, --declare and --replace go with --save NAME")
+    if status and not show_history:
+        raise fail("--status goes with --history")
     if named == "list":
         if sql or params:
             raise fail("--named list takes no SQL or parameters")
-        _print_named(fmt is OutputFormat.json)
+        _print_named(settings, fmt is OutputFormat.json)
+        return
+    if show_history:
+        if sql or named or params:
+            raise fail("--history takes no SQL, --named or parameters")
+        _print_history(settings, 20 if limit is None else max(limit, 1), status, fmt is OutputFormat.json)
+        return
+    if delete:
+        if sql or named or params:
+            raise fail("--delete NAME takes no SQL, --named or parameters")
+        from tickerlake.service.queries import delete_saved
+
+        with user_errors():
+            gone = delete_saved(settings, delete)
+        render(gone, fmt is OutputFormat.json, lambda: console.print(f"deleted saved query {gone.name}"))
+        return
+    if save:
+        if not sql or named or params:
+            raise fail('--save NAME saves the SQL given: tickerlake query "SELECT …" --save NAME')
+        _save(settings, save, sys.stdin.read() if sql == "-" else sql, description, declare or [], replace,
+              fmt is OutputFormat.json)  # fmt: skip
         return
     if named and sql:
         raise fail("give either SQL or --named NAME, not both")
@@ -129,7 +228,6 @@ def query_command(
         raise fail('give a SQL statement, e.g. tickerlake query "SELECT * FROM market.daily_bars LIMIT 5"')
     from tickerlake.service.queries import QueryRequest, run
 
-    settings = settings_of(ctx)
     text = sys.stdin.read() if sql == "-" else sql
     with user_errors():
         # The CLI's user owns the machine: limits are used as given (the server caps them).

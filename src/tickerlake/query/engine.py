@@ -33,7 +33,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from tickerlake.query.views import (
 __all__ = [
     "MAX_RESULT_BYTES",
     "ColumnInfo",
+    "QueryCancelled",
     "QueryEngine",
     "QueryError",
     "QueryResult",
@@ -72,6 +73,7 @@ __all__ = [
     "QueryTooLarge",
     "SnapshotInfo",
     "TableInfo",
+    "cancel_query",
     "clear_engines",
     "extension_path",
     "get_engine",
@@ -97,6 +99,25 @@ class QueryTimeout(QueryError):
 
 class QueryTooLarge(QueryError):
     """A query whose answer is larger than :data:`MAX_RESULT_BYTES`."""
+
+
+class QueryCancelled(QueryError):
+    """A query stopped by :func:`cancel_query` (its user asked)."""
+
+
+# Queries running now that can be cancelled, by run id: what interrupts each.
+_RUNNING: dict[str, Callable[[], None]] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def cancel_query(run_id: str) -> bool:
+    """Interrupt the running query of ``run_id``; False if none runs under that id (any more)."""
+    with _RUNNING_LOCK:
+        stop = _RUNNING.get(run_id)
+    if stop is None:
+        return False
+    stop()
+    return True
 
 
 def _outside_message(message: str, allowed: Sequence[str]) -> str:
@@ -346,6 +367,7 @@ class QueryEngine:
         *,
         limit: int | None = None,
         timeout_s: float | None = None,
+        run_id: str | None = None,
     ) -> QueryResult:
         """Run one read-only statement.
 
@@ -355,6 +377,7 @@ class QueryEngine:
             limit: Maximum rows returned; None for ``settings.query_row_limit``, 0 or less
                 for no limit.
             timeout_s: Wall-clock limit; None for ``settings.query_timeout_s``, 0 or less for none.
+            run_id: An id under which :func:`cancel_query` can stop the query while it runs.
 
         Returns:
             The result, truncated to the limit (``truncated`` says so).
@@ -362,6 +385,7 @@ class QueryEngine:
         Raises:
             QueryRefused: Not read-only, or touching files outside the lake.
             QueryTimeout: Interrupted at the time limit.
+            QueryCancelled: Stopped by :func:`cancel_query`.
             QueryError: Any other SQL error (syntax, unknown table, type error...).
         """
         checked = check_sql(sql)
@@ -372,11 +396,19 @@ class QueryEngine:
             assert self._con is not None
             cursor = self._con.cursor()
         fired = threading.Event()
+        cancelled = threading.Event()
 
         def _interrupt() -> None:
             fired.set()
             cursor.interrupt()
 
+        def _cancel() -> None:
+            cancelled.set()
+            cursor.interrupt()
+
+        if run_id is not None:
+            with _RUNNING_LOCK:
+                _RUNNING[run_id] = _cancel
         timer = threading.Timer(timeout_s, _interrupt) if timeout_s and timeout_s > 0 else None
         started = time.perf_counter()
         try:
@@ -406,12 +438,18 @@ class QueryEngine:
                     )
                 if limit and limit > 0 and rows > limit:
                     break
+                if cancelled.is_set():  # asked between two batches: interrupt() had nothing to stop
+                    raise QueryCancelled("query cancelled")
+            if cancelled.is_set():
+                raise QueryCancelled("query cancelled")
             table = pa.Table.from_batches(batches, schema=reader.schema)
         except QueryError:
             raise
         except Exception as e:
             # After the timer fired, whatever the interrupted query raised (a DuckDB error, an
             # Arrow error from the half-read stream...) means the time limit was hit.
+            if cancelled.is_set():
+                raise QueryCancelled("query cancelled") from None
             if fired.is_set():
                 raise QueryTimeout(
                     f"query stopped at the {timeout_s:g} s time limit (TICKERLAKE_QUERY_TIMEOUT_S)"
@@ -428,6 +466,9 @@ class QueryEngine:
                 raise QueryRefused(_outside_message(message, self._allowed)) from None
             raise QueryError(self._explain_error(message)) from None
         finally:
+            if run_id is not None:
+                with _RUNNING_LOCK:
+                    _RUNNING.pop(run_id, None)
             if timer is not None:
                 timer.cancel()
             cursor.close()
@@ -579,10 +620,11 @@ def run_query(
     *,
     limit: int | None = None,
     timeout_s: float | None = None,
+    run_id: str | None = None,
 ) -> QueryResult:
     """Run one read-only statement on the lake (see :meth:`QueryEngine.query`)."""
     check_sql(sql)  # refuse before paying for an engine
-    return get_engine(settings).query(sql, params, limit=limit, timeout_s=timeout_s)
+    return get_engine(settings).query(sql, params, limit=limit, timeout_s=timeout_s, run_id=run_id)
 
 
 def run_named(

@@ -1,15 +1,19 @@
-"""Read-only SQL and named queries as operations, and the one way a result cell becomes CSV text.
+"""Read-only SQL, named and saved queries, the query history and cancelling as operations,
+and the one way a result cell becomes CSV text.
 
 The query engine (DuckDB over the catalog) does the work; this module decides what a
-request is (SQL text or a named query with parameters), which limits apply, and how rows
-are written as CSV. The engine is imported when a query runs, not when a shell starts.
+request is (SQL text, or a built-in or saved query with parameters), which limits apply,
+records every run in the lake's query history, and writes rows as CSV. The engine is
+imported when a query runs, not when a shell starts.
 """
 
 from __future__ import annotations
 
 import csv
+import getpass
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -18,9 +22,25 @@ from tickerlake.jsonable import jsonable
 
 if TYPE_CHECKING:
     from tickerlake.query.engine import QueryResult
+    from tickerlake.query.history import HistoryEntry
     from tickerlake.query.named import NamedQuery
+    from tickerlake.query.saved import SavedParam, SavedQuery
 
-__all__ = ["QueryAnswer", "QueryRequest", "csv_cell", "named_queries", "run", "write_csv"]
+__all__ = [
+    "QueryAnswer",
+    "QueryRequest",
+    "cancel",
+    "clear_history",
+    "csv_cell",
+    "delete_saved",
+    "get_saved",
+    "history",
+    "named_queries",
+    "run",
+    "save_query",
+    "saved_queries",
+    "write_csv",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +54,7 @@ class QueryRequest:
             strings are converted to the declared types.
         limit: Row limit; None for the settings' limit, 0 for none (unless capped).
         timeout_s: Time limit in seconds; None for the settings' limit, 0 for none (unless capped).
+        cancel_key: A key under which :func:`cancel` can stop the query while it runs.
     """
 
     sql: str | None = None
@@ -41,6 +62,7 @@ class QueryRequest:
     params: Mapping[str, Any] | None = None
     limit: int | None = None
     timeout_s: float | None = None
+    cancel_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,10 +72,12 @@ class QueryAnswer:
     Attributes:
         result: Columns, types and rows (see :class:`~tickerlake.query.results.QueryResult`).
         limit: The row limit used (None: the engine's default, 0: none).
+        run_id: The run's id in the query history.
     """
 
     result: QueryResult
     limit: int | None
+    run_id: str = ""
 
 
 def named_queries() -> list[NamedQuery]:
@@ -80,23 +104,48 @@ def _limits(settings: Settings, req: QueryRequest, capped: bool) -> tuple[int | 
     return limit, timeout
 
 
-def run(settings: Settings, req: QueryRequest, *, capped: bool = False) -> QueryAnswer:
-    """Run one read-only query on the lake.
+def _status(exc: BaseException) -> str:
+    from tickerlake.errors import RefusedError
+    from tickerlake.query.engine import QueryCancelled, QueryTimeout
+
+    if isinstance(exc, QueryCancelled):
+        return "cancelled"
+    if isinstance(exc, QueryTimeout):
+        return "timeout"
+    return "refused" if isinstance(exc, RefusedError) else "error"
+
+
+def run(
+    settings: Settings,
+    req: QueryRequest,
+    *,
+    capped: bool = False,
+    source: str = "cli",
+    user: str | None = None,
+) -> QueryAnswer:
+    """Run one read-only query on the lake and record it in the lake's query history.
+
+    A ``named`` query is a built-in one or, failing that, one saved in the lake; either way
+    its parameters are bound as values and its SQL passes the read-only guard on this run.
 
     Args:
         settings: Runtime settings (lake, default limits).
         req: The SQL or named query.
         capped: Treat the settings' row and time limits as the most a request may ask
             for (the web server); otherwise the request's limits are used as given (the CLI).
+        source: Who ran it, for the history: ``cli`` or ``web``.
+        user: The user for the history (default: the OS user).
 
     Raises:
         BadInput: Neither or both of SQL and a named query.
-        UnknownNamedQuery: An unknown named query (a NotFoundError).
+        UnknownNamedQuery: An unknown named or saved query (a NotFoundError).
         NamedQueryError: Missing, unknown or badly typed parameters.
         QueryRefused: Not a read-only statement, or files outside the lake.
-        QueryError: The statement fails (syntax, unknown table, time limit...).
+        QueryError: The statement fails (syntax, unknown table, time limit, cancelled...).
     """
-    from tickerlake.query.engine import run_named, run_query
+    from tickerlake.query.engine import run_query
+    from tickerlake.query.history import HistoryEntry, QueryHistory, new_id
+    from tickerlake.query.named import bind_params
 
     if bool(req.sql and req.sql.strip()) == bool(req.named):
         # BadInput (a UserError) like every other bad parameter of an operation.
@@ -105,12 +154,153 @@ def run(settings: Settings, req: QueryRequest, *, capped: bool = False) -> Query
         raise BadInput("give either sql or named (one of them)")
     limit, timeout = _limits(settings, req, capped)
     params = dict(req.params) if req.params else None
-    if req.named:
-        result = run_named(settings, req.named, params, limit=limit, timeout_s=timeout)
-    else:
-        assert req.sql is not None  # checked above
-        result = run_query(settings, req.sql, params, limit=limit, timeout_s=timeout)
-    return QueryAnswer(result, limit)
+    run_id, started_at = new_id()
+    sql = req.sql or ""
+    started = time.perf_counter()
+    result: QueryResult | None = None
+    failure: BaseException | None = None
+    try:
+        if req.named:
+            query = _resolve(settings, req.named)
+            sql = query.sql
+            values: Mapping[str, Any] | None = bind_params(query, params or {})
+        else:
+            values = params
+        result = run_query(settings, sql, values, limit=limit, timeout_s=timeout, run_id=req.cancel_key)
+    except Exception as e:
+        failure = e
+        raise
+    finally:
+        from tickerlake.retry import first_line
+
+        entry = HistoryEntry(
+            id=run_id,
+            started_at=started_at,
+            source=source,
+            user=user if user is not None else _os_user(),
+            sql=sql,
+            named=req.named,
+            params={
+                k: v if isinstance(v, str | int | float | bool | list) else str(v)
+                for k, v in (params or {}).items()
+            },
+            status="ok" if failure is None else _status(failure),
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            row_count=result.row_count if result is not None else None,
+            truncated=result.truncated if result is not None else False,
+            error=None if failure is None else first_line(failure, limit=500),
+        )
+        QueryHistory(settings).record(entry)
+    assert result is not None  # a failure raised above
+    return QueryAnswer(result, limit, run_id)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _resolve(settings: Settings, name: str) -> NamedQuery:
+    """A built-in named query, else a saved one, as the engine runs it.
+
+    Raises:
+        UnknownNamedQuery: Neither (the message lists both kinds).
+    """
+    from tickerlake.query.named import UnknownNamedQuery, get_named, list_named
+    from tickerlake.query.saved import SavedQueryStore
+
+    try:
+        return get_named(name)
+    except UnknownNamedQuery:
+        pass
+    store = SavedQueryStore(settings)
+    saved = store.find(name)
+    if saved is None:
+        builtin = ", ".join(q.name for q in list_named())
+        mine = ", ".join(q.name for q in store.list()) or "none"
+        raise UnknownNamedQuery(f"unknown query {name[:70]!r} (built-in: {builtin}; saved: {mine})")
+    return saved.as_named()
+
+
+def cancel(cancel_key: str) -> bool:
+    """Cancel a running query by the ``cancel_key`` it was started with; False if none runs under it."""
+    from tickerlake.query.engine import cancel_query
+
+    return cancel_query(cancel_key)
+
+
+# --------------------------------------------------------------------------- saved queries
+
+
+def saved_queries(settings: Settings) -> list[SavedQuery]:
+    """The queries saved in the lake, sorted by name (JSON: name, description, sql, params, times)."""
+    from tickerlake.query.saved import SavedQueryStore
+
+    return SavedQueryStore(settings).list()
+
+
+def get_saved(settings: Settings, name: str) -> SavedQuery:
+    """One saved query.
+
+    Raises:
+        UnknownNamedQuery: None of that name.
+        SavedQueryError: A name no saved query can have.
+    """
+    from tickerlake.query.saved import SavedQueryStore
+
+    return SavedQueryStore(settings).get(name)
+
+
+def save_query(
+    settings: Settings,
+    name: str,
+    sql: str,
+    description: str = "",
+    params: Iterable[SavedParam] | Iterable[Mapping[str, Any]] = (),
+    *,
+    replace: bool = True,
+) -> SavedQuery:
+    """Save a query in the lake (see :meth:`~tickerlake.query.saved.SavedQueryStore.save`).
+
+    Raises:
+        SavedQueryError: A bad name (or a built-in's), description or parameter; the name
+            is taken and ``replace`` is off.
+        QueryRefused: The SQL is not one read-only statement.
+        QueryError: The SQL does not parse.
+    """
+    from tickerlake.query.saved import SavedQueryStore
+
+    return SavedQueryStore(settings).save(name, sql, description, params, replace=replace)
+
+
+def delete_saved(settings: Settings, name: str) -> SavedQuery:
+    """Delete a saved query; returns what it was.
+
+    Raises:
+        UnknownNamedQuery: None of that name.
+    """
+    from tickerlake.query.saved import SavedQueryStore
+
+    return SavedQueryStore(settings).delete(name)
+
+
+# --------------------------------------------------------------------------- history
+
+
+def history(settings: Settings, limit: int = 50, status: str | None = None) -> list[HistoryEntry]:
+    """The lake's most recent query runs, newest first (bounded: the lake keeps the last 500)."""
+    from tickerlake.query.history import QueryHistory
+
+    return QueryHistory(settings).entries(limit, status)
+
+
+def clear_history(settings: Settings) -> int:
+    """Delete the lake's query history; returns how many runs were deleted."""
+    from tickerlake.query.history import QueryHistory
+
+    return QueryHistory(settings).clear()
 
 
 def csv_cell(value: Any) -> str:
