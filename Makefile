@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LAKE ?= ./lake
 PORT ?= 8050
 
-.PHONY: demo test install services-jars lint bench clean browser reliability
+.PHONY: demo test install services-jars lint bench clean browser postgres reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
+# Debian's PostgreSQL server (the shared Iceberg catalog of `services up --only postgres`), when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql for the shared-catalog tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq postgresql >/dev/null; fi; }
+
 # Type checks (config in pyproject.toml): strict on the pure modules, then the whole package.
 MYPY_STRICT := -p tickerlake.insights -m tickerlake.calendar -m tickerlake.lake.inference -m tickerlake.lake.actions \
-	-m tickerlake.stream.schema -m tickerlake.stream.ticks
+	-m tickerlake.stream.schema -m tickerlake.stream.ticks -m tickerlake.stream.live.core
 
 lint: install
 	$(BIN)/ruff check src tests bench reliability
@@ -40,7 +47,7 @@ lint: install
 	$(BIN)/mypy $(MYPY_STRICT)
 	$(BIN)/mypy src/tickerlake
 
-test: install services-jars browser
+test: install services-jars browser postgres
 	$(BIN)/ruff check src tests bench reliability
 	$(BIN)/mypy $(MYPY_STRICT)
 	$(BIN)/mypy src/tickerlake

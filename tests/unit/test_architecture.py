@@ -152,6 +152,7 @@ _PURE = (
     "tickerlake.lake.inference",
     "tickerlake.stream.schema",
     "tickerlake.stream.ticks",
+    "tickerlake.stream.live.core",
 )
 _CLIENTS = {
     "duckdb",

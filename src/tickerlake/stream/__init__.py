@@ -7,7 +7,8 @@
   offsets, batches, dead letters, raw files, the committer and the loop, one module each;
 * :mod:`~tickerlake.stream._kafka` — the one module that imports ``confluent_kafka`` (client config, helpers);
 * :mod:`~tickerlake.stream.status` — lag per partition (``stream status``, ``stream topics``);
-* :mod:`~tickerlake.stream.live` — live per-ticker statistics for the web's live page;
+* :mod:`~tickerlake.stream.live` — the live view: sessions, VWAP, event-time bars and anomaly scores
+  (``core``, pure) fed by a reader in its own consumer group (``consumer``);
 * :mod:`~tickerlake.stream.demo` — the demo's streaming act (``stream demo``).
 
 Submodules are imported on demand so that importing the package stays cheap.

@@ -1,0 +1,526 @@
+"""The live view's state, folded from trades: sessions, VWAP, event-time bars and anomaly scores. Pure.
+
+:class:`LiveBook` keeps, per ticker and in bounded memory:
+
+* the **session** (the UTC date of the trades; US sessions never cross it): open, high,
+  low and last by event time, volume, VWAP, and the change against the previous close
+  (the last price of the ticker's previous session in the stream, else what the
+  ``previous_close`` lookup answers, e.g. the lake's daily close);
+* **bars** per timeframe (1 and 5 minutes by default): tumbling windows aligned on the
+  epoch, on *event* time. Open, close, high, low, volume and trades of a window are
+  exactly those of its trades, whatever order they arrive in, so the bars equal the ones
+  SQL computes from ``stream.ticks`` (open/close are the trades with the smallest/largest
+  ``(ts, seq)``). A window closes once the ticker's own watermark (its latest event time;
+  Kafka keeps one ticker's events in order in one partition) passes the window's end plus
+  the allowed lateness. A trade for a window that is already closed is *late*: it is
+  counted (per ticker and in total, per timeframe) and not applied to that window. Windows
+  without trades make no bar (a gap, never an invented flat bar). A ticker that goes quiet
+  keeps its last window open, since nothing says it is complete, and is flagged ``quiet``
+  once the book's latest event time is :attr:`LiveConfig.quiet_after_us` past its last trade;
+* an **anomaly score** for every closed bar of the first timeframe: the robust z-score of
+  the bar's log return (close against the previous bar's close, within one session, so
+  the overnight gap never counts) against the ticker's last :attr:`LiveConfig.history`
+  returns: ``z = (r - median) / (1.4826 · MAD)``. A bar with ``|z| >=``
+  :attr:`LiveConfig.alert_z` (and at least :attr:`LiveConfig.min_history` returns of
+  history) raises an :class:`Alert`.
+
+Why a median/MAD z-score rather than mean/standard deviation or an online learner such as
+``river``: intraday returns are fat-tailed, and a jump inflates the standard deviation it is
+measured against (one 10 % move in 60 quiet minutes lifts the std enough to hide itself and
+the next one), while the median and the MAD ignore up to half the history being outliers.
+The rolling history follows volatility regimes (a calm morning, a wild afternoon), it costs
+O(history) per closed bar, it is deterministic (the same trades give the same alerts, which
+the tests rely on) and its unit, "robust standard deviations", is one a trader reads at a
+glance; an online detector's anomaly score has no such unit and needs tuning per ticker.
+The MAD is floored at one basis point so that a flat price (MAD 0) does not turn the first
+cent of movement into an infinite score.
+
+Memory is bounded: :attr:`LiveConfig.bars_kept` closed bars per ticker and timeframe,
+:attr:`LiveConfig.history` returns per ticker, :attr:`LiveConfig.alerts_kept` alerts, and
+at most :attr:`LiveConfig.max_tickers` tickers (trades of further tickers are counted in
+:attr:`LiveBook.dropped`, not kept).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DAY_US",
+    "Alert",
+    "Bar",
+    "Changes",
+    "LiveBook",
+    "LiveConfig",
+    "Quote",
+    "robust_z",
+    "window_start",
+]
+
+DAY_US = 86_400_000_000
+_MINUTE_US = 60_000_000
+# 1.4826 · MAD estimates the standard deviation of normally distributed data.
+_MAD_TO_SIGMA = 1.4826
+# The smallest MAD used (a log return of one basis point): a flat history scores movement finitely.
+_MIN_MAD = 1e-4
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Windows, lateness, scoring and memory bounds of a :class:`LiveBook`.
+
+    Attributes:
+        timeframes_s: Bar widths in seconds; the first is scored for anomalies.
+        allowed_lateness_us: How long after its end (in the ticker's event time) a window
+            still takes trades.
+        bars_kept: Closed bars kept per ticker and timeframe.
+        history: Returns per ticker that a new return is scored against.
+        min_history: Returns needed before a bar can raise an alert.
+        alert_z: Robust z-score (absolute) from which a bar raises an alert.
+        quiet_after_us: Event time without trades after which a ticker is quiet.
+        max_tickers: Tickers tracked at most.
+        alerts_kept: Alerts kept (newest).
+    """
+
+    timeframes_s: tuple[int, ...] = (60, 300)
+    allowed_lateness_us: int = 2_000_000
+    bars_kept: int = 390
+    history: int = 60
+    min_history: int = 20
+    alert_z: float = 6.0
+    quiet_after_us: int = 5 * _MINUTE_US
+    max_tickers: int = 5_000
+    alerts_kept: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.timeframes_s or any(t <= 0 for t in self.timeframes_s):
+            raise ValueError(f"timeframes must be positive seconds, got {self.timeframes_s}")
+        if self.allowed_lateness_us < 0:
+            raise ValueError("allowed lateness must not be negative")
+        if self.min_history < 2 or self.history < self.min_history:
+            raise ValueError("need 2 <= min_history <= history")
+
+
+@dataclass(slots=True)
+class Bar:
+    """One window of one ticker's trades.
+
+    Attributes:
+        start_us: Window start, µs since the epoch (inclusive; the end is start + width).
+        open: Price of the trade with the smallest ``(ts, seq)``.
+        high: Highest price.
+        low: Lowest price.
+        close: Price of the trade with the largest ``(ts, seq)``.
+        volume: Shares.
+        trades: Trades.
+        notional: Sum of price × size (the VWAP's numerator).
+        first: ``(ts, seq)`` of the opening trade.
+        last: ``(ts, seq)`` of the closing trade.
+        final: Whether the window is closed (no trade will change it).
+        z: Robust z-score of its return (scored timeframe, closed bars with a previous bar).
+    """
+
+    start_us: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    trades: int
+    notional: float
+    first: tuple[int, int]
+    last: tuple[int, int]
+    final: bool = False
+    z: float | None = None
+
+    @property
+    def vwap(self) -> float | None:
+        """Volume-weighted average price (None without volume)."""
+        return self.notional / self.volume if self.volume else None
+
+    def add(self, ts_us: int, seq: int, price: float, size: int) -> None:
+        """Fold one trade in (any order)."""
+        key = (ts_us, seq)
+        if key < self.first:
+            self.first, self.open = key, price
+        if key >= self.last:
+            self.last, self.close = key, price
+        if price > self.high:
+            self.high = price
+        if price < self.low:
+            self.low = price
+        self.volume += size
+        self.trades += 1
+        self.notional += price * size
+
+
+def _new_bar(start_us: int, ts_us: int, seq: int, price: float, size: int) -> Bar:
+    key = (ts_us, seq)
+    return Bar(start_us, price, price, price, price, size, 1, price * size, key, key)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A bar whose return is far outside its ticker's recent history.
+
+    Attributes:
+        ticker: Symbol.
+        timeframe_s: Bar width.
+        start_us: Start of the bar.
+        close: Its close.
+        previous_close: Close of the bar before it.
+        ret_pct: Its return, percent.
+        z: Robust z-score.
+        median_pct: Median return of the history, percent.
+        mad_pct: Its median absolute deviation, percent.
+    """
+
+    ticker: str
+    timeframe_s: int
+    start_us: int
+    close: float
+    previous_close: float
+    ret_pct: float
+    z: float
+    median_pct: float
+    mad_pct: float
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A ticker's session as the tape shows it.
+
+    Attributes:
+        ticker: Symbol.
+        day: Session, days since the epoch (UTC date of its trades).
+        open: First price of the session.
+        high: Highest price.
+        low: Lowest price.
+        last: Latest price (by event time).
+        previous_close: Close of the previous session (None when unknown).
+        change: Last minus previous close (None when unknown).
+        change_pct: The same in percent.
+        vwap: Session VWAP (None without volume).
+        volume: Session shares.
+        trades: Session trades.
+        last_ts_us: Time of the latest trade.
+        z: Score of the latest scored bar.
+        late: Trades that came after their window closed (all timeframes).
+        quiet: Whether the ticker has not traded for a while (in the book's event time).
+    """
+
+    ticker: str
+    day: int
+    open: float
+    high: float
+    low: float
+    last: float
+    previous_close: float | None
+    change: float | None
+    change_pct: float | None
+    vwap: float | None
+    volume: int
+    trades: int
+    last_ts_us: int
+    z: float | None
+    late: int
+    quiet: bool
+
+
+@dataclass
+class Changes:
+    """What changed since the last :meth:`LiveBook.drain`.
+
+    Attributes:
+        tickers: Tickers with new trades (sorted).
+        closed: ``(ticker, timeframe_s, bar)`` of windows that closed, in closing order.
+        alerts: New alerts.
+        events: Trades applied.
+        late: Late trades counted.
+    """
+
+    tickers: list[str] = field(default_factory=list)
+    closed: list[tuple[str, int, Bar]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    events: int = 0
+    late: int = 0
+
+
+def window_start(ts_us: int, width_us: int) -> int:
+    """Start of the tumbling window (aligned on the epoch) that holds ``ts_us``."""
+    return ts_us - ts_us % width_us
+
+
+def robust_z(value: float, history: Sequence[float]) -> tuple[float, float, float]:
+    """Robust z-score of ``value`` against ``history`` (median and MAD, the MAD floored).
+
+    Returns:
+        ``(z, median, mad)``.
+
+    Raises:
+        ValueError: Empty history.
+    """
+    if not history:
+        raise ValueError("robust_z needs a history")
+    med = statistics.median(history)
+    mad = statistics.median([abs(h - med) for h in history])
+    return (value - med) / (_MAD_TO_SIGMA * max(mad, _MIN_MAD)), med, mad
+
+
+class _Frame:
+    """One timeframe of one ticker: open windows by start, closed bars (bounded)."""
+
+    __slots__ = ("closed", "late", "open", "width_us")
+
+    def __init__(self, width_us: int, kept: int) -> None:
+        self.width_us = width_us
+        self.open: dict[int, Bar] = {}
+        self.closed: deque[Bar] = deque(maxlen=kept)
+        self.late = 0
+
+
+class _Ticker:
+    """One ticker's running state."""
+
+    __slots__ = (
+        "day",
+        "first",
+        "frames",
+        "high",
+        "last",
+        "last_key",
+        "low",
+        "notional",
+        "open",
+        "previous_close",
+        "ref",
+        "returns",
+        "trades",
+        "volume",
+        "watermark",
+        "z",
+    )
+
+    def __init__(self, config: LiveConfig) -> None:
+        self.frames = [_Frame(t * 1_000_000, config.bars_kept) for t in config.timeframes_s]
+        self.returns: deque[float] = deque(maxlen=config.history)
+        self.day = -1
+        self.watermark = -(2**62)
+        self.previous_close: float | None = None
+        # (day, close) of the last closed bar of the scored timeframe: the base of the next return.
+        self.ref: tuple[int, float] | None = None
+        self.z: float | None = None
+        self._reset_session(-1, 0, 0, 0.0)
+
+    def _reset_session(self, day: int, ts_us: int, seq: int, price: float) -> None:
+        self.day = day
+        self.open = self.high = self.low = self.last = price
+        self.first = self.last_key = (ts_us, seq)
+        self.volume = self.trades = 0
+        self.notional = 0.0
+
+
+class LiveBook:
+    """Per-ticker live state folded from trades (see the module docstring).
+
+    Args:
+        config: Windows, lateness, scoring, bounds.
+        previous_close: ``(ticker, session day) -> close`` of the session before, asked
+            when a ticker's first session in the stream starts (None: unknown).
+    """
+
+    def __init__(
+        self,
+        config: LiveConfig | None = None,
+        previous_close: Callable[[str, int], float | None] | None = None,
+    ) -> None:
+        self.config = config or LiveConfig()
+        self._previous_close = previous_close
+        self._tickers: dict[str, _Ticker] = {}
+        self.alerts: deque[Alert] = deque(maxlen=self.config.alerts_kept)
+        #: Trades applied, late trades (per timeframe counted once each), trades of untracked tickers.
+        self.events = 0
+        self.late = 0
+        self.stale = 0
+        self.dropped = 0
+        #: The latest event time of any ticker.
+        self.watermark_us: int | None = None
+        self._changes = Changes()
+        self._dirty: set[str] = set()
+
+    # ------------------------------------------------------------------ folding
+
+    def apply(
+        self,
+        tickers: Sequence[str],
+        ts_us: Sequence[int],
+        price: Sequence[float],
+        size: Sequence[int],
+        seq: Sequence[int],
+    ) -> None:
+        """Fold trades in, in arrival order (columns of equal length)."""
+        if not (len(tickers) == len(ts_us) == len(price) == len(size) == len(seq)):
+            raise ValueError("trade columns differ in length")
+        for name, ts, p, s, q in zip(tickers, ts_us, price, size, seq, strict=True):
+            self._one(name, int(ts), float(p), int(s), int(q))
+
+    def _one(self, name: str, ts: int, price: float, size: int, seq: int) -> None:
+        st = self._tickers.get(name)
+        if st is None:
+            if len(self._tickers) >= self.config.max_tickers:
+                self.dropped += 1
+                return
+            st = self._tickers[name] = _Ticker(self.config)
+        day = ts // DAY_US
+        if day < st.day:
+            # A trade of a session that is over: counted, never mixed into today's figures.
+            self.stale += 1
+            self.late += 1
+            self._changes.late += 1
+            return
+        if day > st.day:
+            self._new_session(name, st, day, ts, seq, price)
+        self.events += 1
+        self._changes.events += 1
+        self._dirty.add(name)
+        key = (ts, seq)
+        if key < st.first:
+            st.first, st.open = key, price
+        if key >= st.last_key:
+            st.last_key, st.last = key, price
+        st.high = max(st.high, price)
+        st.low = min(st.low, price)
+        st.volume += size
+        st.trades += 1
+        st.notional += price * size
+        lateness = self.config.allowed_lateness_us
+        for k, frame in enumerate(st.frames):
+            start = ts - ts % frame.width_us
+            bar = frame.open.get(start)
+            if bar is not None:
+                bar.add(ts, seq, price, size)
+            elif start + frame.width_us + lateness <= st.watermark:
+                # Its window has closed (or, empty, would have): counted, never silently dropped.
+                frame.late += 1
+                self.late += 1
+                self._changes.late += 1
+            else:
+                frame.open[start] = _new_bar(start, ts, seq, price, size)
+            if ts > st.watermark:
+                self._close(name, st, k, frame, ts - lateness)
+        if ts > st.watermark:
+            st.watermark = ts
+            if self.watermark_us is None or ts > self.watermark_us:
+                self.watermark_us = ts
+
+    def _new_session(self, name: str, st: _Ticker, day: int, ts: int, seq: int, price: float) -> None:
+        if st.day >= 0:
+            st.previous_close = st.last
+        elif self._previous_close is not None:
+            st.previous_close = self._previous_close(name, day)
+        st._reset_session(day, ts, seq, price)
+        # The overnight gap is not a return: scoring restarts with the session's first bar.
+        st.ref = None
+
+    def _close(self, name: str, st: _Ticker, k: int, frame: _Frame, horizon: int) -> None:
+        """Close the windows of ``frame`` that end at or before ``horizon`` (watermark - lateness)."""
+        done = sorted(s for s in frame.open if s + frame.width_us <= horizon)
+        for start in done:
+            bar = frame.open.pop(start)
+            bar.final = True
+            if k == 0:
+                self._score(name, st, bar)
+            frame.closed.append(bar)
+            self._changes.closed.append((name, self.config.timeframes_s[k], bar))
+
+    def _score(self, name: str, st: _Ticker, bar: Bar) -> None:
+        day = bar.start_us // DAY_US
+        ref, st.ref = st.ref, (day, bar.close)
+        if ref is None or ref[0] != day:
+            return
+        r = math.log(bar.close / ref[1])
+        if len(st.returns) >= self.config.min_history:
+            z, med, mad = robust_z(r, st.returns)
+            bar.z = st.z = z
+            if abs(z) >= self.config.alert_z:
+                alert = Alert(
+                    ticker=name,
+                    timeframe_s=self.config.timeframes_s[0],
+                    start_us=bar.start_us,
+                    close=bar.close,
+                    previous_close=ref[1],
+                    ret_pct=(math.exp(r) - 1.0) * 100.0,
+                    z=z,
+                    median_pct=med * 100.0,
+                    mad_pct=mad * 100.0,
+                )
+                self.alerts.append(alert)
+                self._changes.alerts.append(alert)
+        st.returns.append(r)
+
+    # ------------------------------------------------------------------ reading
+
+    def tickers(self) -> list[str]:
+        """Tracked tickers, sorted."""
+        return sorted(self._tickers)
+
+    def quote(self, name: str) -> Quote:
+        """A ticker's session.
+
+        Raises:
+            KeyError: Unknown ticker.
+        """
+        st = self._tickers[name]
+        prev = st.previous_close
+        change = st.last - prev if prev else None
+        mark = self.watermark_us if self.watermark_us is not None else st.watermark
+        return Quote(
+            ticker=name,
+            day=st.day,
+            open=st.open,
+            high=st.high,
+            low=st.low,
+            last=st.last,
+            previous_close=prev,
+            change=change,
+            change_pct=(st.last / prev - 1.0) * 100.0 if prev else None,
+            vwap=st.notional / st.volume if st.volume else None,
+            volume=st.volume,
+            trades=st.trades,
+            last_ts_us=st.last_key[0],
+            z=st.z,
+            late=sum(f.late for f in st.frames),
+            quiet=mark - st.watermark >= self.config.quiet_after_us,
+        )
+
+    def bars(self, name: str, timeframe_s: int) -> list[Bar]:
+        """A ticker's bars of one timeframe, closed then open, by start.
+
+        Raises:
+            KeyError: Unknown ticker or timeframe.
+        """
+        try:
+            k = self.config.timeframes_s.index(timeframe_s)
+        except ValueError:
+            raise KeyError(timeframe_s) from None
+        frame = self._tickers[name].frames[k]
+        return [*frame.closed, *(frame.open[s] for s in sorted(frame.open))]
+
+    def open_bars(self, name: str) -> list[tuple[int, Bar]]:
+        """``(timeframe_s, bar)`` of a ticker's open windows."""
+        st = self._tickers[name]
+        return [
+            (self.config.timeframes_s[k], f.open[s]) for k, f in enumerate(st.frames) for s in sorted(f.open)
+        ]
+
+    def drain(self) -> Changes:
+        """What changed since the last call (and start collecting afresh)."""
+        out = self._changes
+        out.tickers = sorted(self._dirty)
+        self._changes = Changes()
+        self._dirty = set()
+        return out
