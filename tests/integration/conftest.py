@@ -10,14 +10,19 @@ first use; ``python -m tickerlake.services.jars`` fetches them up front).
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
+import urllib.parse
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tickerlake.config import Settings
 from tickerlake.services import S3Endpoint, dev_s3, down, up
 
-__all__ = ["kafka_bootstrap", "s3_endpoint", "services_settings"]
+__all__ = ["kafka_bootstrap", "postgres_catalog", "postgres_server", "s3_endpoint", "services_settings"]
 
 #: The bucket the ``s3_endpoint`` fixture creates for tests.
 TEST_BUCKET = "tickerlake-it"
@@ -62,3 +67,38 @@ def s3_endpoint(services_settings: Settings) -> Iterator[S3Endpoint]:
         yield endpoint
     finally:
         down(services_settings, only="s3")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """``host:port`` of a dev PostgreSQL server (Debian's package) for the session.
+
+    Its state folder is a world-traversable temporary folder, not pytest's (0700 when
+    root): as root the launcher runs PostgreSQL as the ``postgres`` user, who must reach it.
+    """
+    root = Path(tempfile.mkdtemp(prefix="tickerlake-pg-"))
+    root.chmod(0o755)
+    settings = Settings(lake=str(root / "lake"), state_dir=str(root / "state"), catalog_uri="")
+    try:
+        (pg,) = up(settings, only="postgres")
+        assert pg.endpoint is not None
+        yield urllib.parse.urlsplit(pg.endpoint).netloc
+    finally:
+        down(settings, only="postgres")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_catalog(postgres_server: str) -> str:
+    """A ``postgresql+psycopg://`` catalog URI on a fresh, empty database of the session's server."""
+    import psycopg
+
+    from tickerlake.services.postgres import DEV_PASSWORD, DEV_USER
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    host, _, port = postgres_server.rpartition(":")
+    with psycopg.connect(
+        host=host, port=int(port), user=DEV_USER, password=DEV_PASSWORD, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://{DEV_USER}:{DEV_PASSWORD}@{postgres_server}/{name}"

@@ -24,7 +24,8 @@ from tickerlake.services.s3proxy import DEV_BUCKET
 __all__ = ["services_app"]
 
 services_app = typer.Typer(
-    help="Dev services: an Apache Kafka broker and an S3Proxy server on 127.0.0.1 (Java 17+, Maven).",
+    help="Dev services on 127.0.0.1: an Apache Kafka broker and an S3Proxy server (Java 17+, Maven); "
+    "a PostgreSQL catalog server with --only postgres.",
     no_args_is_help=True,
 )
 app.add_typer(services_app, name="services")
@@ -35,6 +36,7 @@ class Only(StrEnum):
 
     kafka = "kafka"
     s3 = "s3"
+    postgres = "postgres"
 
 
 OnlyOpt = typer.Option(None, "--only", help="Act on one service only.")
@@ -42,11 +44,12 @@ OnlyOpt = typer.Option(None, "--only", help="Act on one service only.")
 
 def _summary(results: list[ServiceStatus]) -> dict[str, Any]:
     by_name = {r.name: r for r in results}
-    kafka, s3 = by_name.get("kafka"), by_name.get("s3")
+    kafka, s3, pg = by_name.get("kafka"), by_name.get("s3"), by_name.get("postgres")
     return {
         "services": results,
         "bootstrap_servers": kafka.endpoint if kafka and kafka.state in ("running", "external") else None,
         "s3_endpoint": s3.endpoint if s3 and s3.state in ("running", "external") else None,
+        "catalog_uri": pg.env.get("TICKERLAKE_CATALOG_URI") if pg else None,
     }
 
 

@@ -1,8 +1,15 @@
 """The Iceberg catalog (curated tables) and the raw-table registry (crawler output).
 
-The catalog is pyiceberg's ``SqlCatalog`` on SQLite inside the lake by default; an
-``http(s)://`` catalog URI selects an Iceberg REST catalog and ``glue`` the AWS Glue
-catalog, with the same table code. Raw tables (CSV/JSON/Parquet files as received) are not
+The catalog is pyiceberg's ``SqlCatalog`` on SQLite inside the lake by default. The
+catalog URI (``TICKERLAKE_CATALOG_URI``) selects another, with the same table code:
+
+- ``postgresql+psycopg://user:pass@host:5432/db``: the SQL catalog on a shared PostgreSQL
+  database, so several hosts see the same tables (``postgresql://`` means the same);
+- ``http(s)://…``: an Iceberg REST catalog;
+- ``glue``: the AWS Glue Data Catalog (needs the ``glue`` extra: boto3).
+
+Other engines (Spark, Trino) read the same tables through Iceberg's JDBC catalog on the
+same database, under the same catalog name. Raw tables (CSV/JSON/Parquet files as received) are not
 Iceberg tables, so the crawler registers them in the lake's raw-table registry
 (:attr:`~tickerlake.lake.contract.LakeLayout.raw_tables`), which every engine can read.
 """
@@ -26,6 +33,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
 from tickerlake.config import Settings
+from tickerlake.errors import UserError
 from tickerlake.lake.contract import TABLES, LakeLayout
 from tickerlake.lake.storage import iceberg_io_properties, retry_transient
 from tickerlake.retry import retry
@@ -34,31 +42,78 @@ __all__ = [
     "RawColumn",
     "RawTable",
     "catalog_fingerprint",
+    "catalog_kind",
     "ensure_table",
     "list_raw_tables",
     "load_table",
     "load_table_or_none",
     "open_catalog",
     "save_raw_tables",
+    "sqlalchemy_uri",
 ]
+
+#: The extra that brings each optional catalog's client library.
+_EXTRAS = {"glue": ("boto3", "glue")}
+
+
+def sqlalchemy_uri(uri: str) -> str:
+    """A SQL catalog URI with its driver spelled out: PostgreSQL goes through psycopg 3.
+
+    SQLAlchemy's bare ``postgresql://`` means psycopg2, which tickerlake does not install.
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg://" + uri.removeprefix(prefix)
+    return uri
+
+
+def catalog_kind(uri: str) -> str:
+    """``sqlite``, ``postgresql``, ``rest``, ``glue``, or ``sql`` (another SQLAlchemy database)."""
+    if uri.startswith(("http://", "https://")):
+        return "rest"
+    if uri == "glue":
+        return "glue"
+    if uri.startswith("sqlite:"):
+        return "sqlite"
+    if uri.startswith(("postgresql", "postgres:")):
+        return "postgresql"
+    return "sql"
+
+
+def _require_extra(kind: str) -> None:
+    """Fail with one line naming the extra to install when a catalog's client is missing."""
+    if kind not in _EXTRAS:
+        return
+    module, extra = _EXTRAS[kind]
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(
+            f"the {kind} catalog needs {module}: pip install 'tickerlake[{extra}]' (or pip install {module})"
+        )
 
 
 def open_catalog(settings: Settings) -> Catalog:
     """Open (creating on first use) the Iceberg catalog of the lake."""
     uri = settings.resolved_catalog_uri
+    kind = catalog_kind(uri)
+    _require_extra(kind)
     props: dict[str, str] = {
         "warehouse": LakeLayout.of(settings).warehouse,
         **iceberg_io_properties(settings),
     }
-    if uri.startswith(("http://", "https://")):
+    if kind == "rest":
         props.update(type="rest", uri=uri)
-    elif uri == "glue":
+    elif kind == "glue":
         props.update(type="glue")
     else:
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        props.update(type="sql", uri=uri)
+        props.update(type="sql", uri=sqlalchemy_uri(uri))
         props["init_catalog_tables"] = "true"
+        if kind != "sqlite":
+            # A server drops idle connections (restarts, timeouts): check each before use.
+            props["pool_pre_ping"] = "true"
     return retry(
         lambda: load_catalog(settings.catalog_name, **props),
         # The name, not the URI: a database URI may hold a password.
@@ -72,11 +127,15 @@ def open_catalog(settings: Settings) -> Catalog:
 def _catalog_creation_race(exc: BaseException) -> bool:
     """Two processes created the catalog's own tables at once, and this one lost.
 
-    The loser finds them made by the winner ("already exists"); opening again just uses them.
+    The loser finds them made by the winner ("already exists"; on PostgreSQL also a duplicate
+    key in its own type catalog); opening again just uses them.
     """
     import sqlalchemy.exc
 
-    return isinstance(exc, sqlalchemy.exc.OperationalError) and "already exists" in str(exc)
+    text = str(exc)
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and (
+        "already exists" in text or "duplicate key value" in text
+    )
 
 
 def catalog_fingerprint(settings: Settings) -> tuple[Any, ...] | None:

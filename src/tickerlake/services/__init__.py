@@ -1,7 +1,8 @@
-"""Dev services: the Apache Kafka broker and the S3Proxy server that tests and the demo run.
+"""Dev services: the Apache Kafka broker, the S3Proxy server and a PostgreSQL catalog server.
 
 :func:`up`, :func:`down` and :func:`status` start, stop and check them; state lives in
-``<state dir>/services/``. Java 17+ runs them and Maven fetches their jars on first use.
+``<state dir>/services/``. Java 17+ runs Kafka and S3Proxy and Maven fetches their jars on first use;
+PostgreSQL is Debian's package.
 The names below are loaded on first use, so ``python -m tickerlake.services.jars`` does
 not import the launcher first.
 """

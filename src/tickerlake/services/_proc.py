@@ -114,13 +114,14 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def terminate(pid: int, start_ticks: int, timeout_s: float = 30.0) -> str:
-    """Stop one recorded process: SIGTERM, then SIGKILL if it outlives ``timeout_s``.
+def terminate(pid: int, start_ticks: int, timeout_s: float = 30.0, sig: int = signal.SIGTERM) -> str:
+    """Stop one recorded process: ``sig`` (SIGTERM), then SIGKILL if it outlives ``timeout_s``.
 
     Args:
         pid: The recorded pid.
         start_ticks: Its recorded start time; a pid now owned by another process is left alone.
         timeout_s: Grace period for a clean shutdown (Kafka flushes and closes its logs).
+        sig: The polite signal (PostgreSQL's fast shutdown is SIGINT; SIGTERM waits for clients).
 
     Returns:
         ``"not running"``, ``"terminated"`` or ``"killed"``.
@@ -129,7 +130,7 @@ def terminate(pid: int, start_ticks: int, timeout_s: float = 30.0) -> str:
         _reap(pid)
         return "not running"
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return "not running"
     deadline = time.monotonic() + timeout_s
@@ -174,7 +175,7 @@ def pick_error(log_text: str) -> str:
     """
     runs = log_text.split(_START_MARK)
     lines = runs[-1].splitlines()[1:] if len(runs) > 1 else log_text.splitlines()
-    for pattern in (_THROWABLE, re.compile(r"\bERROR\b")):
+    for pattern in (_THROWABLE, re.compile(r"\b(ERROR|FATAL)\b")):
         for ln in lines:
             if pattern.search(ln):
                 return ln.strip()[:300]

@@ -18,6 +18,7 @@ import fcntl
 import functools
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,10 +29,12 @@ from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError, UserError
 from tickerlake.services import _proc
 from tickerlake.services import kafka as kafka_svc
+from tickerlake.services import postgres as pg_svc
 from tickerlake.services import s3proxy as s3_svc
 from tickerlake.services.jars import ensure_jars, java_executable, services_home
 
 __all__ = [
+    "DEFAULT_SERVICES",
     "SERVICES",
     "ServiceRecord",
     "ServiceStatus",
@@ -46,9 +49,17 @@ __all__ = [
 ]
 
 #: Service names, in start order.
-SERVICES: tuple[str, ...] = ("kafka", "s3")
+SERVICES: tuple[str, ...] = ("kafka", "s3", "postgres")
+
+#: What ``up`` starts when no service is named; PostgreSQL (a shared catalog) is asked for by name.
+DEFAULT_SERVICES: tuple[str, ...] = ("kafka", "s3")
+
+#: Each service's folder under the services folder.
+_FOLDERS = {"kafka": "kafka", "s3": "s3proxy", "postgres": "postgres"}
 
 _STATE_VERSION = 1
+
+_TITLES = {"kafka": "Kafka", "s3": "S3Proxy", "postgres": "PostgreSQL"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,12 +198,21 @@ def _healthy(name: str, endpoint: str, settings: Settings | None = None, timeout
 
         conf = client_config(settings) if settings is not None else None
         return kafka_svc.broker_healthy(endpoint, timeout_s=timeout_s, client_config=conf)
+    if name == "postgres":
+        return pg_svc.postgres_healthy(_host_port(endpoint), timeout_s=timeout_s)
     return s3_svc.s3_healthy(endpoint, timeout_s=timeout_s)
+
+
+def _host_port(endpoint: str) -> str:
+    """``127.0.0.1:5432`` of an endpoint such as ``postgresql://127.0.0.1:5432/tickerlake``."""
+    return endpoint.split("://", 1)[-1].split("@")[-1].split("/", 1)[0]
 
 
 def _env(name: str, endpoint: str) -> dict[str, str]:
     if name == "kafka":
         return {"TICKERLAKE_BOOTSTRAP_SERVERS": endpoint}
+    if name == "postgres":
+        return {"TICKERLAKE_CATALOG_URI": pg_svc.catalog_uri(_host_port(endpoint))}
     return _s3_endpoint(endpoint).env()
 
 
@@ -208,6 +228,8 @@ def _s3_endpoint(endpoint_url: str) -> s3_svc.S3Endpoint:
 
 def _external_endpoint(name: str, settings: Settings, state: _State) -> str | None:
     """The user's own endpoint for ``name``, or None when the dev service is meant."""
+    if name == "postgres":
+        return _external_postgres(settings, state)
     configured = settings.bootstrap_servers if name == "kafka" else settings.s3_endpoint
     configured = configured.strip().rstrip("/")
     if not configured:
@@ -219,6 +241,20 @@ def _external_endpoint(name: str, settings: Settings, state: _State) -> str | No
         port = last["broker"] if name == "kafka" else last["http"]
         ours.add(f"127.0.0.1:{port}" if name == "kafka" else f"http://127.0.0.1:{port}")
     return None if configured in ours else configured
+
+
+def _external_postgres(settings: Settings, state: _State) -> str | None:
+    """The user's own PostgreSQL catalog (``host:port``), or None when the dev server is meant.
+
+    Only a ``postgresql`` catalog URI names a server; a SQLite, Glue or REST catalog needs none.
+    """
+    uri = settings.catalog_uri.strip()
+    if not uri.startswith("postgresql"):
+        return None
+    host_port = _host_port(uri)
+    last = state.ports.get("postgres")
+    ours = {f"127.0.0.1:{last['port']}", f"localhost:{last['port']}"} if last else set()
+    return None if host_port in ours else host_port
 
 
 def _external_status(name: str, endpoint: str, settings: Settings) -> ServiceStatus:
@@ -249,6 +285,8 @@ def _pick_ports(name: str, last: dict[str, int] | None) -> dict[str, int]:
         while controller == broker:
             controller = _proc.free_port()
         return {"broker": broker, "controller": controller}
+    if name == "postgres":
+        return {"port": _proc.free_port()}
     return {"http": _proc.free_port()}
 
 
@@ -258,6 +296,10 @@ def _launch(
     if name == "kafka":
         proc = kafka_svc.start_kafka(home, folder, kafka_svc.KafkaPorts(ports["broker"], ports["controller"]))
         return proc, f"127.0.0.1:{ports['broker']}", folder / "kafka.log"
+    if name == "postgres":
+        proc = pg_svc.start_postgres(folder, ports["port"])
+        endpoint = f"postgresql://127.0.0.1:{ports['port']}/{pg_svc.DEV_DATABASE}"
+        return proc, endpoint, folder / "postgres.log"
     proc = s3_svc.start_s3proxy(home, folder, ports["http"])
     return proc, f"http://127.0.0.1:{ports['http']}", folder / "s3proxy.log"
 
@@ -267,13 +309,15 @@ def _wait(
 ) -> float:
     if name == "kafka":
         return kafka_svc.wait_until_healthy(endpoint, proc_alive, log_path, timeout_s)
+    if name == "postgres":
+        return pg_svc.wait_until_healthy(_host_port(endpoint), proc_alive, log_path, timeout_s)
     return s3_svc.wait_until_healthy(endpoint, proc_alive, log_path, timeout_s)
 
 
 def _start(name: str, settings: Settings, state: _State, timeout_s: float) -> ServiceRecord:
     """Launch one service and wait until it answers; retried once on new ports if a port was taken."""
     home = services_home()
-    folder = services_dir(settings) / ("kafka" if name == "kafka" else "s3proxy")
+    folder = services_dir(settings) / _FOLDERS[name]
     last_error: TickerlakeError | None = None
     for attempt in range(2):
         ports = _pick_ports(name, state.ports.get(name) if attempt == 0 else None)
@@ -299,7 +343,7 @@ def _start(name: str, settings: Settings, state: _State, timeout_s: float) -> Se
             _wait(name, endpoint, functools.partial(_running, proc), log_path, timeout_s)
         except TickerlakeError as e:
             last_error = e
-            _proc.terminate(rec.pid, rec.start_ticks, timeout_s=10.0)
+            _proc.terminate(rec.pid, rec.start_ticks, timeout_s=10.0, sig=_stop_signal(name))
             del state.records[name]
             state.save()
             # Another program may have taken a port between choosing and binding it.
@@ -315,9 +359,22 @@ def _start(name: str, settings: Settings, state: _State, timeout_s: float) -> Se
     raise last_error
 
 
-def _selected(only: Sequence[str] | str | None) -> list[str]:
+def _stop_signal(name: str) -> int:
+    """PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast, clean shutdown."""
+    return signal.SIGINT if name == "postgres" else signal.SIGTERM
+
+
+def _in_use(settings: Settings, state: _State) -> list[str]:
+    """The default services, plus PostgreSQL when it was started here or a catalog URI names one."""
+    used = set(DEFAULT_SERVICES) | set(state.records)
+    if _external_endpoint("postgres", settings, state):
+        used.add("postgres")
+    return [n for n in SERVICES if n in used]
+
+
+def _selected(only: Sequence[str] | str | None, default: Sequence[str] = SERVICES) -> list[str]:
     if only is None:
-        return list(SERVICES)
+        return list(default)
     names = [only] if isinstance(only, str) else list(only)
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
@@ -337,7 +394,7 @@ def up(
 
     Args:
         settings: Runtime settings (state folder; the user's own Kafka/S3 if configured).
-        only: A service name or names (``kafka``, ``s3``); all by default.
+        only: A service name or names (``kafka``, ``s3``, ``postgres``); Kafka and S3 by default.
         timeout_s: How long each service may take to answer after launch.
         on_step: Called with a short description before each slow step (for progress).
 
@@ -348,7 +405,7 @@ def up(
         TickerlakeError: If Java/Maven are missing, jars cannot be fetched, or a service
             does not come up (the message names its log).
     """
-    names = _selected(only)
+    names = _selected(only, DEFAULT_SERVICES)
     step = on_step or (lambda _msg: None)
     out: list[ServiceStatus] = []
     with _locked_state(settings) as state:
@@ -364,10 +421,11 @@ def up(
                     _wait(name, rec.endpoint, functools.partial(_alive, rec), Path(rec.log_path), timeout_s)
                 out.append(_record_status(rec, "running", "reused"))
                 continue
-            java_executable()
-            step(f"fetching {name} jars with Maven (first run only)")
-            ensure_jars([name])
-            step(f"starting {'Kafka' if name == 'kafka' else 'S3Proxy'}")
+            if name != "postgres":
+                java_executable()
+                step(f"fetching {name} jars with Maven (first run only)")
+                ensure_jars([name])
+            step(f"starting {_TITLES[name]}")
             rec = _start(name, settings, state, timeout_s)
             out.append(_record_status(rec, "running", "started"))
     return out
@@ -382,10 +440,9 @@ def down(
     process that was started. Data folders are kept, so the next ``up`` finds its topics
     and buckets again.
     """
-    names = _selected(only)
     out: list[ServiceStatus] = []
     with _locked_state(settings) as state:
-        for name in names:
+        for name in _selected(only, _in_use(settings, state)):
             rec = state.records.get(name)
             if rec is None:
                 external = _external_endpoint(name, settings, state)
@@ -393,7 +450,7 @@ def down(
                     ServiceStatus(name=name, state="external" if external else "stopped", endpoint=external)
                 )
                 continue
-            how = _proc.terminate(rec.pid, rec.start_ticks, timeout_s=timeout_s)
+            how = _proc.terminate(rec.pid, rec.start_ticks, timeout_s=timeout_s, sig=_stop_signal(name))
             action = {"terminated": "stopped", "killed": "killed"}.get(how, "none")
             del state.records[name]
             state.save()
@@ -405,11 +462,10 @@ def down(
 
 def status(settings: Settings, only: Sequence[str] | str | None = None) -> list[ServiceStatus]:
     """Whether each service is running and answering (read-only: starts and stops nothing)."""
-    names = _selected(only)
     folder = services_dir(settings)
     state = _State(folder).load() if (folder / "state.json").is_file() else _State(folder)
     out: list[ServiceStatus] = []
-    for name in names:
+    for name in _selected(only, _in_use(settings, state)):
         external = _external_endpoint(name, settings, state)
         if external:
             out.append(_external_status(name, external, settings))
