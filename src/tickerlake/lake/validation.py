@@ -18,7 +18,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tickerlake.lake.contract import Dataset, sql_ident
+from tickerlake.lake.contract import Dataset, rename_sql, sql_ident
 
 __all__ = [
     "clean_price_artifacts",
@@ -65,11 +65,16 @@ def clean_price_artifacts(prices: pa.Array | pa.ChunkedArray) -> pa.Array | pa.C
 
 
 def normalise_sql(spec: Dataset) -> str:
-    """Select list that normalises typed columns (upper-case tickers, lower-case actions...)."""
+    """Select list that normalises typed columns (upper-case tickers, lower-case actions...).
+
+    Tickers are upper-cased and renamed (an ``FB`` bar before 2022-06-09 is META's, see
+    :mod:`tickerlake.lake.contract.renames`); the dataset's derived columns come as NULL.
+    """
     out = []
     for col in spec.types:
         if col == "ticker":
-            out.append('upper(NULLIF(trim("ticker"), \'\')) AS "ticker"')
+            upper = "upper(NULLIF(trim(\"ticker\"), ''))"
+            out.append(f'{rename_sql(upper, sql_ident("date"))} AS "ticker"')
         elif col == "action":
             out.append('lower(NULLIF(trim("action"), \'\')) AS "action"')
         elif col == "source":
@@ -81,6 +86,7 @@ def normalise_sql(spec: Dataset) -> str:
             )
         else:
             out.append(f'"{col}"')
+    out += [f'NULL::{kind} AS "{col}"' for col, kind in spec.derived]
     return ", ".join(out)
 
 

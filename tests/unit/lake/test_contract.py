@@ -79,10 +79,22 @@ def test_dataset_records_state_each_fact_once() -> None:
     assert DATASETS["corporate_actions"].key == ("ticker", "date", "action")
     for ds in DATASETS.values():
         assert TABLES[ds.table] is ds.schema
-        assert set(ds.output) <= set(ds.raw_columns), ds.name
+        derived = {c for c, _ in ds.derived}
+        assert set(ds.output) <= set(ds.raw_columns) | derived, ds.name
+        assert not derived & set(ds.raw_columns), ds.name
         assert ds.output == tuple(f.name for f in ds.schema.fields if f.name != "ingested_at")
     assert RAW_BAR_COLUMNS[:2] == ("ticker", "date")
-    assert BAR_COLUMNS == ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume")
+    assert BAR_COLUMNS == (
+        "ticker",
+        "date",
+        "open",
+        "high",
+        "low",
+        "close",
+        "adj_close",
+        "volume",
+        "raw_close",
+    )
     assert BARS.reader_types["volume"] == "DOUBLE"
 
 

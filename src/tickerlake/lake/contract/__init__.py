@@ -5,6 +5,7 @@
 * :mod:`~tickerlake.lake.contract.datasets` — one :class:`Dataset` record per raw
   dataset (raw columns, curated schema, key, checks) and the curated schemas;
 * :mod:`~tickerlake.lake.contract.tickers` — the one ticker rule;
+* :mod:`~tickerlake.lake.contract.renames` — ticker renames (FB → META);
 * :mod:`~tickerlake.lake.contract.reading` — :func:`read_bars`, the one way bars are read;
 * :mod:`~tickerlake.lake.contract.sql` — quoting of generated SQL.
 
@@ -49,6 +50,7 @@ from tickerlake.lake.contract.layout import (
     part_name,
     raw_file_hash,
 )
+from tickerlake.lake.contract.renames import RENAMES, Rename, rename_sql
 from tickerlake.lake.contract.reading import read_actions, read_bars, read_table, read_tickers
 from tickerlake.lake.contract.sql import sql_ident, sql_list, sql_literal, sql_map
 from tickerlake.lake.contract.tickers import TICKER_MAX_LENGTH, TICKER_PATTERN, is_ticker, normalize_ticker
@@ -70,6 +72,7 @@ __all__ = [
     "RAW_BAR_COLUMNS",
     "RAW_TABLES_FILE",
     "RAW_ZONE",
+    "RENAMES",
     "STATE_DIR",
     "STREAM_BARS",
     "STREAM_TICKS",
@@ -80,6 +83,7 @@ __all__ = [
     "Check",
     "Dataset",
     "LakeLayout",
+    "Rename",
     "arrow_schema",
     "content_hash",
     "duck_path",
@@ -93,6 +97,7 @@ __all__ = [
     "read_bars",
     "read_table",
     "read_tickers",
+    "rename_sql",
     "sql_ident",
     "sql_list",
     "sql_literal",

@@ -61,6 +61,9 @@ DAILY_BARS = Schema(
     NestedField(8, "volume", LongType(), required=False),
     NestedField(9, "source", StringType(), required=False),
     NestedField(10, "ingested_at", TimestamptzType(), required=False),
+    # Added after the first release: tables created before it gain it (nullable) on the
+    # ETL's next run, so it comes last.
+    NestedField(11, "raw_close", DoubleType(), required=False),
     identifier_field_ids=[1, 2],
 )
 
@@ -72,6 +75,7 @@ CORPORATE_ACTIONS = Schema(
     NestedField(5, "amount", DoubleType(), required=False),
     NestedField(6, "source", StringType(), required=False),
     NestedField(7, "ingested_at", TimestamptzType(), required=False),
+    NestedField(8, "old_ticker", StringType(), required=False),
     identifier_field_ids=[1, 2, 3],
 )
 
@@ -149,6 +153,8 @@ class Dataset:
         schema: The curated Iceberg schema; its identifier fields are the key.
         checks: ``(condition meaning invalid, reason SQL)`` over typed columns.
         prices: Price columns cleaned of single-precision artefacts.
+        derived: Curated columns the raw files do not carry → DuckDB type; the ETL loads
+            them as NULL and its corporate-actions pass (:mod:`tickerlake.lake.adjust`) fills them.
     """
 
     name: str
@@ -157,6 +163,7 @@ class Dataset:
     schema: Schema
     checks: tuple[Check, ...]
     prices: tuple[str, ...] = ()
+    derived: tuple[tuple[str, str], ...] = ()
 
     @property
     def raw_columns(self) -> tuple[str, ...]:
@@ -222,7 +229,10 @@ _TICKER_DATE: tuple[Check, ...] = (
 
 _PRICES = ("open", "high", "low", "close", "adj_close")
 
-#: ``daily_bars`` → ``market.daily_bars``. ``close`` is split-adjusted, as Yahoo reports it.
+#: ``daily_bars`` → ``market.daily_bars``. ``close`` (and open, high, low) is split-adjusted,
+#: as Yahoo reports it, and ``volume`` is in today's shares; ``adj_close`` is split- and
+#: dividend-adjusted; ``raw_close`` is the close as traded that day. A source that sends
+#: the close as traded has it adjusted by the ETL with the known or inferred splits.
 BARS = Dataset(
     name="daily_bars",
     table="market.daily_bars",
@@ -237,6 +247,7 @@ BARS = Dataset(
     },
     schema=DAILY_BARS,
     prices=_PRICES,
+    derived=(("raw_close", "DOUBLE"),),
     checks=(
         *_TICKER_DATE,
         *_positive("open"),
@@ -253,9 +264,14 @@ BARS = Dataset(
     ),
 )
 
-#: ``corporate_actions`` → ``market.corporate_actions``. ``action`` is ``split`` or
-#: ``dividend``; ``ratio`` is new shares per old share for splits (4.0 for 4:1);
-#: ``amount`` is cash per share for dividends.
+#: ``corporate_actions`` → ``market.corporate_actions``. ``action`` is ``split``,
+#: ``dividend`` or ``rename``; ``ratio`` is new shares per old share for splits (4.0 for
+#: 4:1); ``amount`` is cash per share for dividends; ``old_ticker`` the symbol a ``rename``
+#: replaced (renames come from :data:`~tickerlake.lake.contract.renames.RENAMES`, never
+#: from raw files). ``source`` says where a row comes from: the raw file's own value
+#: (known), ``inferred`` (read from the prices' adjustment factor), ``suspected`` (a
+#: raw price jump matching a split ratio: reported, never applied) or ``tickerlake``
+#: (a rename of the built-in list).
 ACTIONS = Dataset(
     name="corporate_actions",
     table="market.corporate_actions",
@@ -270,10 +286,11 @@ ACTIONS = Dataset(
         "source_row": "BIGINT",
     },
     schema=CORPORATE_ACTIONS,
+    derived=(("old_ticker", "VARCHAR"),),
     checks=(
         *_TICKER_DATE,
         (
-            "\"action\" IS NULL OR \"action\" NOT IN ('split', 'dividend')",
+            "\"action\" IS NULL OR \"action\" NOT IN ('split', 'dividend', 'rename')",
             "'unknown action: ' || COALESCE(\"action\", '')",
         ),
         (
@@ -284,6 +301,8 @@ ACTIONS = Dataset(
             '"action" = \'dividend\' AND ("amount" IS NULL OR "amount" < 0 OR isnan("amount"))',
             "'dividend without an amount'",
         ),
+        # Renames are tickerlake's facts (the built-in list), recorded by the ETL itself.
+        ('"action" = \'rename\' AND "old_ticker" IS NULL', "'rename without an old ticker'"),
     ),
 )
 

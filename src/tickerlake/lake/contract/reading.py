@@ -45,7 +45,8 @@ def read_table(
         tickers: Only these tickers (any case; None or empty: all).
         start: First day, inclusive.
         end: Last day, inclusive.
-        columns: Only these columns, in this order (None: all).
+        columns: Only these columns, in this order (None: all); columns the table does not
+            have yet (added to the contract after it was written) are left out.
 
     Returns:
         The rows; an empty table with the canonical schema when the table does not exist yet.
@@ -57,6 +58,10 @@ def read_table(
     if table is None:
         empty = arrow_schema(TABLES[identifier]).empty_table()
         return empty.select(list(columns)) if columns else empty
+    if columns:
+        # A lake written before a column was added has no such column until the ETL's next run.
+        have = {f.name for f in table.schema().fields}
+        columns = [c for c in columns if c in have]
     expr: BooleanExpression = AlwaysTrue()
     if tickers:
         # The keyword form of pyiceberg's (pydantic) model fields, which its types declare;
