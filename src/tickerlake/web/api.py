@@ -136,6 +136,11 @@ class QueryIn(BaseModel):
     )
     limit: int | None = Field(None, ge=1, description="Row limit (at most the server's limit).")
     timeout_s: float | None = Field(None, gt=0, description="Time limit in seconds (at most the server's).")
+    cancel_key: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="A key of the caller's choice; POST /api/query/cancel with it stops the query.",
+    )
 
 
 class QueryOut(BaseModel):
@@ -149,6 +154,7 @@ class QueryOut(BaseModel):
     limit: int
     elapsed_ms: float
     sql: str
+    run_id: str = Field(description="The run's id in the query history (GET /api/history).")
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -474,14 +480,25 @@ def insight_summary(
 
 @router.get("/named", response_model=list[NamedQuery], summary="Named queries", tags=["query"])
 def named_queries() -> Response:
-    """The shipped named queries with their parameters."""
+    """The shipped named queries with their parameters (saved ones: GET /api/saved)."""
     return _json(dumps(queries.named_queries()))
 
 
+def caller(request: Request) -> tuple[str, str]:
+    """The caller's name for the query history, and the prefix of its cancel keys (one
+    caller cannot cancel another's queries)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return "", "anonymous:"
+    return principal.name or "", principal.limit_key + ":"
+
+
 def _run(request: Request, body: QueryIn) -> queries.QueryAnswer:
-    req = queries.QueryRequest(body.sql, body.named, body.params, body.limit, body.timeout_s)
+    user, prefix = caller(request)
+    key = prefix + body.cancel_key if body.cancel_key else None
+    req = queries.QueryRequest(body.sql, body.named, body.params, body.limit, body.timeout_s, key)
     # A server's limits are the most a client may ask for.
-    return queries.run(_cache(request).settings, req, capped=True)
+    return queries.run(_cache(request).settings, req, capped=True, source="web", user=user)
 
 
 @router.post(
@@ -495,7 +512,13 @@ def query(request: Request, body: Annotated[QueryIn, Body()]) -> Response:
     answer = _run(request, body)
     result = answer.result
     rows = [[jsonable(v) for v in row] for row in result.rows()]
-    payload = {**result.summary(), "rows": rows, "limit": answer.limit, "sql": result.sql}
+    payload = {
+        **result.summary(),
+        "rows": rows,
+        "limit": answer.limit,
+        "sql": result.sql,
+        "run_id": answer.run_id,
+    }
     return _json(json.dumps(payload, separators=(",", ":"), default=str).encode())
 
 

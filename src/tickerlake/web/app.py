@@ -35,6 +35,8 @@ from tickerlake.web.api import router
 from tickerlake.web.auth import TokenStore, install_access_control
 from tickerlake.web.data import LakeCache
 from tickerlake.web.errors import install_error_handlers
+from tickerlake.web.live import install_live
+from tickerlake.web.queries import router as queries_router
 
 __all__ = ["PAGES", "create_app", "plotly_js_path", "render_not_found", "warm_static"]
 
@@ -47,6 +49,8 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("/insights", "insights.html", "Insights"),
     ("/sql", "sql.html", "SQL"),
     ("/catalog", "catalog.html", "Catalog"),
+    ("/live", "live.html", "Live"),
+    ("/pipeline", "pipeline.html", "Pipeline"),
 )
 
 
@@ -113,6 +117,7 @@ def create_app(
     cache: LakeCache | None = None,
     tokens: TokenStore | None = None,
     require_auth: bool = False,
+    live: Any = None,
 ) -> FastAPI:
     """The dashboard and API for one lake.
 
@@ -122,6 +127,8 @@ def create_app(
         tokens: A prepared token store (tests); by default the lake's.
         require_auth: Demand a token even while the lake has none (``serve`` sets it
             for addresses beyond loopback). Tokens in the lake are enforced either way.
+        live: A running :class:`tickerlake.service.live.LiveFeed` (``serve --live``) for the
+            Live page and ``/api/live``; without one they say how to start it.
     """
     app = FastAPI(
         title="tickerlake",
@@ -141,6 +148,8 @@ def create_app(
     install_error_handlers(app, not_found_page=render_not_found)
     install_access_control(app, settings, tokens, require_auth=require_auth)
     app.include_router(router)
+    install_live(app, live)
+    app.include_router(queries_router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)

@@ -79,7 +79,9 @@ _RANK = {role: i for i, role in enumerate(ROLES)}
 COOKIE_NAME = "tickerlake_token"
 
 #: The SQL endpoints: POST but read-only (a ``read`` token may use them), rate-limited.
-SQL_PATHS: frozenset[str] = frozenset({"/api/query", "/api/query/csv"})
+SQL_PATHS: frozenset[str] = frozenset(
+    {"/api/query", "/api/query/csv", "/api/query/stream", "/api/query/cancel"}
+)
 
 #: Methods that never change anything.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
