@@ -230,7 +230,7 @@ class SavedQueryStore:
         description: str = "",
         params: Iterable[SavedParam] | Iterable[Mapping[str, Any]] = (),
         *,
-        replace: bool = True,
+        replace: bool = False,
     ) -> SavedQuery:
         """Save (or, with ``replace``, overwrite) a query.
 

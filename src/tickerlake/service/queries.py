@@ -260,7 +260,7 @@ def save_query(
     description: str = "",
     params: Iterable[SavedParam] | Iterable[Mapping[str, Any]] = (),
     *,
-    replace: bool = True,
+    replace: bool = False,
 ) -> SavedQuery:
     """Save a query in the lake (see :meth:`~tickerlake.query.saved.SavedQueryStore.save`).
 
