@@ -400,3 +400,115 @@ def demo_cmd(
     render(report, as_json, text)
     if not report.reconciles:
         raise typer.Exit(1)
+
+
+@stream_app.command("live")
+def live_cmd(
+    ctx: typer.Context,
+    topic: str = TopicOpt,
+    start: str = typer.Option(
+        "300", "--from", help="Where to start: earliest, latest or seconds to look back (300, 5m, 1h)."
+    ),
+    duration: float = typer.Option(
+        0.0,
+        "--duration",
+        min=0.0,
+        help="Seconds to watch, then print the final state [default: until Ctrl+C].",
+    ),
+    group: str = typer.Option(
+        "tickerlake-live", "--group", help="Consumer group of the live view (never the sink's)."
+    ),
+    bootstrap: str = BootstrapOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Watch a tick topic live: per ticker last, change, VWAP, 1- and 5-minute bars and anomaly alerts.
+
+    Reads every partition in its own consumer group (the sink's offsets never move) and
+    keeps the state in bounded memory; `serve --live` runs the same view for the browser.
+    With --json it prints the final state (quotes, bars, alerts, reader status) once.
+    """
+    import time
+
+    from rich.live import Live
+
+    from tickerlake.service.live import LiveFeed, LiveOptions
+    from tickerlake.stream.live.consumer import parse_start
+
+    settings = settings_of(ctx)
+    try:
+        start_at = parse_start(start)
+    except ValueError:
+        raise fail(f"--from: {start!r} is not earliest, latest or a number of seconds") from None
+    if group.strip() == "tickerlake-sink":
+        raise fail("--group: the live view never uses the sink's group")
+    with user_errors():
+        feed = LiveFeed(
+            settings, LiveOptions(topic=topic, start=start_at, bootstrap=bootstrap, group=group.strip())
+        ).start()
+    deadline = time.monotonic() + duration if duration else None
+    try:
+        if as_json:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+        else:
+            with Live(_live_table(feed.snapshot(1)), console=console, refresh_per_second=4) as view:
+                while deadline is None or time.monotonic() < deadline:
+                    time.sleep(0.25)
+                    view.update(_live_table(feed.snapshot(1)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        feed.stop()
+    if as_json:
+        render(feed.snapshot(), True)
+
+
+def _live_table(snap: dict[str, Any]) -> Any:
+    """The terminal view: one row per ticker, then the newest alerts."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    st = snap["status"]
+    rate = f"{st['events_per_s']:,.0f}/s" if st.get("events_per_s") is not None else "–"
+    title = (
+        f"{st['topic']}: {st['state']} · {st['events']:,} events ({rate}) · lag {st['lag'] if st['lag'] is not None else '–'}"
+        f" · late {st['late']:,}"
+    )
+    table = Table(title=title, title_justify="left")
+    for col in ("ticker", "last", "change", "%", "VWAP", "high", "low", "volume", "1m close", "z"):
+        table.add_column(col, justify="left" if col == "ticker" else "right")
+    for q in snap["quotes"]:
+        style = "green" if (q["change"] or 0) > 0 else "red" if (q["change"] or 0) < 0 else ""
+        bars = snap["bars"].get("60", {}).get(q["ticker"]) or []
+
+        def num(x: float | None, fmt: str = ",.2f") -> str:
+            return "–" if x is None else format(x, fmt)
+
+        table.add_row(
+            q["ticker"] + (" (quiet)" if q["quiet"] else ""),
+            num(q["last"]),
+            Text(num(q["change"], "+,.2f"), style=style),
+            Text(num(q["change_pct"], "+.2f"), style=style),
+            num(q["vwap"]),
+            num(q["high"]),
+            num(q["low"]),
+            f"{q['volume']:,}",
+            num(bars[-1]["c"]) if bars else "–",
+            num(q["z"], "+.1f"),
+        )
+    parts: list[Any] = [table]
+    if st["state"] != "reading":
+        parts.append(
+            Text(
+                f"{st['detail']} — start a stream with `tickerlake stream replay --topic {st['topic']} --speed 60x`"
+            )
+        )
+    for a in snap["alerts"][:5]:
+        parts.append(
+            Text(
+                f"alert {a['ticker']} {a['ret_pct']:+.2f}% in {a['timeframe_s'] // 60} min (z {a['z']:+.1f})",
+                style="bold yellow",
+            )
+        )
+    return Group(*parts)

@@ -15,6 +15,7 @@ import contextlib
 import json
 import socket
 import sys
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -58,12 +59,26 @@ def serve(
     port: int = typer.Option(
         None, "--port", help="Port, 0 for any free one [default: 8050, TICKERLAKE_PORT]."
     ),
+    live: bool = typer.Option(
+        False, "--live", help="Also read a tick topic live: the Live page and /api/live (see `stream live`)."
+    ),
+    live_topic: str = typer.Option("ticks", "--live-topic", help="With --live: the tick topic."),
+    live_from: str = typer.Option(
+        "300", "--live-from", help="With --live: earliest, latest or seconds to look back (300, 5m)."
+    ),
+    bootstrap: str = typer.Option(
+        None,
+        "--bootstrap-servers",
+        envvar="TICKERLAKE_BOOTSTRAP_SERVERS",
+        help="With --live: Kafka bootstrap servers [default: settings, else the dev broker].",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Serve the dashboard (Market, Insights, SQL, Catalog) and the JSON API until Ctrl+C."""
+    """Serve the dashboard (Market, Insights, SQL, Catalog, Live, Pipeline) and the JSON API until Ctrl+C."""
     settings = settings_of(ctx)
     host = host or settings.host
     port = settings.port if port is None else port
+    start = _live_start(live_from)
     try:
         import uvicorn
 
@@ -81,7 +96,8 @@ def serve(
     sock = _listen(host, port)
     try:
         with user_errors():
-            web = create_app(settings, tokens=tokens, require_auth=not policy.loopback)
+            feed = _live_feed(settings, live_topic, start, bootstrap) if live else None
+            web = create_app(settings, tokens=tokens, require_auth=not policy.loopback, live=feed)
             # Read the bars and open the SQL engine before announcing the URL: the first pages
             # then draw at full speed, and a lake that cannot be read is reported here, in one line.
             web.state.cache.market()
@@ -101,6 +117,7 @@ def serve(
                     "lake": settings.lake_uri,
                     "api": url + "api/",
                     "pid": _pid(),
+                    "live": {"topic": live_topic} if live else None,
                     "auth": {"required": policy.enforced, "loopback": policy.loopback, **exposure},
                 }
             )
@@ -129,6 +146,12 @@ def serve(
                 highlight=False,
                 soft_wrap=True,
             )
+        if live:
+            console.print(
+                f"  live  {url}live reading topic [bold]{escape(live_topic)}[/] · pipeline {url}pipeline",
+                highlight=False,
+                soft_wrap=True,
+            )
         console.print("  press Ctrl+C to stop", style="dim", highlight=False, soft_wrap=True)
     config = uvicorn.Config(
         web, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3
@@ -138,6 +161,24 @@ def serve(
         server.run(sockets=[sock])
     finally:
         sock.close()
+        if feed is not None:
+            feed.stop()
+
+
+def _live_start(value: str) -> str | float:
+    from tickerlake.stream.live.consumer import parse_start
+
+    try:
+        return parse_start(value)
+    except ValueError:
+        raise fail(f"--live-from: {value!r} is not earliest, latest or a number of seconds") from None
+
+
+def _live_feed(settings: Settings, topic: str, start: str | float, bootstrap: str | None) -> Any:
+    """A started live feed (its reader waits for the broker and the topic by itself)."""
+    from tickerlake.service.live import LiveFeed, LiveOptions
+
+    return LiveFeed(settings, LiveOptions(topic=topic, start=start, bootstrap=bootstrap)).start()
 
 
 def _warm_engine(settings: Settings) -> None:
