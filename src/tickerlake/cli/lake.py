@@ -1,4 +1,4 @@
-"""``tickerlake crawl`` and ``tickerlake etl``."""
+"""``tickerlake crawl``, ``tickerlake etl`` and ``tickerlake maintain``."""
 
 from __future__ import annotations
 
@@ -103,3 +103,72 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     render(payload, as_json, text)
     if not all(t.reconciles for t in report.tables):
         raise typer.Exit(1)
+
+
+@app.command()
+def maintain(
+    ctx: typer.Context,
+    table: str | None = typer.Argument(
+        None, help="One table (e.g. stream.ticks); every curated table by default."
+    ),
+    target_mb: float = typer.Option(64.0, "--target-mb", min=1.0, help="Size a compacted data file aims at."),
+    retain_minutes: float = typer.Option(
+        60.0, "--retain-minutes", min=0.0, help="Snapshots younger than this are kept (time travel, readers)."
+    ),
+    orphan_age_minutes: float = typer.Option(
+        60.0,
+        "--orphan-age-minutes",
+        min=1.0,
+        help="Unreferenced files younger than this are kept (a writer may be about to commit them).",
+    ),
+    compact: bool = typer.Option(
+        True, "--compact/--no-compact", help="Rewrite small files sorted by (ticker, ts)."
+    ),
+    expire: bool = typer.Option(True, "--expire/--no-expire", help="Expire old snapshots."),
+    orphans: bool = typer.Option(
+        True, "--orphans/--no-orphans", help="Delete unreferenced files and .tmp-* leftovers."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compact small files, expire old snapshots and remove orphan files; safe while sinks and queries run."""
+    from tickerlake.lake.maintain import MaintainOptions
+    from tickerlake.lake.maintain import maintain as run_maintain
+
+    settings = settings_of(ctx)
+    options = MaintainOptions(
+        compact=compact,
+        expire=expire,
+        remove_orphans=orphans,
+        target_bytes=int(target_mb * 2**20),
+        retain_s=retain_minutes * 60,
+        orphan_age_s=orphan_age_minutes * 60,
+    )
+    with user_errors(), progress(disable=as_json) as bar:
+        task = bar.add_task("maintain", total=None)
+        reports = run_maintain(
+            settings,
+            [table] if table else None,
+            options,
+            on_table=lambda name: bar.update(task, description=f"maintain {name}"),
+        )
+
+    def text() -> None:
+        rows = [
+            (
+                r.table,
+                f"{r.files_before} → {r.files_after}",
+                f"{r.files_rewritten} → {r.files_written}",
+                r.snapshots_expired,
+                f"{r.orphans_removed} ({r.bytes_removed / 2**20:.1f} MiB)",
+                r.commit_retries,
+                f"{r.seconds:.1f}s",
+            )
+            for r in reports
+        ]
+        render_rows(
+            "maintain",
+            ["table", "data files", "compacted", "snapshots expired", "orphans removed", "retries", "time"],
+            rows,
+        )
+
+    render({"tables": reports}, as_json, text)

@@ -105,7 +105,7 @@ class TableVersion(Protocol):
         ...
 
     def uncommitted_data_files(self, owner: str) -> list[str]:
-        """Data files named after ``owner`` that the current snapshot does not reference."""
+        """Data files named after ``owner`` that no live snapshot references."""
         ...
 
     def delete_data_file(self, uri: str) -> None:
@@ -204,8 +204,8 @@ class Committer:
         """Delete data files a crashed predecessor in this slot wrote but never committed.
 
         Only files named after this slot are considered: the slot's lock guarantees that no
-        live process writes them, and a file not in the current snapshot was never committed
-        (the sink only appends, so a committed file stays in every later snapshot).
+        live process writes them, and a file in no live snapshot was never committed (or
+        was compacted away by ``maintain`` and expired since: garbage either way).
 
         Returns:
             How many were deleted.

@@ -87,7 +87,15 @@ class IcebergVersion:
         referenced: set[str] = set()
         if self._table.current_snapshot() is not None:
             referenced = {t.file.file_path for t in self._table.scan().plan_files()}
-        return [uri for uri in candidates if uri not in referenced]
+        left = [uri for uri in candidates if uri not in referenced]
+        if left:
+            # Compaction (`tickerlake maintain`) replaces committed files: one still in a
+            # live older snapshot was committed, and is removed by maintain once it expires.
+            from tickerlake.lake.maintain import referenced_files
+
+            everywhere = referenced_files(self._table)
+            left = [uri for uri in left if uri not in everywhere]
+        return left
 
     def delete_data_file(self, uri: str) -> None:
         self._storage.delete(uri)
