@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,6 +51,7 @@ __all__ = [
     "err_console",
     "exit_code_for",
     "fail",
+    "fit_columns",
     "make_settings",
     "progress",
     "render",
@@ -122,14 +124,99 @@ def render(obj: Any, as_json: bool, text: Callable[[], None] | None = None) -> N
         console.print(obj)
 
 
-def render_rows(title: str | None, columns: list[str], rows: list[tuple[Any, ...]] | list[list[Any]]) -> None:
-    """Print rows as a Rich table."""
+# A cell that is a number, a percentage, a date or a time: never wrapped nor cut.
+_NUMBERISH = re.compile(r"^(?=.*\d)[-+−\d\s.,:/%→TZ]*[a-zA-Z]{0,2}$|^(n/a|-|—|)$")
+# A plain number (right-aligned; dates and ranges stay left-aligned).
+_NUMBER = re.compile(r"^[-+−]?[\d.,]*\d[\d.,]*%?[a-zA-Z]{0,2}$|^(n/a|-|—|)$")
+# Narrowest a wrapped text column is squeezed to before a column is hidden instead.
+_MIN_TEXT = 14
+# What a Rich table with the default box spends per column (padding and a rule) and once.
+_PER_COLUMN, _BORDER = 3, 1
+
+
+def fit_columns(
+    widths: Sequence[int], wrappable: Sequence[bool], width: int, priority: Sequence[int] | None = None
+) -> list[int]:
+    """Which columns fit a terminal ``width``: the most important first, in display order.
+
+    Args:
+        widths: Each column's natural width (its widest cell or header).
+        wrappable: Whether a column may wrap (free text); others (numbers, dates, names) never do.
+        width: The terminal's width.
+        priority: Column indexes, most important first; unlisted ones follow left to right.
+
+    Returns:
+        The indexes of the columns shown, in their original order. The first of ``priority``
+        (else the first column) is always shown.
+    """
+    order = list(dict.fromkeys([*(priority or []), *range(len(widths))]))
+
+    def need(cols: Sequence[int]) -> int:
+        return (
+            sum(min(widths[i], _MIN_TEXT) if wrappable[i] else widths[i] for i in cols)
+            + _PER_COLUMN * len(cols)
+            + _BORDER
+        )
+
+    keep = list(order)
+    while len(keep) > 1 and need(keep) > width:
+        keep.pop()  # the least important one left
+    return sorted(keep)
+
+
+def render_rows(
+    title: str | None,
+    columns: list[str],
+    rows: list[tuple[Any, ...]] | list[list[Any]],
+    priority: Sequence[str] | None = None,
+    *,
+    out: Console | None = None,
+) -> None:
+    """Print rows as a Rich table that fits the terminal (80 columns in a pipe or CI log).
+
+    Numbers, dates and names are never wrapped or cut; free text wraps. When the columns do
+    not fit, the least important are left out (and named on stderr): ``--json`` has them all.
+
+    Args:
+        title: Table title.
+        columns: Column headers.
+        rows: Cells (None prints empty).
+        priority: Column headers, most important first; the others follow left to right.
+        out: The console (default: stdout's).
+    """
+    out = out or console
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    # A header wraps at its spaces; cells decide a column's width.
+    widths = [
+        max([*(len(w) for w in c.split()), 1, *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)
+    ]
+    wrappable = [
+        any(" " in r[i] and not _NUMBERISH.match(r[i]) for r in cells) and widths[i] > _MIN_TEXT
+        for i in range(len(columns))
+    ]
+    index = {c: i for i, c in reversed(list(enumerate(columns)))}
+    order = [index[c] for c in (priority or []) if c in index]
+    shown = fit_columns(widths, wrappable, out.width, order)
     table = Table(title=title, show_lines=False)
-    for c in columns:
-        table.add_column(c)
-    for r in rows:
-        table.add_row(*["" if v is None else str(v) for v in r])
-    console.print(table)
+    for i in shown:
+        numeric = bool(cells) and all(_NUMBER.match(r[i]) for r in cells)
+        table.add_column(
+            columns[i],
+            justify="right" if numeric and any(r[i] for r in cells) else "left",
+            no_wrap=not wrappable[i],
+            overflow="fold" if wrappable[i] else "ellipsis",
+            min_width=min(widths[i], _MIN_TEXT) if wrappable[i] else widths[i],
+        )
+    for r in cells:
+        table.add_row(*[escape(r[i]) for i in shown])
+    out.print(table)
+    hidden = [columns[i] for i in range(len(columns)) if i not in shown]
+    if hidden:
+        err_console.print(
+            f"[dim]not shown at {out.width} columns: {escape(', '.join(hidden))} (widen the terminal or use --json)[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

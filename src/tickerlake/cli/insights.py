@@ -340,7 +340,7 @@ def anomalies_cmd(
         ]  # fmt: skip
         cols = ["date", "score", "actual", "expected", "deviation", "top contributors (actual vs expected)",
                 "market"]  # fmt: skip
-        render_rows(None, cols, rows)
+        render_rows(None, cols, rows, ["date", "deviation", cols[5], "market", "score", "actual", "expected"])
 
     render(res, as_json, text)
 
@@ -422,7 +422,8 @@ def recessions_cmd(
         ]  # fmt: skip
         cols = ["rank", "ticker", "return", "max drawdown", "peak → trough", "vol (ann.)", "worst day",
                 "best day", "beta", "corr", "recovery"]  # fmt: skip
-        render_rows(f"{res.window.label}: {res.first_date} to {res.last_date}", cols, rows)
+        render_rows(f"{res.window.label}: {res.first_date} to {res.last_date}", cols, rows,
+                    ["ticker", "return", "max drawdown", "recovery", "vol (ann.)", "peak → trough", "beta", "rank"])  # fmt: skip
 
     render(res, as_json, text)
 

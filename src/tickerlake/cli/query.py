@@ -24,6 +24,7 @@ from tickerlake.cli._common import (
     err_console,
     fail,
     render,
+    render_rows,
     settings_of,
     to_jsonable,
     user_errors,
@@ -75,13 +76,7 @@ def _print_result(result: QueryResult, fmt: OutputFormat, limit_hint: bool) -> N
     elif fmt is OutputFormat.csv:
         write_csv(result, sys.stdout)
     else:
-        table = Table(show_lines=False)
-        for name, kind in zip(result.columns, result.types, strict=False):
-            numeric = any(t in kind for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
-            table.add_column(name, justify="right" if numeric else "left")
-        for row in result.rows():
-            table.add_row(*[csv_cell(v) for v in row])
-        console.print(table)
+        render_rows(None, list(result.columns), [[csv_cell(v) for v in row] for row in result.rows()])
     if fmt is OutputFormat.table or result.truncated:
         err_console.print(note, style="dim" if not result.truncated else "yellow", highlight=False)
 
@@ -93,15 +88,15 @@ def _print_named(settings: Settings, as_json: bool) -> None:
     saved: list[Any] = list(saved_queries(settings))
 
     def text() -> None:
-        table = Table(title="named queries (tickerlake query --named NAME --param name=value …)")
-        table.add_column("name", no_wrap=True)
-        table.add_column("kind", no_wrap=True)
-        table.add_column("parameters")
-        table.add_column("description")
-        for q in [*builtin, *saved]:
-            params = ", ".join(f"{p.name}: {p.type}{'?' if p.optional else ''}" for p in q.params)
-            table.add_row(q.name, getattr(q, "kind", "builtin"), params, q.description)
-        console.print(table)
+        rows = [
+            (q.name, getattr(q, "kind", "builtin"),
+             ", ".join(f"{p.name}: {p.type}{'?' if p.optional else ''}" for p in q.params), q.description)
+            for q in [*builtin, *saved]
+        ]  # fmt: skip
+        title = "named queries (tickerlake query --named NAME --param name=value …)"
+        render_rows(
+            title, ["name", "kind", "parameters", "description"], rows, ["name", "parameters", "description"]
+        )
 
     doc = [{**to_jsonable(q), "kind": "builtin"} for q in builtin] + [to_jsonable(q) for q in saved]
     render(doc, as_json, text)
@@ -132,22 +127,17 @@ def _print_history(settings: Settings, limit: int, status: str | None, as_json: 
         entries = history(settings, limit, status)
 
     def text() -> None:
-        table = Table(title=f"query history of {settings.lake_uri} (newest first)")
-        table.add_column("started (UTC)", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("ms", justify="right", no_wrap=True)
-        table.add_column("rows", justify="right", no_wrap=True)
-        table.add_column("query", overflow="ellipsis", no_wrap=True, ratio=1)
-        table.add_column("by", no_wrap=True)
+        rows = []
         for e in entries:
             what = e.named or " ".join(e.sql.split())
             if e.error:
                 what = f"{what} — {e.error}"
-            rows = "" if e.row_count is None else f"{e.row_count:,}" + ("+" if e.truncated else "")
-            style = {"ok": "green", "cancelled": "yellow"}.get(e.status, "red")
-            table.add_row(e.started_at[:19].replace("T", " "), f"[{style}]{e.status}[/]", f"{e.duration_ms:.0f}",
-                          rows, escape(what), f"{e.source}:{escape(e.user)}")  # fmt: skip
-        console.print(table)
+            count = "" if e.row_count is None else f"{e.row_count:,}" + ("+" if e.truncated else "")
+            rows.append((e.started_at[:19].replace("T", " "), e.status, f"{e.duration_ms:.0f}", count,
+                         what if len(what) <= 120 else what[:119] + "…", f"{e.source}:{e.user}"))  # fmt: skip
+        render_rows(f"query history of {settings.lake_uri} (newest first)",
+                    ["started (UTC)", "status", "ms", "rows", "query", "by"], rows,
+                    ["started (UTC)", "status", "query", "rows", "ms"])  # fmt: skip
 
     render(entries, as_json, text)
 
@@ -253,16 +243,15 @@ def tables_command(
     if name is None:
 
         def text() -> None:
-            table = Table(title=f"tables in {settings.lake_uri}")
-            table.add_column("name", no_wrap=True)
-            for col in ("type", "rows", "snapshots", "columns", "partitions"):
-                table.add_column(col, justify="left" if col in ("type", "partitions") else "right")
-            for t in tables:
-                rows = "?" if t.row_count is None else f"{t.row_count:,}"
-                snaps = str(t.snapshot_count) if t.kind == "iceberg" else "-"
-                kind = t.kind if t.kind == t.format else f"{t.kind} {t.format}"
-                table.add_row(t.name, kind, rows, snaps, str(len(t.columns)), ", ".join(t.partition_keys))
-            console.print(table)
+            rows = [
+                (t.name, t.kind if t.kind == t.format else f"{t.kind} {t.format}",
+                 "?" if t.row_count is None else f"{t.row_count:,}",
+                 str(t.snapshot_count) if t.kind == "iceberg" else "-", str(len(t.columns)),
+                 ", ".join(t.partition_keys))
+                for t in tables
+            ]  # fmt: skip
+            render_rows(f"tables in {settings.lake_uri}", ["name", "type", "rows", "snapshots", "columns", "partitions"],
+                        rows, ["name", "rows", "type", "columns", "snapshots"])  # fmt: skip
             for t in tables:
                 if t.error:
                     err_console.print(f"[yellow]{t.name}: {t.error}[/]", highlight=False)
