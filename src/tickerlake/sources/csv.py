@@ -35,7 +35,6 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -43,17 +42,35 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from tickerlake.errors import InputFileError
-from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS, normalize_ticker
+from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
+from tickerlake.sources.labels import FIELD_SYNONYMS, map_labels, normalise_label
+from tickerlake.sources.options import ReadOptions
+from tickerlake.sources.symbols import SymbolMap, ticker_from_file_name
+from tickerlake.sources.values import (
+    AmbiguousValues,
+    DateFormat,
+    DateVote,
+    apply_date_format,
+    apply_decimal,
+    decide_decimal,
+    is_iso_date_text,
+    needs_number_cleaning,
+)
 
 __all__ = [
     "FIELD_SYNONYMS",
+    "SOURCE_SYMBOL_COLUMNS",
+    "Chunk",
+    "Counters",
     "CsvFileResult",
     "CsvReport",
     "Layout",
     "Series",
+    "decide_plan",
     "detect_layout",
     "expand_paths",
     "normalise_label",
+    "read_chunks",
     "read_csv_file",
     "read_csv_sources",
     "split_ratio_text",
@@ -61,53 +78,6 @@ __all__ = [
 ]
 
 SOURCE = "csv"
-
-#: Canonical field → accepted header spellings after :func:`normalise_label`, best first.
-#: When two columns match one field, the spelling earlier in the list wins; two columns
-#: with the same spelling are ambiguous.
-FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "ticker": (
-        "ticker",
-        "symbol",
-        "tickersymbol",
-        "stocksymbol",
-        "stockticker",
-        "tic",
-        "sym",
-        "stock",
-        "name",
-    ),
-    "date": (
-        "date",
-        "datetime",
-        "timestamp",
-        "tradedate",
-        "tradingdate",
-        "pricedate",
-        "businessdate",
-        "asofdate",
-        "day",
-        "time",
-        "dt",
-    ),
-    "open": ("open", "openprice", "opening", "openingprice"),
-    "high": ("high", "highprice", "dayhigh"),
-    "low": ("low", "lowprice", "daylow"),
-    "close": ("close", "closeprice", "closing", "closingprice", "closelast", "last", "lastprice"),
-    "adj_close": (
-        "adjclose",
-        "adjustedclose",
-        "adjcloseprice",
-        "adjustedcloseprice",
-        "adjclosing",
-        "adjustedclosingprice",
-        "closeadj",
-        "closeadjusted",
-    ),
-    "volume": ("volume", "vol", "sharevolume", "tradingvolume", "totalvolume"),
-    "dividends": ("dividends", "dividend", "dividendamount", "cashdividend", "div"),
-    "splits": ("stocksplits", "stocksplit", "splits", "split", "splitratio", "splitfactor"),
-}
 
 _VALUE_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 _ACTION_FIELDS = ("dividends", "splits")
@@ -120,7 +90,6 @@ _WIDE_LABEL_CELLS = frozenset({"", "price", "prices", "ticker", "tickers", "symb
 #: header of a per-ticker file whatever its next row holds.
 _WIDE_LEVEL_CELLS = _WIDE_LABEL_CELLS - {"date", "datetime"}
 
-_DUPLICATE_SUFFIX = re.compile(r"\s*\(\d+\)$")
 _DATA_LIKE = re.compile(
     r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|[+-]?\d+(\.\d*)?([eE][+-]?\d+)?)\s*$"
 )
@@ -138,43 +107,12 @@ _EXACT_BATCH_ROWS = 200_000
 _MAX_WARNINGS_PER_FILE = 20
 
 
-def normalise_label(label: str) -> str:
-    """A header label reduced to lower-case letters and digits (``'Adj. Close*'`` → ``'adjclose'``)."""
-    return re.sub(r"[^a-z0-9]", "", label.lower())
-
-
 _LABEL_FIELD: dict[str, tuple[str, int]] = {
     syn: (fld, rank) for fld, syns in FIELD_SYNONYMS.items() for rank, syn in enumerate(syns)
 }
 _WIDE_FIELD_LABELS = frozenset(
     {s for f in (*_VALUE_FIELDS, *_ACTION_FIELDS) for s in FIELD_SYNONYMS[f]} | set(_KNOWN_IGNORED)
 )
-
-
-def ticker_from_file_name(name: str, *, strict_case: bool = False) -> str | None:
-    """The ticker a file name stands for (``'AAPL.csv'`` → ``'AAPL'``), or None.
-
-    Args:
-        name: File name or path; ``.csv``/``.gz`` extensions and a browser's `` (1)``
-            duplicate suffix are ignored.
-        strict_case: Only accept names written in upper case, as Yahoo names its
-            downloads, so that ``prices.csv`` is not taken for ticker ``PRICES``.
-
-    Returns:
-        The upper-cased ticker, or None when the name is not a ticker symbol.
-    """
-    stem = os.path.basename(name)
-    for ext in (".gz", ".csv"):
-        if stem.lower().endswith(ext):
-            stem = stem[: -len(ext)]
-    stem = _DUPLICATE_SUFFIX.sub("", stem).strip()
-    ticker = normalize_ticker(stem)
-    # A file name must hold a letter too: ``2020.csv`` is a year, not a ticker.
-    if ticker is None or not re.search(r"[A-Za-z]", stem):
-        return None
-    if strict_case and stem != ticker:
-        return None
-    return ticker
 
 
 def split_ratio_text(text: str | None) -> str | None:
@@ -247,32 +185,25 @@ class Layout:
         return sorted({i for s in self.series for i in s.columns.values()})
 
 
-def _map_labels(labels: Sequence[str], path: str, line: int) -> tuple[dict[str, int], list[str]]:
+def _map_labels(
+    labels: Sequence[str], path: str, line: int, explicit: dict[str, str] | None = None
+) -> tuple[dict[str, int], list[str]]:
     """Canonical field → column index for one header row, plus the labels left unmapped."""
-    best: dict[str, tuple[int, list[int]]] = {}
-    ignored: list[str] = []
-    for i, label in enumerate(labels):
-        hit = _LABEL_FIELD.get(normalise_label(label))
-        if hit is None:
-            if label.strip():
-                ignored.append(label.strip())
-            continue
-        fld, rank = hit
-        cur = best.get(fld)
-        if cur is None or rank < cur[0]:
-            if cur is not None:
-                ignored.extend(labels[j].strip() for j in cur[1])
-            best[fld] = (rank, [i])
-        elif rank == cur[0]:
-            cur[1].append(i)
-        else:
-            ignored.append(label.strip())
-    mapping: dict[str, int] = {}
-    for fld, (_, idxs) in best.items():
-        if len(idxs) > 1:
-            names = " and ".join(repr(labels[j].strip()) for j in idxs)
-            raise InputFileError(path, f"ambiguous header: columns {names} both mean {fld}", row=line)
-        mapping[fld] = idxs[0]
+    mapping, ignored, ambiguous = map_labels(labels, "bar", explicit)
+    for fld, idxs in ambiguous:
+        names = " and ".join(repr(labels[j].strip()) for j in idxs)
+        raise InputFileError(
+            path,
+            f"ambiguous header: columns {names} both mean {fld} (say which with --columns {fld}=LABEL)",
+            row=line,
+        )
+    for fld, wanted in (explicit or {}).items():
+        if fld not in mapping:
+            raise InputFileError(
+                path,
+                f"--columns {fld}={wanted}: no column {wanted!r} in the header {_short(list(labels))!r}",
+                row=line,
+            )
     return mapping, ignored
 
 
@@ -378,7 +309,11 @@ def _detect_wide(
 
 
 def detect_layout(
-    records: Sequence[Sequence[str]], lines: Sequence[int], file_name: str, path: str | None = None
+    records: Sequence[Sequence[str]],
+    lines: Sequence[int],
+    file_name: str,
+    path: str | None = None,
+    options: ReadOptions | None = None,
 ) -> Layout:
     """Work out a file's shape from its first records. Pure: no I/O.
 
@@ -387,6 +322,7 @@ def detect_layout(
         lines: The 1-based physical line number of each record.
         file_name: The file's name (per-ticker files take their ticker from it).
         path: Path used in error messages (defaults to ``file_name``).
+        options: What the user said (``--columns``, ``--ticker``).
 
     Returns:
         The layout.
@@ -396,9 +332,11 @@ def detect_layout(
             header, or a ticker that cannot be determined.
     """
     path = path or file_name
+    options = options or ReadOptions()
     if not records:
         raise InputFileError(path, "empty file")
-    wide = _detect_wide(records, lines, file_name, path)
+    # Columns named by the user mean a one-header-row file.
+    wide = None if options.columns else _detect_wide(records, lines, file_name, path)
     if wide is not None:
         return wide
 
@@ -409,18 +347,26 @@ def detect_layout(
         raise InputFileError(
             path, f"no header row: the first line is data ({_short(header)!r})", row=lines[0]
         )
-    mapping, ignored = _map_labels(header, path, lines[0])
+    mapping, ignored = _map_labels(header, path, lines[0], dict(options.columns))
     if not mapping:
         raise InputFileError(
-            path, f"unrecognised layout: no date or price columns in header {_short(header)!r}"
+            path,
+            f"unrecognised layout: no date or price columns in header {_short(header)!r} "
+            "(name them with --columns date=LABEL,close=LABEL,...)",
+            row=lines[0],
         )
     missing = _missing_required(mapping)
     if missing:
         shown = _short([c.strip() for c in header])
-        raise InputFileError(path, f"missing required columns: {', '.join(missing)} (header: {shown!r})")
+        hint = ",".join(f"{m}=LABEL" for m in missing)
+        raise InputFileError(
+            path,
+            f"missing required columns: {', '.join(missing)} (header: {shown!r}; map them with --columns {hint})",
+            row=lines[0],
+        )
 
     if "ticker" in mapping:
-        named = ticker_from_file_name(file_name, strict_case=True)
+        named = options.ticker or ticker_from_file_name(file_name, strict_case=True)
         return Layout(
             kind="long",
             header_lines=lines[0],
@@ -429,10 +375,12 @@ def detect_layout(
             expect_ticker=named,
             ignored=tuple(ignored),
         )
-    ticker = ticker_from_file_name(file_name)
+    ticker = options.ticker or ticker_from_file_name(file_name)
     if ticker is None:
         raise InputFileError(
-            path, "cannot determine the ticker: no ticker column and the file name is not a ticker symbol"
+            path,
+            f"cannot determine the ticker: no ticker column and the file name {os.path.basename(file_name)!r} "
+            "is not a ticker symbol (pass --ticker SYMBOL, or rename the file SYMBOL.csv)",
         )
     return Layout(
         kind="per_ticker",
@@ -510,8 +458,19 @@ def _choose_delimiter(line: str) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def _sniff(path: str) -> tuple[_Opened, list[list[str]], list[int]]:
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """The first megabyte of a file as text (records for sampling values) and whether it is all."""
+
+    text: str
+    truncated: bool
+
+
+def _sniff(
+    path: str, options: ReadOptions | None = None
+) -> tuple[_Opened, list[list[str]], list[int], _Head]:
     """Open a file just enough to classify it: compression, encoding, delimiter, first records."""
+    options = options or ReadOptions()
     try:
         if os.path.getsize(path) == 0:
             raise InputFileError(path, "empty file")
@@ -527,7 +486,18 @@ def _sniff(path: str) -> tuple[_Opened, list[list[str]], list[int]]:
     truncated = len(head) == _HEAD_BYTES
     # Excel's "Unicode text" export is UTF-16 (with a BOM); some tools drop the BOM.
     utf16 = _UTF16_BOMS.get(head[:2]) or _utf16_without_bom(head)
-    if utf16 is not None:
+    if options.encoding is not None and not options.encoding.startswith("utf-16"):
+        if truncated:
+            cut = head.rfind(b"\n")
+            head = head[: cut + 1] if cut > 0 else head
+        encoding = options.encoding
+        try:
+            text = head.decode(encoding)
+        except UnicodeDecodeError as e:
+            raise InputFileError(
+                path, f"not {encoding} text ({e.reason} at byte {e.start}; try another --encoding)"
+            ) from None
+    elif utf16 is not None:
         text = head[: len(head) - len(head) % 2].decode(utf16, errors="replace")
         if truncated:
             cut = text.rfind("\n")
@@ -555,7 +525,7 @@ def _sniff(path: str) -> tuple[_Opened, list[list[str]], list[int]]:
         raise InputFileError(path, "empty file")
     # Only CR, LF and CRLF end CSV lines (str.splitlines also splits on U+2028 and others).
     first_line = next((ln for ln in re.split(r"\r\n|\r|\n", text) if ln.strip()), "")
-    delimiter = _choose_delimiter(first_line)
+    delimiter = options.delimiter or _choose_delimiter(first_line)
     records: list[list[str]] = []
     lines: list[int] = []
     _raise_field_limit()
@@ -576,7 +546,7 @@ def _sniff(path: str) -> tuple[_Opened, list[list[str]], list[int]]:
         raise InputFileError(path, f"not a readable CSV file ({e})") from None
     if truncated and "\n" not in text and "\r" not in text:
         raise InputFileError(path, "not a CSV file: no line break in the first megabyte")
-    return _Opened(path, compression, encoding, delimiter), records, lines
+    return _Opened(path, compression, encoding, delimiter), records, lines, _Head(text, truncated)
 
 
 def _pyarrow_stream(
@@ -627,14 +597,16 @@ def _spans_lines(batch: pa.RecordBatch) -> bool:
 
 
 @dataclass
-class _Counters:
+class Counters:
+    """What a reader counted besides rows: blank and malformed records, notes about them."""
+
     empty_rows: int = 0
     malformed_rows: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
-class _Chunk:
+class Chunk:
     """One batch of records: text columns by index, their 1-based lines, malformed-record mask."""
 
     arrays: dict[int, pa.Array]
@@ -643,8 +615,8 @@ class _Chunk:
 
 
 def _stream_fast(
-    opened: _Opened, layout: Layout, cols: list[int], block_size: int, counters: _Counters
-) -> Iterator[_Chunk]:
+    opened: _Opened, layout: Layout, cols: list[int], block_size: int, counters: Counters
+) -> Iterator[Chunk]:
     """Batches of the columns ``cols`` with line numbers (pyarrow, then the exact fallback)."""
     invalid = [0]
 
@@ -662,7 +634,7 @@ def _stream_fast(
                 break
             n = batch.num_rows
             arrays = {i: batch.column(i) for i in cols}
-            yield _Chunk(arrays, np.arange(first + done, first + done + n, dtype=np.int64))
+            yield Chunk(arrays, np.arange(first + done, first + done + n, dtype=np.int64))
             done += n
         else:
             # pyarrow skips an invalid row without a batch when no valid row shares its block,
@@ -677,8 +649,8 @@ def _stream_fast(
 
 
 def _stream_exact(
-    opened: _Opened, layout: Layout, cols: list[int], start_line: int, counters: _Counters
-) -> Iterator[_Chunk]:
+    opened: _Opened, layout: Layout, cols: list[int], start_line: int, counters: Counters
+) -> Iterator[Chunk]:
     """The same batches via Python's csv module from ``start_line`` on, with exact line numbers."""
     encoding = "utf-8-sig" if opened.encoding == "utf-8" else opened.encoding
     _raise_field_limit()
@@ -737,9 +709,9 @@ def _stream_exact(
 
 def _exact_batch(
     values: list[list[str | None]], cols: list[int], line_nos: list[int], bad: list[bool]
-) -> _Chunk:
+) -> Chunk:
     arrays = {i: pa.array(v, type=pa.string()) for v, i in zip(values, cols, strict=True)}
-    return _Chunk(
+    return Chunk(
         arrays, np.asarray(line_nos, dtype=np.int64), np.asarray(bad, dtype=bool) if any(bad) else None
     )
 
@@ -758,15 +730,34 @@ def _filled(arr: pa.Array) -> pa.Array:
     return pc.is_valid(arr)
 
 
+_NO_RENAMES = SymbolMap()
+
+
+def _resolve_tickers(tickers: pa.Array, symbols: SymbolMap, renamed: dict[str, str]) -> pa.Array:
+    """Tickers through the symbol map, one lookup per distinct symbol; renames recorded."""
+    encoded = pc.dictionary_encode(tickers)
+    names = encoded.dictionary.to_pylist()
+    mapped = [symbols.resolve(v) if v else v for v in names]
+    if mapped == names:
+        return tickers
+    for before, after in zip(names, mapped, strict=True):
+        if before != after:
+            renamed[before] = after
+    return pc.take(pa.array(mapped, pa.string()), encoded.indices)
+
+
 def _series_tables(
     series: Series,
     arrays: dict[int, pa.Array],
     lines: np.ndarray,
     source_file: str,
-    counters: _Counters,
+    counters: Counters,
     kind: str,
     malformed: np.ndarray | None = None,
+    symbols: SymbolMap = _NO_RENAMES,
+    renamed: dict[str, str] | None = None,
 ) -> tuple[pa.Table | None, pa.Table | None]:
+    renamed = renamed if renamed is not None else {}
     n = len(lines)
     cols = series.columns
     # A record is empty when none of its fields are filled: a blank line, or (wide files)
@@ -789,9 +780,13 @@ def _series_tables(
     if n == 0:
         return None, None
     if series.ticker is not None:
-        ticker = _const(series.ticker, n)
+        ticker = _const(symbols.resolve(series.ticker), n)
+        if ticker[0].as_py() != series.ticker:
+            renamed[series.ticker] = ticker[0].as_py()
     else:
-        ticker = pc.utf8_upper(pc.utf8_trim_whitespace(arrays[cols["ticker"]]))
+        ticker = _resolve_tickers(
+            pc.utf8_upper(pc.utf8_trim_whitespace(arrays[cols["ticker"]])), symbols, renamed
+        )
     row = pc.cast(pa.array(lines, type=pa.int64()), pa.string())
     src = _const(SOURCE, n)
     file_col = _const(source_file, n)
@@ -860,6 +855,9 @@ class CsvFileResult:
         malformed_rows: Records with the wrong number of fields (kept with empty values so
             the ETL quarantines them).
         ignored_columns: Header labels that map to no field.
+        renamed: Symbol as written → ticker, for the symbols the symbol map renamed.
+        date_format: The date format the values were read in (None: ISO dates, kept as they are).
+        decimal: The decimal mark numbers were read with (None: plain numbers, kept as they are).
     """
 
     path: str
@@ -869,6 +867,9 @@ class CsvFileResult:
     empty_rows: int = 0
     malformed_rows: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
+    date_format: str | None = None
+    decimal: str | None = None
 
 
 @dataclass
@@ -896,22 +897,140 @@ class CsvReport:
         return out
 
 
-def _check_ticker_column(opened: _Opened, layout: Layout, block_size: int) -> None:
-    """In a ticker-named file, every row's ticker must be the file's ticker."""
-    expected = layout.expect_ticker
+def _check_ticker_column(
+    opened: _Opened, layout: Layout, block_size: int, symbols: SymbolMap, what: str = "the file name ticker"
+) -> None:
+    """In a ticker-named file (or with ``--ticker``), every row's ticker must be the file's ticker."""
+    expected = symbols.resolve(layout.expect_ticker or "")
     col = layout.series[0].columns["ticker"]
-    counters = _Counters()
+    counters = Counters()
     for chunk in _stream_fast(opened, layout, [col], block_size, counters):
         lines = chunk.lines
-        tickers = pc.utf8_upper(pc.utf8_trim_whitespace(chunk.arrays[col]))
+        tickers = _resolve_tickers(pc.utf8_upper(pc.utf8_trim_whitespace(chunk.arrays[col])), symbols, {})
         bad = pc.fill_null(pc.and_(pc.not_equal(tickers, expected), pc.not_equal(tickers, "")), False)
         if pc.any(bad).as_py():
             i = pc.indices_nonzero(bad)[0].as_py()
             raise InputFileError(
                 opened.path,
-                f"ticker {tickers[i].as_py()!r} in the data differs from the file name ticker {expected!r}",
+                f"ticker {tickers[i].as_py()!r} in the data differs from {what} {expected!r}",
                 row=int(lines[i]),
             )
+
+
+#: Columns of the ``source_symbols`` raw dataset: which symbol of a file became which ticker.
+SOURCE_SYMBOL_COLUMNS: tuple[str, ...] = ("ticker", "source_symbol", "rule", "source", "source_file")
+#: Fields whose values are numbers (cleaned of currency signs and separators when a file needs it).
+_NUMBER_FIELDS = ("open", "high", "low", "close", "adj_close", "volume", "dividends")
+_SAMPLE_ROWS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How a file's values are rewritten before they land (None: kept as they are)."""
+
+    date_col: int | None
+    date_format: DateFormat | None
+    number_cols: tuple[int, ...]
+    decimal: str | None
+
+    def apply(self, arrays: dict[int, pa.Array]) -> dict[int, pa.Array]:
+        out = dict(arrays)
+        if self.date_format is not None and self.date_col in out:
+            out[self.date_col] = apply_date_format(out[self.date_col], self.date_format)
+        if self.decimal is not None:
+            for i in self.number_cols:
+                if i in out:
+                    out[i] = apply_decimal(out[i], self.decimal)
+        return out
+
+
+def _head_sample(opened: _Opened, layout: Layout, head: _Head) -> tuple[list[list[str]], list[int]]:
+    """Records after the header in the file's first megabyte, with their lines."""
+    reader = _pycsv.reader(io.StringIO(head.text, newline=""), delimiter=opened.delimiter)
+    records: list[list[str]] = []
+    lines: list[int] = []
+    consumed = 0
+    try:
+        for row in reader:
+            start = consumed + 1
+            consumed = reader.line_num
+            if start <= layout.header_lines or len(row) != layout.n_columns:
+                continue
+            records.append(row)
+            lines.append(start)
+            if len(records) >= _SAMPLE_ROWS:
+                break
+    except _pycsv.Error:
+        pass  # the streaming readers report it with its line
+    return records, lines
+
+
+def decide_plan(
+    layout: Layout,
+    sample: Sequence[Sequence[str | None]],
+    lines: Sequence[int],
+    options: ReadOptions,
+    label: str,
+    delimiter: str = ",",
+    all_dates: Callable[[], Iterable[tuple[pa.Array, np.ndarray]]] | None = None,
+) -> _Plan:
+    """Decide a file's date format and decimal mark from its values (see ``sources.values``).
+
+    Args:
+        layout: The file's layout.
+        sample: The first records (cells by column index), as text.
+        lines: Their lines (or row numbers).
+        options: What the user said (``--date-format``, ``--decimal`` win).
+        label: The date column's label, for messages.
+        delimiter: The file's delimiter (breaks a tie on the decimal mark).
+        all_dates: Every date of the file in batches, read when the sample cannot tell.
+
+    Raises:
+        AmbiguousValues: The dates read two ways, or in no known format.
+    """
+    date_col = layout.series[0].columns.get("date")
+    number_cols = tuple(
+        sorted({i for s in layout.series for f, i in s.columns.items() if f in _NUMBER_FIELDS})
+    )
+    date_format = options.date_format
+    if date_format is None and date_col is not None:
+        dates = [r[date_col] for r in sample]
+        if not is_iso_date_text(dates):
+            vote = DateVote()
+            vote.add(pa.array(dates, pa.string()), np.asarray(lines, dtype=np.int64))
+            try:
+                date_format = vote.result()
+            except AmbiguousValues:
+                if all_dates is None:
+                    raise
+                # The sample does not tell: every date of the file may.
+                vote = DateVote()
+                for values, at in all_dates():
+                    vote.add(values, at)
+                date_format = vote.result()
+            if date_format is not None and date_format.name == "YYYY-MM-DD":
+                # The ETL reads ISO dates as they are; with no known format at all the
+                # values go as they are too, and the ETL quarantines them with their text.
+                date_format = None
+    decimal = options.decimal
+    if decimal is None and number_cols:
+        samples = [(r[i] or "", ln) for r, ln in zip(sample, lines, strict=True) for i in number_cols]
+        if needs_number_cleaning([v for v, _ in samples]):
+            decimal = decide_decimal(samples, delimiter)
+    return _Plan(date_col, date_format, number_cols, decimal)
+
+
+def _symbol_table(renamed: dict[str, str], symbols: SymbolMap, source_file: str) -> pa.Table:
+    before = sorted(renamed)
+    rules = ["symbol map" if b in symbols.explicit else "exchange suffix" for b in before]
+    data = {
+        "ticker": [renamed[b] for b in before],
+        "source_symbol": before,
+        "rule": rules,
+        "source": [SOURCE] * len(before),
+        "source_file": [source_file] * len(before),
+    }
+    return pa.table({c: pa.array(data[c], pa.string()) for c in SOURCE_SYMBOL_COLUMNS})
 
 
 def read_csv_file(
@@ -919,6 +1038,9 @@ def read_csv_file(
     block_size: int = _DEFAULT_BLOCK,
     result: CsvFileResult | None = None,
     warnings: list[str] | None = None,
+    options: ReadOptions | None = None,
+    name: str | None = None,
+    source_file: str | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
     """Read one CSV file into ``(dataset, table)`` batches of raw text rows.
 
@@ -927,35 +1049,104 @@ def read_csv_file(
         block_size: Bytes per streamed batch.
         result: Filled in with counts as the file is read.
         warnings: Receives row-level notes.
+        options: What the user said about the file (``--ticker``, ``--columns``...).
+        name: The file name a ticker is taken from (default: the file's own; a zip
+            member's name when the file was extracted from an archive).
+        source_file: What rows and errors call the file (default: its absolute path).
 
     Yields:
-        ``("daily_bars", table)`` in :data:`RAW_BAR_COLUMNS` and
-        ``("corporate_actions", table)`` in :data:`RAW_ACTION_COLUMNS`; all text.
+        ``("daily_bars", table)`` in :data:`RAW_BAR_COLUMNS`,
+        ``("corporate_actions", table)`` in :data:`RAW_ACTION_COLUMNS` and, when symbols
+        were renamed, ``("source_symbols", table)`` in :data:`SOURCE_SYMBOL_COLUMNS`; all text.
 
     Raises:
-        InputFileError: The file cannot be used (see :func:`detect_layout`).
+        InputFileError: The file cannot be used (see :func:`detect_layout`), or its dates
+            read two ways.
     """
+    options = options or ReadOptions()
     apath = os.path.abspath(os.fspath(path))
+    shown = source_file or apath
     if os.path.isdir(apath):
-        raise InputFileError(apath, "is a folder (pass it to read_csv_sources)")
-    opened, records, lines = _sniff(apath)
-    layout = detect_layout(records, lines, os.path.basename(apath), apath)
-    res = result if result is not None else CsvFileResult(path=apath, layout=layout.kind)
-    res.layout = layout.kind
-    res.tickers = sorted(s.ticker for s in layout.series if s.ticker)
-    res.ignored_columns = list(layout.ignored)
-    if layout.expect_ticker is not None:
-        _check_ticker_column(opened, layout, block_size)
-    counters = _Counters()
-    cols = layout.columns_needed
-    for chunk in _stream_fast(opened, layout, cols, block_size, counters):
+        raise InputFileError(shown, "is a folder (pass it to read_csv_sources)")
+    try:
+        opened, records, lines, head = _sniff(apath, options)
+        layout = detect_layout(records, lines, name or os.path.basename(apath), apath, options)
+        res = result if result is not None else CsvFileResult(path=shown, layout=layout.kind)
+        res.layout = layout.kind
+        symbols = options.symbols
+        res.tickers = sorted({symbols.resolve(s.ticker) for s in layout.series if s.ticker})
+        res.ignored_columns = list(layout.ignored)
+        if layout.expect_ticker is not None:
+            what = "--ticker" if options.ticker else "the file name ticker"
+            _check_ticker_column(opened, layout, block_size, symbols, what)
+        date_col = layout.series[0].columns["date"]  # every layout has one
+        label = records[0][date_col].strip() if layout.kind != "wide" else "date"
+        try:
+            sample, sample_lines = _head_sample(opened, layout, head)
+
+            def all_dates() -> Iterator[tuple[pa.Array, np.ndarray]]:
+                for chunk in _stream_fast(opened, layout, [date_col], block_size, Counters()):
+                    yield chunk.arrays[date_col], chunk.lines
+
+            plan = decide_plan(
+                layout,
+                sample,
+                sample_lines,
+                options,
+                label,
+                opened.delimiter,
+                all_dates if head.truncated else None,
+            )
+        except AmbiguousValues as e:
+            raise InputFileError(apath, str(e), row=e.line) from None
+        counters = Counters()
+        chunks = _stream_fast(opened, layout, layout.columns_needed, block_size, counters)
+        yield from read_chunks(chunks, layout, plan, symbols, res, warnings, shown, counters)
+    except InputFileError as e:
+        if e.path == apath and shown != apath:
+            raise InputFileError(shown, e.problem, row=e.row) from None
+        raise
+
+
+def read_chunks(
+    chunks: Iterable[Chunk],
+    layout: Layout,
+    plan: _Plan,
+    symbols: SymbolMap,
+    res: CsvFileResult,
+    warnings: list[str] | None,
+    shown: str,
+    counters: Counters,
+) -> Iterator[tuple[str, pa.Table]]:
+    """Raw-zone tables from batches of a file's text columns (CSV, Parquet and JSON readers).
+
+    Args:
+        chunks: Text columns by index with their lines; ``counters`` filled by the reader.
+        layout: The file's layout.
+        plan: Value rewrites (:func:`decide_plan`).
+        symbols: Symbol renames.
+        res: Filled in with counts.
+        warnings: Receives row-level notes.
+        shown: What rows call the file (``source_file``).
+        counters: The reader's counts of empty and malformed records.
+
+    Raises:
+        InputFileError: The file has no data rows.
+    """
+    renamed: dict[str, str] = {}
+    res.date_format = plan.date_format.name if plan.date_format is not None else None
+    res.decimal = plan.decimal
+    for chunk in chunks:
+        arrays = plan.apply(chunk.arrays)
         bar_parts: list[pa.Table] = []
         action_parts: list[pa.Table] = []
         for k, series in enumerate(layout.series):
-            sub = {i: chunk.arrays[i] for i in series.columns.values()}
+            sub = {i: arrays[i] for i in series.columns.values()}
             # A malformed record of a wide file becomes one row (under its first ticker), not one per ticker.
             malformed = chunk.malformed if k == 0 else None
-            bars, actions = _series_tables(series, sub, chunk.lines, apath, counters, layout.kind, malformed)
+            bars, actions = _series_tables(
+                series, sub, chunk.lines, shown, counters, layout.kind, malformed, symbols, renamed
+            )
             if bars is not None:
                 bar_parts.append(bars)
             if actions is not None:
@@ -965,51 +1156,32 @@ def read_csv_file(
                 table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
                 res.rows[dataset] = res.rows.get(dataset, 0) + table.num_rows
                 yield dataset, table
+    if renamed:
+        res.renamed = dict(sorted(renamed.items()))
+        yield "source_symbols", _symbol_table(renamed, symbols, shown)
     res.empty_rows = counters.empty_rows
     res.malformed_rows = counters.malformed_rows
     if warnings is not None:
         warnings.extend(counters.warnings)
         if counters.malformed_rows > len(counters.warnings):
             warnings.append(
-                f"{apath}: {counters.malformed_rows - len(counters.warnings)} more malformed rows"
+                f"{shown}: {counters.malformed_rows - len(counters.warnings)} more malformed rows"
             )
     if not res.rows and not counters.malformed_rows:
-        raise InputFileError(apath, "no data rows")
-
-
-def _is_csv_name(name: str) -> bool:
-    low = name.lower()
-    return low.endswith(".csv") or low.endswith(".csv.gz")
+        raise InputFileError(shown, "no data rows")
 
 
 def expand_paths(
     paths: Iterable[str | os.PathLike[str]], errors: list[InputFileError], warnings: list[str]
 ) -> list[str]:
-    """Files to read: files as given, folders searched recursively for ``*.csv`` (and ``*.csv.gz``).
+    """Files to read: files as given, folders searched recursively (see :func:`sources.files.expand_inputs`).
 
-    A missing path or a folder without CSV files adds an error to ``errors``; a non-CSV
+    A missing path or a folder without price files adds an error to ``errors``; another
     file inside a folder is skipped with a note in ``warnings``. Nothing stops the run.
     """
-    out: list[str] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = False
-            for child in sorted(path.rglob("*")):
-                if not child.is_file():
-                    continue
-                if _is_csv_name(child.name):
-                    out.append(os.path.abspath(child))
-                    found = True
-                else:
-                    warnings.append(f"{os.path.abspath(child)}: not a CSV file (skipped)")
-            if not found:
-                errors.append(InputFileError(os.path.abspath(path), "no CSV files in this folder"))
-        elif path.is_file():
-            out.append(os.path.abspath(path))
-        else:
-            errors.append(InputFileError(os.path.abspath(path), "no such file or folder"))
-    return out
+    from tickerlake.sources.files import expand_inputs
+
+    return list(dict.fromkeys(i.path for i in expand_inputs(paths, errors, warnings)))
 
 
 def read_csv_sources(
@@ -1018,13 +1190,14 @@ def read_csv_sources(
     block_size: int = _DEFAULT_BLOCK,
     on_file: Callable[[str, CsvFileResult | InputFileError], None] | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
-    """Read files and folders of CSV price data into ``(dataset, table)`` batches.
+    """Read files and folders of price data into ``(dataset, table)`` batches.
 
     An unusable file is recorded in ``report.errors`` and skipped; the others are still
-    read. Callers decide the exit status from ``report.errors``.
+    read. Callers decide the exit status from ``report.errors``. Parquet, JSON-lines and
+    zip inputs are read too (see :mod:`tickerlake.sources.files`).
 
     Args:
-        paths: Files or folders (searched recursively for ``*.csv``).
+        paths: Files or folders (searched recursively for price files).
         report: Receives per-file results, errors and warnings.
         block_size: Bytes per streamed batch.
         on_file: Called once per file with its result or error (progress).
@@ -1032,25 +1205,8 @@ def read_csv_sources(
     Yields:
         ``(dataset, table)`` pairs as :func:`read_csv_file` does.
     """
+    from tickerlake.sources.files import expand_inputs, read_sources
+
     report = report if report is not None else CsvReport()
-    files = expand_paths(paths, report.errors, report.warnings)
-    for path in files:
-        result = CsvFileResult(path=path, layout="")
-        try:
-            yield from read_csv_file(path, block_size=block_size, result=result, warnings=report.warnings)
-        except InputFileError as e:
-            report.errors.append(e)
-            if on_file is not None:
-                on_file(path, e)
-            continue
-        except (UnicodeError, OSError, LookupError, pa.ArrowException, _pycsv.Error) as e:
-            err = InputFileError(
-                path, f"unreadable file ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-            )
-            report.errors.append(err)
-            if on_file is not None:
-                on_file(path, err)
-            continue
-        report.files.append(result)
-        if on_file is not None:
-            on_file(path, result)
+    inputs = expand_inputs(paths, report.errors, report.warnings)
+    yield from read_sources(inputs, report, on_file=on_file, block_size=block_size)

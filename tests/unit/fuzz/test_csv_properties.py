@@ -8,12 +8,14 @@ The contract checked here (see :mod:`tickerlake.sources.csv`):
   row carrying its 1-based starting line, blank records are counted in ``empty_rows``
   (records in = rows + empty rows);
 * the values of a well-formed record come back verbatim, whatever the line endings, BOM,
-  encoding or quoting.
+  encoding or quoting, or read the one way the file's values say (its date format and
+  decimal mark); a file whose values read two ways is refused naming a line.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import tempfile
@@ -26,6 +28,7 @@ from hypothesis import strategies as st
 
 from tickerlake.errors import InputFileError
 from tickerlake.sources.csv import CsvFileResult, CsvReport, read_csv_file, read_csv_sources
+from tickerlake.sources.values import _TIME_PART, date_format_named, number_from_text
 
 HEADER = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
 VALUE_KEYS = ["date", "open", "high", "low", "close", "adj_close", "volume"]
@@ -150,6 +153,9 @@ def check_reconciles(doc: Doc, got: Read, width: int = len(HEADER)) -> None:
     if all(is_blank(rec, width) for rec in doc.records):
         assert got.error is not None and got.error.problem == "no data rows"
         return
+    if got.error is not None and got.error.problem.startswith(VALUE_REFUSALS):
+        assert got.error.row is not None, "a refusal for values names the line"
+        return
     assert got.error is None, f"refused a usable file: {got.error}"
     rows_by_line = {int(r["source_row"]): r for r in got.rows}
     assert len(rows_by_line) == len(got.rows), "two rows claim the same line"
@@ -167,8 +173,31 @@ def check_reconciles(doc: Doc, got: Read, width: int = len(HEADER)) -> None:
             assert row["ticker"] == (ticker.strip().upper() if ticker else None)
         else:
             assert row["ticker"] == "AAPL"
-        # Well-formed: every value verbatim (an empty cell is read as null).
-        assert [row[k] for k in VALUE_KEYS] == [c if c != "" else None for c in values]
+        # Well-formed: every value verbatim (an empty cell is read as null), or read the one
+        # way the file's values say (its date format, its decimal mark).
+        for key, cell in zip(VALUE_KEYS, values, strict=True):
+            check_value(key, cell, row[key], got.result)
+
+
+def check_value(key: str, cell: str, value: str | None, result: CsvFileResult) -> None:
+    """A raw value is its cell verbatim or the file-wide reading of it, never another guess."""
+    if value == (cell if cell != "" else None):
+        return
+    if key == "date":
+        assert result.date_format is not None, f"date {cell!r} rewritten to {value!r} without a format"
+        fmt = date_format_named(result.date_format)
+        if value is not None and value.endswith(f" (not {fmt.name})"):
+            return  # kept, noted, for the ETL to quarantine
+        parsed = dt.datetime.strptime(re.sub(_TIME_PART, "", cell.strip()), fmt.strptime).date()
+        assert value == parsed.isoformat()
+    else:
+        assert result.decimal is not None, f"{key} {cell!r} rewritten to {value!r} without a decimal mark"
+        expected = number_from_text(cell, result.decimal)
+        assert expected is not None and value is not None and float(value) == expected
+
+
+#: What a file of usable records may still be refused for: values that read two ways.
+VALUE_REFUSALS = ("numbers use both a decimal point", "dates such as")
 
 
 # --------------------------------------------------------------------------- properties

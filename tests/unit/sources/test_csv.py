@@ -373,7 +373,8 @@ def test_row_level_problems_are_kept_verbatim_for_the_etl() -> None:
         ("8", "AAPL", "2020-09-04", "120.07", "110.0", "123.7", "120.959999", "332607200"),
         # Four fields instead of eight: kept (trailing fields empty) so the ETL quarantines it.
         ("9", "MSFT", "2020-09-01", "225.509995", "227.449997", None, None, None),
-        ("10", "MSFT", "2020-09-02", "227.97", "232.860001", "227.350006", "231.649994", "34,080,800"),
+        # Thousands separators are removed (the file's decimal mark is '.').
+        ("10", "MSFT", "2020-09-02", "227.97", "232.860001", "227.350006", "231.649994", "34080800"),
     ]
     assert (result.empty_rows, result.malformed_rows) == (1, 1)
     assert warnings == [f"{FIXTURES / 'rowlevel.csv'}:9: expected 8 fields, got 4"]
@@ -457,11 +458,16 @@ def test_utf8_bom_header(tmp_path: Path) -> None:
         ("empty.csv", None, "empty file"),
         ("header_only.csv", None, "no data rows"),
         ("no_header.csv", 1, "no header row: the first line is data"),
-        ("missing_close.csv", None, "missing required columns: close (header: 'Ticker,Date,Open,Volume')"),
-        ("missing_date_close.csv", None, "missing required columns: date, close"),
+        (
+            "missing_close.csv",
+            1,
+            "missing required columns: close (header: 'Ticker,Date,Open,Volume'; "
+            "map them with --columns close=LABEL)",
+        ),
+        ("missing_date_close.csv", 1, "missing required columns: date, close"),
         (
             "unknown_layout.csv",
-            None,
+            1,
             "unrecognised layout: no date or price columns in header 'alpha,beta,gamma'",
         ),
         ("ambiguous.csv", 1, "ambiguous header: columns 'Close' and 'close' both mean close"),
@@ -515,14 +521,21 @@ def test_bad_files_are_skipped_and_the_rest_is_read() -> None:
     tickers = [r["ticker"] for d, t in tables for r in t.to_pylist()]
     assert tickers == ["GOOGL", "GOOGL"]
     assert [str(e) for e in report.errors] == [
-        f"{FIXTURES / 'missing_close.csv'}: missing required columns: close (header: 'Ticker,Date,Open,Volume')",
+        f"{FIXTURES / 'missing_close.csv'}:1: missing required columns: close "
+        "(header: 'Ticker,Date,Open,Volume'; map them with --columns close=LABEL)",
     ]
-    # A stray non-CSV file in a folder is skipped with a warning, not counted as unusable input.
-    assert report.warnings == [f"{FIXTURES / 'mixed_folder' / 'readme.txt'}: not a CSV file (skipped)"]
-    assert seen == ["long_semicolon.csv", "missing_close.csv", "GOOGL.csv"]
+    # A stray text file in a folder is tried, then skipped with a warning, not counted as unusable input.
+    assert report.warnings == [
+        f"{FIXTURES / 'mixed_folder' / 'readme.txt'}: not a price file (skipped: unrecognised layout: "
+        "no date or price columns in header 'Downloaded from Yahoo Finance.')"
+    ]
+    assert seen == ["long_semicolon.csv", "missing_close.csv", "GOOGL.csv", "readme.txt"]
 
 
 def test_missing_path_is_an_error_not_a_crash(tmp_path: Path) -> None:
     report = CsvReport()
     assert list(read_csv_sources([tmp_path / "nope.csv", tmp_path], report)) == []
-    assert [e.problem for e in report.errors] == ["no such file or folder", "no CSV files in this folder"]
+    assert [e.problem.split(" (")[0] for e in report.errors] == [
+        "no such file or folder",
+        "no price files in this folder",
+    ]
