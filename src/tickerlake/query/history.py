@@ -1,9 +1,9 @@
 """Query history: every query run on a lake, kept in the lake (bounded), newest first.
 
-One small JSON file per run, ``catalog/query_history/<UTC time>-<random>.json``, written
-through the lake's storage layer: the CLI and every server on a shared lake add runs at
-the same time without a lock and without losing one (no shared file is rewritten), and
-the names sort by time. After each run the oldest files beyond :data:`KEEP` are deleted.
+One small JSON file per run, ``catalog/query_history/<UTC time>-<random>.json``, kept by
+:class:`~tickerlake.lake.runlog.RunLog`: the CLI and every server on a shared lake add runs
+at the same time without a lock and without losing one, and the oldest beyond :data:`KEEP`
+are deleted.
 
 Recording is best effort: a lake that cannot be written (read-only, full) still answers
 its queries; the history then misses those runs.
@@ -11,27 +11,18 @@ its queries; the history then misses those runs.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import logging
-import uuid
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tickerlake.config import Settings
-from tickerlake.lake.contract import LakeLayout
+from tickerlake.lake.runlog import RunLog, new_run_id
 
 __all__ = ["HISTORY_DIR", "KEEP", "HistoryEntry", "QueryHistory", "new_id"]
-
-log = logging.getLogger(__name__)
 
 #: The folder of ``catalog/`` that holds one file per recorded run.
 HISTORY_DIR = "query_history"
 #: How many runs a lake keeps.
 KEEP = 500
-# Pruning lists the folder: done only every few runs once the history is full.
-_PRUNE_SLACK = 20
 _MAX_SQL_KEPT = 20_000
 
 
@@ -68,11 +59,9 @@ class HistoryEntry:
     error: str | None = None
 
 
-def new_id(now: dt.datetime | None = None) -> tuple[str, str]:
+def new_id() -> tuple[str, str]:
     """A run's id (sortable by time, unique) and its start time as text."""
-    now = now or dt.datetime.now(dt.UTC)
-    stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z"
-    return f"{stamp}-{uuid.uuid4().hex[:8]}", now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return new_run_id()
 
 
 class QueryHistory:
@@ -84,34 +73,14 @@ class QueryHistory:
     """
 
     def __init__(self, settings: Settings, keep: int = KEEP) -> None:
-        self.settings = settings
-        self.layout = LakeLayout.of(settings)
-        self.storage = self.layout.storage
-        self.keep = keep
-        self.folder = self.layout.catalog_file(HISTORY_DIR)
+        self.log = RunLog(settings, HISTORY_DIR, keep)
 
     def record(self, entry: HistoryEntry) -> bool:
-        """Add a run (and prune the oldest beyond :attr:`keep`); False if the lake refused the write."""
+        """Add a run (and prune the oldest beyond ``keep``); False if the lake refused the write."""
         doc = asdict(entry)
         if len(doc["sql"]) > _MAX_SQL_KEPT:
             doc["sql"] = doc["sql"][:_MAX_SQL_KEPT] + " …"
-        if self.settings.is_local and not self.storage.exists(self.settings.lake_uri):
-            return False  # never create a lake at a mistyped path just to record a failed query
-        try:
-            self.storage.write_bytes(self.layout.catalog_file(HISTORY_DIR, f"{entry.id}.json"),
-                                     json.dumps(doc, default=str).encode())  # fmt: skip
-            self._prune()
-        except OSError as e:
-            log.warning("query history not recorded: %s", e)
-            return False
-        return True
-
-    def _prune(self) -> None:
-        files = self.storage.list_files(self.folder)
-        if len(files) <= self.keep + (_PRUNE_SLACK if self.keep >= 100 else 0):
-            return
-        for old in files[: len(files) - self.keep]:
-            self.storage.delete(old.uri)
+        return self.log.append(entry.id, doc)
 
     def entries(self, limit: int = 50, status: str | None = None) -> list[HistoryEntry]:
         """The most recent runs, newest first.
@@ -120,29 +89,17 @@ class QueryHistory:
             limit: At most this many.
             status: Only runs with this status (``ok``, ``error``...).
         """
-        out: list[HistoryEntry] = []
-        for entry in reversed(self.storage.list_files(self.folder)):
-            if len(out) >= limit:
-                break
+        names = set(HistoryEntry.__dataclass_fields__)
+        out = []
+        for doc in self.log.recent(limit if status is None else self.log.keep + 100):
             try:
-                doc = json.loads(self.storage.read_bytes(entry.uri))
-                item = HistoryEntry(**_known(doc))
-            except FileNotFoundError:
-                continue  # pruned by another run meanwhile
-            except (ValueError, TypeError):
-                continue  # not a history file of this version
-            if status is None or item.status == status:
-                out.append(item)
-        return out
+                entry = HistoryEntry(**{k: v for k, v in doc.items() if k in names})
+            except TypeError:
+                continue  # not a history record of this version
+            if status is None or entry.status == status:
+                out.append(entry)
+        return out[:limit]
 
     def clear(self) -> int:
         """Delete the whole history; returns how many runs were deleted."""
-        files = self.storage.list_files(self.folder)
-        for f in files:
-            self.storage.delete(f.uri)
-        return len(files)
-
-
-def _known(doc: Mapping[str, Any]) -> dict[str, Any]:
-    names = set(HistoryEntry.__dataclass_fields__)
-    return {k: v for k, v in doc.items() if k in names}
+        return self.log.clear()

@@ -1,0 +1,91 @@
+"""A bounded log of runs kept in the lake: one small JSON file per run under a ``catalog/`` folder.
+
+Used for the query history and the ``watch`` runs. Every writer (the CLI, each server on a
+shared lake) adds its own file through the lake's storage layer, so none waits for a lock
+and none loses another's record (no shared file is rewritten); file names start with the
+UTC time, so they sort by time. After an append the oldest files beyond ``keep`` are deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from typing import Any
+
+from tickerlake.config import Settings
+from tickerlake.lake.contract import LakeLayout
+
+__all__ = ["RunLog", "new_run_id"]
+
+log = logging.getLogger(__name__)
+
+# Pruning lists the folder: done only every few appends once the log is full.
+_PRUNE_SLACK = 20
+
+
+def new_run_id(now: dt.datetime | None = None) -> tuple[str, str]:
+    """A run's id (sortable by time, unique) and its start time as ISO text with milliseconds."""
+    now = now or dt.datetime.now(dt.UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z"
+    return f"{stamp}-{uuid.uuid4().hex[:8]}", now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunLog:
+    """The runs kept in one ``catalog/<folder>/`` of a lake.
+
+    Args:
+        settings: Runtime settings (the lake).
+        folder: The folder's name under ``catalog/``.
+        keep: How many runs to keep.
+    """
+
+    def __init__(self, settings: Settings, folder: str, keep: int) -> None:
+        self.settings = settings
+        self.layout = LakeLayout.of(settings)
+        self.storage = self.layout.storage
+        self.name = folder
+        self.folder = self.layout.catalog_file(folder)
+        self.keep = keep
+
+    def append(self, run_id: str, doc: dict[str, Any]) -> bool:
+        """Add one run's record; False if the lake is missing or refused the write (best effort:
+        a read-only or full lake still does its work, the log then misses the run)."""
+        if self.settings.is_local and not self.storage.exists(self.settings.lake_uri):
+            return False  # never create a lake at a mistyped path just to log a run
+        try:
+            self.storage.write_bytes(
+                self.layout.catalog_file(self.name, f"{run_id}.json"), json.dumps(doc, default=str).encode()
+            )
+            files = self.storage.list_files(self.folder)
+            if len(files) > self.keep + (_PRUNE_SLACK if self.keep >= 100 else 0):
+                for old in files[: len(files) - self.keep]:
+                    self.storage.delete(old.uri)
+        except OSError as e:
+            log.warning("%s: run not recorded: %s", self.name, e)
+            return False
+        return True
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest records first, at most ``limit`` (files that are not JSON objects are left out)."""
+        out: list[dict[str, Any]] = []
+        for entry in reversed(self.storage.list_files(self.folder)):
+            if len(out) >= limit:
+                break
+            try:
+                doc = json.loads(self.storage.read_bytes(entry.uri))
+            except FileNotFoundError:
+                continue  # pruned by another writer meanwhile
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                out.append(doc)
+        return out
+
+    def clear(self) -> int:
+        """Delete every record; returns how many there were."""
+        files = self.storage.list_files(self.folder)
+        for f in files:
+            self.storage.delete(f.uri)
+        return len(files)
