@@ -189,8 +189,13 @@ def live_snapshot(request: Request, bars: Bars = None) -> Response:
 
 
 async def _events(
-    request: Request, hub: Hub, first: Callable[[], dict[str, Any]], event: str
+    request: Request, hub: Hub, first: Callable[[], dict[str, Any]], event: str, once: bool
 ) -> AsyncIterator[bytes]:
+    if once:
+        # Nothing is pushed without a live view: one answer, and the browser asks again in 5 s.
+        yield b"retry: 5000\n\n"
+        yield sse(await run_in_threadpool(first), event)
+        return
     q = hub.attach()
     try:
         # EventSource reconnects after this many ms when the connection drops (server restart).
@@ -221,13 +226,13 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
     responses=_SSE_DOC,
 )
 async def live_events(request: Request, bars: Bars = 500) -> StreamingResponse:
-    """``event: live`` messages: first a snapshot (as ``/api/live/snapshot``), then at most ten
+    """``event: live`` messages (without a live view: one snapshot saying so): first a snapshot (as ``/api/live/snapshot``), then at most ten
     updates a second with the quotes of the tickers that traded, their changed bars and new
     alerts (``type: update``), and a status every second. ``produced_ms`` holds the Kafka
     record times of the oldest and newest event an update covers."""
     hub: Hub = request.app.state.live_hub
     return StreamingResponse(
-        _events(request, hub, lambda: _snapshot(request, bars), "live"),
+        _events(request, hub, lambda: _snapshot(request, bars), "live", once=_feed(request.app) is None),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -275,15 +280,20 @@ def live_pipeline(request: Request, topic: Topic = None) -> Response:
     responses=_SSE_DOC,
 )
 async def live_pipeline_events(request: Request) -> StreamingResponse:
-    """``event: pipeline`` messages with the answer of ``/api/live/pipeline``, every 2 seconds."""
+    """``event: pipeline`` messages with the answer of ``/api/live/pipeline``, every 2 seconds
+    (without a live view, ``serve`` without ``--live``: one message, and the browser asks again)."""
     poller: PipelinePoller = request.app.state.pipeline_poller
-    poller.wake()
+    once = _feed(request.app) is None
+    if not once:
+        poller.wake()
 
     def first() -> dict[str, Any]:
-        return poller.latest or {"type": "pipeline", **_pipeline_read(request.app, None)}
+        if once or poller.latest is None:
+            return {"type": "pipeline", **_pipeline_read(request.app, None)}
+        return poller.latest
 
     return StreamingResponse(
-        _events(request, poller.hub, first, "pipeline"),
+        _events(request, poller.hub, first, "pipeline", once),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
