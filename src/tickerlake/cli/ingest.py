@@ -110,30 +110,84 @@ def _payload(report: IngestReport, errors: list[str], warnings: list[str], **ext
     }
 
 
-@ingest_app.command("csv")
-def ingest_csv(
+def _read_options(
+    ticker: str | None,
+    columns: str | None,
+    date_format: str | None,
+    decimal: str | None,
+    delimiter: str | None,
+    encoding: str | None,
+    pattern: str | None,
+    symbol_map: str | None,
+) -> Any:
+    from tickerlake.sources.options import ReadOptions
+
+    given = {
+        "ticker": ticker,
+        "columns": columns,
+        "date_format": date_format,
+        "decimal": decimal,
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "pattern": pattern,
+        "symbol_map": symbol_map,
+    }
+    return ReadOptions.parse({k: v for k, v in given.items() if v is not None}, "command line")
+
+
+TickerOpt = typer.Option(
+    None, "--ticker", help="Ticker of files that carry none (no ticker column, no ticker file name)."
+)
+ColumnsOpt = typer.Option(
+    None,
+    "--columns",
+    help="Map fields to column labels: date=Datum,close=Schluss,... (over the built-in synonyms).",
+)
+DateFormatOpt = typer.Option(
+    None,
+    "--date-format",
+    help="Date format, e.g. DD.MM.YYYY, MM/DD/YYYY, YYYYMMDD or a %-pattern (default: decided per file).",
+)
+DecimalOpt = typer.Option(None, "--decimal", help="Decimal mark, . or , (default: decided per file).")
+DelimiterOpt = typer.Option(None, "--delimiter", help="Field separator: , ; | or tab (default: detected).")
+EncodingOpt = typer.Option(
+    None, "--encoding", help="Text encoding, e.g. cp1252 (default: UTF-8/UTF-16, else Latin-1)."
+)
+PatternOpt = typer.Option(
+    None,
+    "--pattern",
+    help="File names read in folders, e.g. '*.txt' (comma-separated; default: price file extensions).",
+)
+SymbolMapOpt = typer.Option(
+    None,
+    "--symbol-map",
+    help="Renames: a file of FROM=TO lines (or two-column CSV), or inline FB=META,BRK-B=BRK.B.",
+)
+
+
+def _ingest_files(
     ctx: typer.Context,
-    paths: list[str] = typer.Argument(
-        ..., metavar="PATH", help="CSV files or folders (searched recursively for *.csv)."
-    ),
-    as_json: bool = JsonOpt,
+    paths: list[str],
+    options: Any,
+    as_json: bool,
 ) -> None:
-    """Ingest CSV price files: long files, per-ticker Yahoo downloads (AAPL.csv) or yfinance wide files."""
-    from tickerlake.sources.csv import CsvReport, expand_paths, read_csv_sources
+    from tickerlake.sources.csv import SOURCE_SYMBOL_COLUMNS, CsvReport
+    from tickerlake.sources.files import expand_inputs, read_sources
 
     settings = settings_of(ctx)
     report = CsvReport()
+    columns = {**_COLUMNS, "source_symbols": SOURCE_SYMBOL_COLUMNS}
     with user_errors(), progress(disable=as_json) as bar:
-        files = expand_paths(paths, report.errors, report.warnings)
-        task = bar.add_task("csv", total=len(files))
+        inputs = expand_inputs(paths, report.errors, report.warnings, options)
+        task = bar.add_task("csv", total=len(inputs))
 
         def on_file(path: str, outcome: object) -> None:
             bar.update(task, advance=1, description=f"csv {path.rsplit('/', 1)[-1]}")
 
-        landed = land(settings, "csv", read_csv_sources(files, report, on_file=on_file), columns=_COLUMNS)
+        landed = land(settings, "csv", read_sources(inputs, report, on_file=on_file), columns=columns)
 
     errors = [str(e) for e in report.errors]
-    inputs = [
+    inputs_out = [
         {
             "path": f.path,
             "layout": f.layout,
@@ -142,6 +196,9 @@ def ingest_csv(
             "empty_rows": f.empty_rows,
             "malformed_rows": f.malformed_rows,
             "ignored_columns": f.ignored_columns,
+            "date_format": f.date_format,
+            "decimal": f.decimal,
+            "renamed": f.renamed,
         }
         for f in report.files
     ]
@@ -156,20 +213,80 @@ def ingest_csv(
                 f"{f.rows.get('corporate_actions', 0):,}",
                 f.empty_rows,
                 f.malformed_rows,
+                " ".join(x for x in (f.date_format, f"decimal {f.decimal}" if f.decimal else None) if x)
+                or "-",
             )
             for f in report.files
         ]
         if table_rows:
             render_rows(
-                "inputs", ["file", "layout", "tickers", "bars", "actions", "empty", "malformed"], table_rows
+                "inputs",
+                ["file", "layout", "tickers", "bars", "actions", "empty", "malformed", "read as"],
+                table_rows,
+            )
+        renamed = sorted({(a, b) for f in report.files for a, b in f.renamed.items()})
+        if renamed:
+            console.print(
+                "symbols renamed: "
+                + ", ".join(f"{a} → {b}" for a, b in renamed[:12])
+                + (f" and {len(renamed) - 12} more" if len(renamed) > 12 else ""),
+                highlight=False,
             )
         _print_landed(landed)
         console.print(f"{len(report.files)} file(s) read, {len(errors)} unusable", highlight=False)
 
-    render(_payload(landed, errors, report.warnings, inputs=inputs), as_json, text)
+    render(_payload(landed, errors, report.warnings, inputs=inputs_out), as_json, text)
     _print_problems(errors, report.warnings)
     if errors:
         raise typer.Exit(_EXIT_PARTIAL)
+
+
+@ingest_app.command("csv")
+def ingest_csv(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(
+        ..., metavar="PATH", help="Price files or folders (searched recursively; see --pattern)."
+    ),
+    ticker: str = TickerOpt,
+    columns: str = ColumnsOpt,
+    date_format: str = DateFormatOpt,
+    decimal: str = DecimalOpt,
+    delimiter: str = DelimiterOpt,
+    encoding: str = EncodingOpt,
+    pattern: str = PatternOpt,
+    symbol_map: str = SymbolMapOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ingest price files: Yahoo, Nasdaq, Stooq, Kaggle, broker exports, yfinance wide files (also Parquet, JSON lines, zip)."""
+    with user_errors():
+        options = _read_options(
+            ticker, columns, date_format, decimal, delimiter, encoding, pattern, symbol_map
+        )
+    _ingest_files(ctx, paths, options, as_json)
+
+
+@ingest_app.command("file")
+def ingest_file(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(
+        ..., metavar="PATH", help="CSV/text, Parquet, JSON-lines or zip files, or folders of them."
+    ),
+    ticker: str = TickerOpt,
+    columns: str = ColumnsOpt,
+    date_format: str = DateFormatOpt,
+    decimal: str = DecimalOpt,
+    delimiter: str = DelimiterOpt,
+    encoding: str = EncodingOpt,
+    pattern: str = PatternOpt,
+    symbol_map: str = SymbolMapOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ingest price files of any kind, by extension: .csv/.txt/.tsv (also .gz), .parquet, .jsonl/.json, .zip."""
+    with user_errors():
+        options = _read_options(
+            ticker, columns, date_format, decimal, delimiter, encoding, pattern, symbol_map
+        )
+    _ingest_files(ctx, paths, options, as_json)
 
 
 @ingest_app.command("yahoo")

@@ -516,9 +516,14 @@ def _sniff(
         try:
             text = head.decode("utf-8")
         except UnicodeDecodeError:
-            # Spreadsheet exports are often Windows-1252; latin-1 maps every byte, so reading never fails.
-            encoding = "latin-1"
-            text = head.decode("latin-1")
+            # Spreadsheet exports are often Windows-1252 (its 0x80 is the euro sign); latin-1
+            # maps every byte, so reading never fails when Windows-1252 does not fit.
+            try:
+                encoding = "cp1252"
+                text = head.decode(encoding)
+            except UnicodeDecodeError:
+                encoding = "latin-1"
+                text = head.decode(encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():

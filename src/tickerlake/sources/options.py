@@ -53,7 +53,6 @@ class ReadOptions:
         encoding: Text encoding (``--encoding``).
         pattern: Glob of the file names read in folders (``--pattern``).
         symbols: Symbol renames and suffix rules.
-        symbol_map_given: Whether the user gave a symbol map (it is reported).
     """
 
     ticker: str | None = None
@@ -84,7 +83,10 @@ class ReadOptions:
             cols = values.get("columns")
             columns = parse_columns(cols) if cols is not None else {}
             fmt = values.get("date_format")
-            date_format = date_format_named(str(fmt)) if fmt else None
+            try:
+                date_format = date_format_named(str(fmt)) if fmt else None
+            except ValueError as e:
+                raise ValueError(f"date_format: {e}") from None
             decimal = values.get("decimal")
             if decimal is not None and decimal not in (".", ","):
                 raise ValueError(f"decimal: {decimal!r} must be . or ,")
