@@ -193,6 +193,12 @@ def sink_cmd(
     keep_snapshots: int = typer.Option(
         500, "--keep-snapshots", help="Snapshots kept when expiring (0: never)."
     ),
+    maintain_every: float = typer.Option(
+        0.0,
+        "--maintain-every",
+        min=0.0,
+        help="Seconds between runs of `maintain` on the table in the background (0: never).",
+    ),
     bootstrap: str = BootstrapOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -231,6 +237,7 @@ def sink_cmd(
             max_lateness_s=max_lateness,
             instance_id=instance_id,
             keep_snapshots=keep_snapshots,
+            maintain_every_s=maintain_every,
         )
         status = None if as_json else err_console.status(f"sink {topic} → {options.mode}: starting")
 

@@ -199,47 +199,67 @@ def _write_sorted(table: Table, storage: LakeStorage, rows: pa.Table) -> DataFil
     return parquet_file_to_data_file(table.io, table.metadata, uri)
 
 
+def _rewrite(table: Table, storage: LakeStorage, target_bytes: int) -> tuple[list[DataFile], list[DataFile]]:
+    """Write the current snapshot's small files, bin by bin, as sorted files: (inputs, outputs)."""
+    tasks = [t for t in table.scan().plan_files() if not t.delete_files]
+    bins = plan_bins([t.file.file_size_in_bytes for t in tasks], target_bytes)
+    written: list[DataFile] = []
+    try:
+        for b in bins:
+            written.append(_write_sorted(table, storage, _read_bin(table, [tasks[i] for i in b])))
+    except BaseException:
+        _delete(storage, written)
+        raise
+    return [tasks[i].file for b in bins for i in b], written
+
+
+def _delete(storage: LakeStorage, files: Iterable[DataFile]) -> None:
+    for f in files:
+        storage.delete(f.file_path)
+
+
 def compact_table(
     load: Callable[[], Table], storage: LakeStorage, target_bytes: int, report: MaintainReport
 ) -> None:
     """Rewrite the small data files of the current snapshot into sorted files of about ``target_bytes``.
 
-    One commit per attempt; on a conflict that names a file already gone, the written files
-    are deleted and the plan is made again on the fresh table.
+    The commit deletes the input files by name and adds the new ones. When it loses to a
+    concurrent writer, the fresh table is checked: if every input file is still there
+    (others only appended), the same new files are committed again on top; if one is gone
+    (another compaction, an ETL rewrite), the new files are deleted and it plans again.
 
     Raises:
-        TransientError: Still losing to concurrent writers after 10 attempts.
+        TransientError: Still losing to concurrent writers after 10 attempts (nothing changed).
     """
     from pyiceberg.exceptions import CommitFailedException, ValidationException
 
+    table = load()
+    old, written = _rewrite(table, storage, target_bytes)
     for attempt in range(_ATTEMPTS):
-        table = load()
-        tasks = [t for t in table.scan().plan_files() if not t.delete_files]
-        bins = plan_bins([t.file.file_size_in_bytes for t in tasks], target_bytes)
-        if not bins:
+        if not old:
             return
-        written: list[DataFile] = []
+        props = {**_position(table), MAINTAIN_PROP: "compact"}
         try:
-            old = [tasks[i] for b in bins for i in b]
-            for b in bins:
-                written.append(_write_sorted(table, storage, _read_bin(table, [tasks[i] for i in b])))
-            props = {**_position(table), MAINTAIN_PROP: "compact"}
             with table.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as ow:
-                for t in old:
-                    ow.delete_data_file(t.file)
+                for f in old:
+                    ow.delete_data_file(f)
                 for f in written:
                     ow.append_data_file(f)
         except (CommitFailedException, ValidationException):
-            for f in written:
-                storage.delete(f.file_path)
             report.commit_retries += 1
-            time.sleep(min(0.05 * 2**attempt, 2.0))
+            time.sleep(min(0.02 * 2**attempt, 1.0))
+            table = load()
+            live = {t.file.file_path for t in table.scan().plan_files()}
+            if not all(f.file_path in live for f in old):
+                _delete(storage, written)
+                old, written = _rewrite(table, storage, target_bytes)
             continue
         report.files_rewritten += len(old)
         report.files_written += len(written)
-        report.rows_rewritten += sum(t.file.record_count for t in old)
+        report.rows_rewritten += sum(f.record_count for f in old)
         report.steps.append("compact")
         return
+    _delete(storage, written)
     raise TransientError(
         f"compacting {report.table}: still conflicting after {_ATTEMPTS} attempts; try again"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import socket
@@ -36,6 +37,8 @@ from tickerlake.stream.sink.iceberg import IcebergSinkTable
 from tickerlake.stream.sink.offsets import MODES, TableState
 from tickerlake.stream.sink.rawfiles import RawZone
 from tickerlake.stream.sink.slots import claim_slot
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["SinkOptions", "SinkReport", "StreamSink", "known_tickers_from_lake", "run_sink"]
 
@@ -71,6 +74,9 @@ class SinkOptions:
         session_timeout_ms: Group session timeout.
         keep_snapshots: Snapshots kept when expiring old ones (0: never expire).
         sink_id: Name recorded in snapshot summaries (default host-pid).
+        maintain_every_s: Run ``maintain`` on the table this often, in a background thread
+            (compaction, expiry, orphan removal; 0: never). Its commits race this sink's
+            like another writer's: whichever loses re-plans.
     """
 
     topic: str
@@ -88,6 +94,7 @@ class SinkOptions:
     session_timeout_ms: int = 10_000
     keep_snapshots: int = 500
     sink_id: str | None = None
+    maintain_every_s: float = 0.0
 
 
 @dataclass
@@ -123,6 +130,9 @@ class SinkReport:
         targets: With ``once``: end offset per partition seen at start.
         lag: With ``once``: records of each partition below its target still missing from the table at exit.
         complete: With ``once``: whether every partition reached its target.
+        maintain_runs: Periodic ``maintain`` runs that finished.
+        files_compacted: Small data files they replaced.
+        maintain_errors: Periodic runs that failed (the last error is logged; the sink goes on).
     """
 
     topic: str
@@ -151,6 +161,9 @@ class SinkReport:
     targets: dict[int, int] = field(default_factory=dict)
     lag: dict[int, int] = field(default_factory=dict)
     complete: bool | None = None
+    maintain_runs: int = 0
+    files_compacted: int = 0
+    maintain_errors: int = 0
 
 
 def known_tickers_from_lake(settings: Settings) -> frozenset[str] | None:
@@ -218,6 +231,7 @@ class StreamSink:
         self._callback_error: BaseException | None = None
         self._written: set[int] = set()
         self._consumer: _kafka.Consumer | None = None
+        self._maintain_stop = threading.Event()
         self._bootstrap = ""
         self.raw = RawZone(self.storage, self.mode.dataset, self.topic)
         self.dead_letters = DeadLetters(self.topic, self.dlq_topic, self.sink_id, self._new_dlq_producer)
@@ -420,6 +434,29 @@ class StreamSink:
         self.report.first_commit_at = self.report.first_commit_at or now
         self.report.last_commit_at = now
 
+    # ---------------------------------------------------------------- periodic maintenance
+
+    def _start_maintainer(self) -> threading.Thread | None:
+        """Start the background thread of ``maintain_every_s`` (None when it is off)."""
+        if self.options.maintain_every_s <= 0:
+            return None
+        thread = threading.Thread(target=self._maintain_loop, name="sink-maintain", daemon=True)
+        thread.start()
+        return thread
+
+    def _maintain_loop(self) -> None:
+        from tickerlake.lake.maintain import maintain
+
+        while not self._maintain_stop.wait(self.options.maintain_every_s):
+            try:
+                (done,) = maintain(self.settings, [self.mode.table])
+            except Exception as e:  # the sink goes on; the next period tries again
+                self.report.maintain_errors += 1
+                _log.warning("periodic maintain of %s failed: %s", self.mode.table, e)
+                continue
+            self.report.maintain_runs += 1
+            self.report.files_compacted += done.files_rewritten
+
     # ---------------------------------------------------------------- loop
 
     def _release_slot(self) -> None:
@@ -549,6 +586,7 @@ class StreamSink:
             self._release_slot()
             raise
         self._consumer = consumer
+        maintainer = self._start_maintainer()
         consumer.subscribe(
             [self.topic],
             on_assign=self._guard(self._on_assign),
@@ -582,6 +620,9 @@ class StreamSink:
                         break
                 self._flush()
         finally:
+            self._maintain_stop.set()
+            if maintainer is not None:
+                maintainer.join(timeout=60)
             with contextlib.suppress(Exception):
                 consumer.close()
             self.dead_letters.close()
