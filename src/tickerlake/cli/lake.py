@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import typer
 from rich.markup import escape
 from rich.progress import TaskID
@@ -93,12 +95,26 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
                     f"fresh table ({t.already_loaded} file(s) already loaded)",
                     highlight=False,
                 )
+        a = report.actions
+        if a is not None:
+            console.print(
+                f"corporate actions of {a.tickers} ticker(s): {a.splits} inferred split(s), {a.dividends} "
+                f"inferred dividend(s), {a.renames} rename(s); {a.bars_rewritten} bar(s) adjusted",
+                highlight=False,
+            )
+            for s in a.suspected:
+                console.print(
+                    f"[yellow]suspected split:[/] {s.ticker} on {s.date} (ratio {s.ratio:g}), not applied; "
+                    "load the split in a corporate-actions file to apply it",
+                    highlight=False,
+                )
 
     payload = {
         "run_id": report.run_id,
         "crawled": report.crawled,
         "seconds": report.seconds,
         "tables": [{**t.__dict__, "loaded": t.loaded, "reconciles": t.reconciles} for t in report.tables],
+        "corporate_actions": None if report.actions is None else dataclasses.asdict(report.actions),
     }
     render(payload, as_json, text)
     if not all(t.reconciles for t in report.tables):

@@ -16,6 +16,13 @@ write wins: later file, then later source row) and the result is merged into the
 
 Counts always reconcile: ``read = loaded + duplicates + quarantined``.
 
+Then the corporate-actions pass (:mod:`tickerlake.lake.adjust`) infers splits and
+dividends from the prices of every ticker the load touched, records them in
+``market.corporate_actions`` (``source = 'inferred'``, or ``'suspected'`` for raw-only
+jumps, never applied) and rewrites those tickers' bars so that ``close`` is
+split-adjusted and ``raw_close`` as traded. Tickers of the old symbol of a built-in
+rename land under the new one (``FB`` → ``META``) when the rows are read.
+
 Which raw files a table holds is recorded in the table itself, in the same atomic commit
 as their rows: the table property ``tickerlake.etl.loaded`` lists the content hash of
 every raw file ever loaded (and each snapshot's summary the hashes it added). Every plan
@@ -58,8 +65,11 @@ from pyiceberg.table import Table
 from tickerlake import faults
 from tickerlake.config import Settings
 from tickerlake.errors import InternalError
+from tickerlake.lake.adjust import PENDING_PROP, ActionsPass, run_actions_pass
 from tickerlake.lake.catalog import ensure_table, open_catalog
 from tickerlake.lake.contract import (
+    ACTIONS,
+    BARS,
     DATASETS,
     QUARANTINE,
     TABLES,
@@ -166,6 +176,7 @@ class EtlReport:
         crawled: Whether the raw zone had changed and was crawled first.
         crawl: The crawl report when crawled.
         tables: Per-table loads.
+        actions: The corporate-actions pass (None when no ticker was pending).
         seconds: Wall-clock duration.
     """
 
@@ -173,6 +184,7 @@ class EtlReport:
     crawled: bool = False
     crawl: CrawlReport | None = None
     tables: list[TableLoad] = field(default_factory=list)
+    actions: ActionsPass | None = None
     seconds: float = 0.0
 
 
@@ -195,6 +207,12 @@ def _prepared(catalog: Catalog, identifier: str) -> Table:
 
     def attempt() -> Table:
         table = ensure_table(catalog, identifier)
+        have = {f.name for f in table.schema().fields}
+        if any(f.name not in have for f in TABLES[identifier].fields):
+            # A table written before the contract gained a column: add it (nullable, last),
+            # so an old lake keeps working and its new rows carry the column.
+            with table.update_schema() as update:
+                update.union_by_name(TABLES[identifier])
         missing = {k: v for k, v in _TABLE_PROPERTIES.items() if table.properties.get(k) != v}
         if missing:
             # The transaction updates ``table`` to the metadata it committed.
@@ -249,6 +267,21 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
             )
     finally:
         con.close()
+    known_changed = any(t.table == ACTIONS.table and t.loaded for t in report.tables)
+    if on_progress:
+        on_progress("corporate actions", 0, 1)
+    report.actions = retry(
+        lambda: run_actions_pass(
+            _prepared(catalog, BARS.table), _prepared(catalog, ACTIONS.table), known_changed, report.run_id
+        ),
+        what="etl: corporate actions",
+        on=_is_conflict,
+        attempts=_PLAN_ATTEMPTS,
+        base_delay_s=0.05,
+        gave_up="changed under the corporate-actions pass too often; run `tickerlake etl` again",
+    )
+    if on_progress:
+        on_progress("corporate actions", 1, 1)
     report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     return report
 
@@ -621,6 +654,10 @@ def _load_table(
     }
     # The loaded-files record travels in the same commit as the rows.
     loaded_prop = {LOADED_PROP: json.dumps(sorted(loaded_hashes(table).union(new_hashes)))}
+    if spec.table == BARS.table:
+        # So does the list of tickers the corporate-actions pass must look at (all of them
+        # after a bulk load); the pass clears it in its own commit.
+        loaded_prop[PENDING_PROP] = json.dumps(["*"] if not existing_files else _pending(table, con))
     duck_hash = dict(
         zip(
             _duck_paths(settings, [e.uri for e in files]),
@@ -683,7 +720,13 @@ def _load_table(
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW existing AS SELECT * FROM read_parquet({sql_list(existing_files)})"
         )
-        same = " AND ".join(f'f."{c}" IS NOT DISTINCT FROM e."{c}"' for c in spec.value_columns)
+        # Derived columns are the corporate-actions pass's, not the file's: a re-sent row
+        # equal to what was received is a duplicate (a split ticker's re-sent raw rows
+        # differ from their adjusted close, count as updates, and are adjusted again).
+        derived = {c for c, _ in spec.derived}
+        same = " AND ".join(
+            f'f."{c}" IS NOT DISTINCT FROM e."{c}"' for c in spec.value_columns if c not in derived
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE matched AS
                 SELECT {", ".join(f'f."{k}"' for k in spec.key)}, ({same}) AS same FROM fresh f JOIN existing e ON {on}"""
@@ -723,7 +766,7 @@ def _load_table(
                             AND NOT EXISTS (SELECT 1 FROM matched m WHERE {m_on})""",
                     )
                     tx.overwrite(
-                        replacement.cast(target_schema),
+                        replacement.select(target_schema.names).cast(target_schema),
                         overwrite_filter=In(
                             term=Reference("ticker"), values={literal(t) for t in overwrite_keys}
                         ),
@@ -750,6 +793,15 @@ def _load_table(
             raise InternalError(f"{spec.table}: no current snapshot after a commit")
         load.snapshot_id = snapshot.snapshot_id
     _drop_temp_objects(con)
+
+
+def _pending(table: Table, con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tickers awaiting the corporate-actions pass: those already pending plus the staged ones."""
+    pending = set(json.loads(table.properties.get(PENDING_PROP) or "[]"))
+    if "*" in pending:
+        return ["*"]
+    staged = con.execute("SELECT DISTINCT ticker FROM staged WHERE _reason IS NULL").fetchall()
+    return sorted(pending | {r[0] for r in staged})
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
@@ -930,7 +982,8 @@ def _write_parquet(
                 if pc.any(bad).as_py():
                     invalid.append(batch.filter(bad))
                     batch = batch.filter(pc.invert(bad))
-                batch = batch.select(schema.names)
+            # In the table's column order (columns added later come after ``ingested_at``).
+            batch = batch.select(schema.names)
             valid += batch.num_rows
             batch, previous = _first_of_each_key(batch, key, previous)
             if batch.num_rows:

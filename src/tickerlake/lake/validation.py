@@ -68,7 +68,8 @@ def normalise_sql(spec: Dataset) -> str:
     """Select list that normalises typed columns (upper-case tickers, lower-case actions...).
 
     Tickers are upper-cased and renamed (an ``FB`` bar before 2022-06-09 is META's, see
-    :mod:`tickerlake.lake.contract.renames`); the dataset's derived columns come as NULL.
+    :mod:`tickerlake.lake.contract.renames`); the dataset's derived
+    columns come with their load expression.
     """
     out = []
     for col in spec.types:
@@ -86,7 +87,7 @@ def normalise_sql(spec: Dataset) -> str:
             )
         else:
             out.append(f'"{col}"')
-    out += [f'NULL::{kind} AS "{col}"' for col, kind in spec.derived]
+    out += [f"{expr} AS {sql_ident(col)}" for col, expr in spec.derived]
     return ", ".join(out)
 
 

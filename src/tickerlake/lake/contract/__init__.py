@@ -50,8 +50,8 @@ from tickerlake.lake.contract.layout import (
     part_name,
     raw_file_hash,
 )
-from tickerlake.lake.contract.renames import RENAMES, Rename, rename_sql
 from tickerlake.lake.contract.reading import read_actions, read_bars, read_table, read_tickers
+from tickerlake.lake.contract.renames import RENAMES, Rename, rename_sql
 from tickerlake.lake.contract.sql import sql_ident, sql_list, sql_literal, sql_map
 from tickerlake.lake.contract.tickers import TICKER_MAX_LENGTH, TICKER_PATTERN, is_ticker, normalize_ticker
 

@@ -153,8 +153,9 @@ class Dataset:
         schema: The curated Iceberg schema; its identifier fields are the key.
         checks: ``(condition meaning invalid, reason SQL)`` over typed columns.
         prices: Price columns cleaned of single-precision artefacts.
-        derived: Curated columns the raw files do not carry → DuckDB type; the ETL loads
-            them as NULL and its corporate-actions pass (:mod:`tickerlake.lake.adjust`) fills them.
+        derived: Curated columns the raw files do not carry → the SQL expression (over the
+            typed raw columns) they are loaded with; the ETL's corporate-actions pass
+            (:mod:`tickerlake.lake.adjust`) corrects them.
     """
 
     name: str
@@ -246,8 +247,9 @@ BARS = Dataset(
         "source_row": "BIGINT",
     },
     schema=DAILY_BARS,
-    prices=_PRICES,
-    derived=(("raw_close", "DOUBLE"),),
+    prices=(*_PRICES, "raw_close"),
+    # As received until the corporate-actions pass finds a later split.
+    derived=(("raw_close", '"close"'),),
     checks=(
         *_TICKER_DATE,
         *_positive("open"),
@@ -286,7 +288,7 @@ ACTIONS = Dataset(
         "source_row": "BIGINT",
     },
     schema=CORPORATE_ACTIONS,
-    derived=(("old_ticker", "VARCHAR"),),
+    derived=(("old_ticker", "NULL::VARCHAR"),),
     checks=(
         *_TICKER_DATE,
         (
