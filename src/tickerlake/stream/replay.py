@@ -1,8 +1,11 @@
 """``stream replay``: publish daily bars, or intraday ticks synthesized from them, to Kafka.
 
 The producer is idempotent with ``acks=all`` (no duplicates or reordering on retries),
-compresses batches, keys every event by ticker (murmur2, like the Java client, so each
-ticker's events stay ordered in one partition) and lingers a little so that batches fill up.
+compresses batches, keys every event by ticker and lingers a little so that batches fill
+up. Each ticker's events go to one partition, so their order holds: the default tickers
+are spread evenly over the partitions (:func:`ticker_partition`; hashing eight keys onto
+eight partitions leaves some empty and others doubled), any other ticker goes where
+murmur2 of its key sends it, like the Java client.
 
 Pacing:
 
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.config import Settings
+from tickerlake.config import DEFAULT_TICKERS, Settings
 from tickerlake.errors import InputFileError, NotFoundError, UserError
 from tickerlake.stream import _kafka
 from tickerlake.stream.schema import encode_bars, encode_ticks
@@ -40,6 +43,7 @@ __all__ = [
     "load_bars",
     "producer_config",
     "replay",
+    "ticker_partition",
 ]
 
 DEFAULT_TOPIC = "ticks"
@@ -172,6 +176,23 @@ def _read_csv(
     return table.filter(mask)
 
 
+def ticker_partition(ticker: str, partitions: int) -> int:
+    """The partition of a default ticker's events: the eight spread evenly over the partitions.
+
+    With at least as many partitions as default tickers, each gets its own, spaced out
+    (12 partitions: 0, 1, 3, 4, 6, 7, 9, 10); with fewer, they take turns (3 partitions:
+    3, 3 and 2 tickers). The placement depends only on the ticker and the partition count,
+    so every replay into a topic puts a ticker on the same partition.
+
+    Raises:
+        ValueError: ``ticker`` is not a default ticker, or ``partitions`` < 1.
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be at least 1, got {partitions}")
+    i, n = DEFAULT_TICKERS.index(ticker), len(DEFAULT_TICKERS)
+    return i * partitions // n if partitions >= n else i % partitions
+
+
 def producer_config(
     settings: Settings, bootstrap: str, paced: bool, compression: str = "lz4"
 ) -> dict[str, object]:
@@ -200,10 +221,13 @@ def producer_config(
 class _Sender:
     """Hands encoded events to the producer, counting failures reported by the client."""
 
-    def __init__(self, producer: object, topic: str, report: ReplayReport) -> None:
+    def __init__(
+        self, producer: object, topic: str, report: ReplayReport, placement: dict[bytes, int] | None = None
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.report = report
+        self.placement = placement or {}
 
     def on_delivery(self, err: object, msg: object) -> None:
         if err is not None:
@@ -214,14 +238,16 @@ class _Sender:
     def send(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
         produce = self.producer.produce  # type: ignore[attr-defined]
         poll = self.producer.poll  # type: ignore[attr-defined]
-        topic, cb = self.topic, self.on_delivery
+        topic, cb, placement = self.topic, self.on_delivery, self.placement
         for key, value in zip(keys, values, strict=True):
+            # -1: the partitioner (murmur2 of the key) decides.
+            part = placement.get(key, -1)
             try:
-                produce(topic, value, key, on_delivery=cb)
+                produce(topic, value, key, part, on_delivery=cb)
             except BufferError:
                 # The local queue is full: let the client drain it, then try again.
                 poll(0.05)
-                produce(topic, value, key, on_delivery=cb)
+                produce(topic, value, key, part, on_delivery=cb)
         poll(0)
         self.report.events += len(values)
 
@@ -361,7 +387,8 @@ def replay(
                 settings, address, paced=rate is not None or speed is not None, compression=compression
             )
         )
-        sender = _Sender(producer, topic, report)
+        placement = {t.encode(): ticker_partition(t, report.partitions) for t in DEFAULT_TICKERS}
+        sender = _Sender(producer, topic, report, placement)
         t0 = time.monotonic()
         if mode == "bars":
             finished = _replay_bars(bars, sender, rate, t0, stop, on_progress, report)
