@@ -17,7 +17,7 @@ __all__ = ["app", "main"]
 
 # Sub-command modules register themselves on ``app``; each is optional so a stage can
 # be developed alone.
-for _name in ("ingest", "lake", "query", "insights", "stream", "services", "web", "tokens"):
+for _name in ("ingest", "lake", "query", "insights", "stream", "services", "web", "tokens", "watch"):
     try:
         importlib.import_module(f"tickerlake.cli.{_name}")
     except ModuleNotFoundError as e:  # pragma: no cover - only while a stage is missing
