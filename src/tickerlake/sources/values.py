@@ -278,24 +278,46 @@ def decide_decimal(samples: Sequence[tuple[str, int]], delimiter: str = ",") -> 
     return "," if delimiter == ";" else "."
 
 
+#: A number in the file's convention: thousands groups of three, then the decimal mark.
+_GROUPED = {
+    ".": r"^[+-]?(\d{1,3}(,\d{3})+|\d*)(\.\d*)?([eE][+-]?\d+)?$",
+    ",": r"^[+-]?(\d{1,3}(\.\d{3})+|\d*)(,\d*)?([eE][+-]?\d+)?$",
+}
+
+
+def _note(decimal: str) -> str:
+    return f" (not a number with decimal mark {decimal})"
+
+
 def apply_decimal(values: pa.Array, decimal: str) -> pa.Array:
     """Plain numbers (``1234.5``) from decorated ones (``$1,234.50``, ``1.234,50 €``).
 
-    Values that are still not a number afterwards are kept as they were, so that the ETL
-    quarantines them with their original text.
+    A value whose separators do not fit the file's convention (``1,5`` where ``.`` is the
+    decimal mark) is kept with a note, so that the ETL quarantines it rather than reading
+    ``15``; other values that are not numbers (``NaN``, ``N/A``) are kept as they were.
     """
     text = pc.replace_substring_regex(values, _DECOR, "")
+    fits = pc.fill_null(pc.match_substring_regex(text, _GROUPED[decimal]), False)
     if decimal == ",":
-        text = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
+        plain = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
     else:
-        text = pc.replace_substring(text, ",", "")
-    ok = pc.fill_null(pc.match_substring_regex(text, _PLAIN), False)
-    return pc.if_else(ok, text, values)
+        plain = pc.replace_substring(text, ",", "")
+    ok = pc.and_(fits, pc.fill_null(pc.match_substring_regex(plain, _PLAIN), False))
+    misfit = pc.and_(
+        pc.invert(fits), pc.fill_null(pc.match_substring_regex(text, r"^[+-]?[\d.,]*\d[\d.,]*$"), False)
+    )
+    noted = pc.binary_join_element_wise(values, pa.scalar(_note(decimal)), "")
+    return pc.if_else(ok, plain, pc.if_else(misfit, noted, values))
 
 
 def number_from_text(text: str, decimal: str = ".") -> float | None:
-    """One number from its text (``'$1,234.50'`` → 1234.5), or None when it is not one."""
+    """One number from its text (``'$1,234.50'`` → 1234.5), or None when it is not one.
+
+    Separators must fit ``decimal``'s convention: ``'143,5'`` is None with ``.``.
+    """
     v = _DECOR_RE.sub("", text)
+    if not re.match(_GROUPED[decimal], v):
+        return None
     v = v.replace(".", "").replace(",", ".") if decimal == "," else v.replace(",", "")
     if not _PLAIN_RE.match(v):
         return None

@@ -8,6 +8,16 @@ Two event types travel through Kafka, one JSON object per record, keyed by ticke
 * :class:`BarEvent` — one daily bar: ``{"ticker": "AAPL", "date": "2020-01-02", "open": ...,
   "high": ..., "low": ..., "close": ..., "adj_close": ..., "volume": ...}``.
 
+Producers that already exist send other shapes; those are accepted too when every field
+can be found and read: keys under any spelling ``ingest`` accepts for a CSV column
+(``"stock symbol"``, ``"Adj Close"``, ``"Date"``; ``symbol``, ``time``/``timestamp`` for
+ticks) or named by the topic's mapping (:attr:`Rules.fields`), prices and volumes as
+numbers or numeric strings (``"148.71"``, ``"$1,234.50"``), tick times as RFC 3339 or
+epoch seconds, milliseconds or microseconds (told apart by magnitude), bar dates as ISO
+dates (a time part is dropped), ``YYYYMMDD`` or epoch milliseconds (pandas' ``to_json``).
+A tick without ``seq`` gets 0. The canonical shape is decoded first, at msgspec speed; the
+row-shaped reading is the fallback for records it rejects.
+
 :func:`decode_ticks` and :func:`decode_bars` turn a batch of raw record values into
 accepted columns plus ``(position, reason)`` rejections. A reason is one line,
 ``"<code>: <detail>"``, with the codes in :data:`REASON_CODES`. Per-record decoding is
@@ -38,6 +48,11 @@ import pyarrow.compute as pc
 # The lake's one ticker rule (BRK.B, BF-B, RDS/A, ^GSPC...), so that what the stream
 # accepts the lake and the web accept too.
 from tickerlake.lake.contract import TICKER_MAX_LENGTH, TICKER_PATTERN
+
+# The label spellings and number formats of ``ingest``: an event keyed like a CSV header
+# is read like that CSV.
+from tickerlake.sources.labels import BAR_FIELDS, field_of, normalise_label
+from tickerlake.sources.values import number_from_text
 
 __all__ = [
     "INT64_MAX",
@@ -134,11 +149,14 @@ class Rules:
             are out of order.
         max_lateness_days: Bars more than this many days before their watermark are out of
             order (0: any earlier date; the same date again is allowed, as a correction).
+        fields: Event field → the key a producer uses for it (``{"close": "Schluss"}``),
+            over the built-in label synonyms (the topic's mapping, ``stream sink --fields``).
     """
 
     known_tickers: frozenset[str] | None = None
     max_lateness_us: int = 1_000_000
     max_lateness_days: int = 0
+    fields: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -351,6 +369,134 @@ def _decode_one(decoder: msgspec.json.Decoder[Any], kind: type, value: bytes | N
         return f"invalid_json: {_clip(str(e))}"
 
 
+_TICK_FIELDS = ("ticker", "ts", "price", "size", "seq")
+_EPOCH_UNITS = ((1e11, 1_000_000), (1e14, 1_000), (1e17, 1))  # below → s, ms, µs (× to get µs)
+_DATE_RE = re.compile(r"^\s*(\d{4})-?(\d{2})-?(\d{2})(?:[ T].*)?\s*$")
+
+
+def _keyed(obj: dict[str, Any], kind: str, fields: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Canonical field → value of a row-shaped event, plus the fields two keys claim."""
+    out: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
+    clash: list[str] = []
+    # The topic's own mapping wins over every synonym (rank -1), by exact or normalised key.
+    named = {v: k for k, v in fields.items()} | {normalise_label(v): k for k, v in fields.items()}
+    for key, value in obj.items():
+        hit = (named[key], -1) if key in named else None
+        hit = hit or ((named[normalise_label(key)], -1) if normalise_label(key) in named else None)
+        hit = hit or field_of(key, kind)
+        if hit is None:
+            continue
+        fld, rank = hit
+        if fld in ranks and ranks[fld] == rank:
+            clash.append(fld)
+        if fld not in ranks or rank < ranks[fld]:
+            out[fld], ranks[fld] = value, rank
+    return out, clash
+
+
+def _number(value: Any) -> Any:
+    """A number from a number or a numeric string; anything else unchanged (msgspec says why)."""
+    if isinstance(value, str):
+        got = number_from_text(value)
+        return value if got is None else got
+    return value
+
+
+def _count(value: Any) -> Any:
+    value = _number(value)
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    return value
+
+
+def _epoch_us(value: float) -> int | None:
+    for limit, scale in _EPOCH_UNITS:
+        if abs(value) < limit:
+            return round(value * scale)
+    return None
+
+
+def _bar_date(value: Any) -> Any:
+    if isinstance(value, str):
+        m = _DATE_RE.match(value)
+        return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        us = _epoch_us(float(value))
+        if us is not None:
+            return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=us)).date().isoformat()
+    return value
+
+
+def _tick_ts(value: Any) -> Any:
+    number = _number(value)
+    if isinstance(number, int | float) and not isinstance(number, bool) and math.isfinite(number):
+        us = _epoch_us(float(number))
+        if us is not None:
+            return _iso_us(us)
+    return value
+
+
+def _from_row(value: bytes | None, kind: str, fields: Mapping[str, str]) -> Any:
+    """The event a row-shaped record stands for, or the reason it cannot be read (a str)."""
+    try:
+        obj = msgspec.json.decode(value or b"")
+    except _DECODE_ERRORS:
+        return None  # the typed decoder's reason stands
+    if not isinstance(obj, dict):
+        return None
+    got, clash = _keyed(obj, kind, fields)
+    if clash:
+        return f"invalid_event: two keys mean {clash[0]} (name one with the topic's field mapping)"
+    target: type
+    if kind == "bar":
+        event = {f: got[f] for f in BAR_FIELDS if f in got}
+        for f in ("open", "high", "low", "close", "adj_close"):
+            if f in event:
+                event[f] = _number(event[f])
+        if "volume" in event:
+            event["volume"] = _count(event["volume"])
+        if "date" in event:
+            event["date"] = _bar_date(event["date"])
+        target = BarEvent
+    else:
+        event = {f: got[f] for f in _TICK_FIELDS if f in got}
+        event.setdefault("seq", 0)
+        if "price" in event:
+            event["price"] = _number(event["price"])
+        for f in ("size", "seq"):
+            event[f] = _count(event[f]) if f in event else event.get(f)
+        if "ts" in event:
+            event["ts"] = _tick_ts(event["ts"])
+        target = TickEvent
+    if isinstance(event.get("ticker"), str):
+        event["ticker"] = event["ticker"].strip().upper()
+    try:
+        return msgspec.convert(event, target)
+    except msgspec.ValidationError as e:
+        reason = _reason_from_validation(str(e), event)
+        missing = _MISSING_RE.search(str(e))
+        if missing:
+            spellings = ", ".join(sorted(obj)[:8])
+            reason += f" (keys: {_clip(spellings, 80)}; name it with the topic's field mapping)"
+        return reason
+
+
+def _decode_any(
+    decoder: msgspec.json.Decoder[Any], kind: type, value: bytes | None, fields: Mapping[str, str]
+) -> Any:
+    """:func:`_decode_one`, then the row-shaped reading for what the canonical shape rejects."""
+    got = _decode_one(decoder, kind, value)
+    if not isinstance(got, str) or got.startswith("invalid_json"):
+        return got
+    row = _from_row(value, "bar" if kind is BarEvent else "tick", fields)
+    if row is None:
+        return got
+    if isinstance(row, str) and not got.startswith("missing_field"):
+        return got  # canonical keys, a bad value: the canonical reason says it best
+    return row
+
+
 def check_ticker(tickers: pa.Array, known: frozenset[str] | None) -> list[str | None]:
     """Reason per ticker (None when fine): unknown to the reference set, or not a symbol."""
     shape = pc.match_substring_regex(tickers, TICKER_PATTERN).to_numpy(zero_copy_only=False)
@@ -451,7 +597,12 @@ def decode_ticks(
                 events.append(decode(value))  # type: ignore[arg-type]
                 good.append(i)
             except _DECODE_ERRORS:
-                reasons[i] = _decode_one(_TICK_DECODER, TickEvent, value)
+                got = _decode_any(_TICK_DECODER, TickEvent, value, rules.fields)
+                if isinstance(got, str):
+                    reasons[i] = got
+                else:
+                    events.append(got)
+                    good.append(i)
     tickers = [e.ticker for e in events]
     ts_text = [e.ts for e in events]
     price = np.array([e.price for e in events], dtype=np.float64)
@@ -512,7 +663,7 @@ def decode_bars(
     events: list[BarEvent] = []
     good: list[int] = []
     for i, value in enumerate(values):
-        got = _decode_one(_BAR_DECODER, BarEvent, value)
+        got = _decode_any(_BAR_DECODER, BarEvent, value, rules.fields)
         if isinstance(got, str):
             reasons[i] = got
             continue

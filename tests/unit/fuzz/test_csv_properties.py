@@ -193,6 +193,9 @@ def check_value(key: str, cell: str, value: str | None, result: CsvFileResult) -
     else:
         assert result.decimal is not None, f"{key} {cell!r} rewritten to {value!r} without a decimal mark"
         expected = number_from_text(cell, result.decimal)
+        if value == f"{cell} (not a number with decimal mark {result.decimal})":
+            assert expected is None  # kept, noted, for the ETL to quarantine
+            return
         assert expected is not None and value is not None and float(value) == expected
 
 

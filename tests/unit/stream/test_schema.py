@@ -95,12 +95,15 @@ def test_encoded_ticks_decode_to_the_same_values():
         (b"", "invalid_json: empty record value"),
         (None, "invalid_json: empty record value"),
         (b"[1, 2]", "invalid_event: Expected `object`, got `array`"),
-        (tick(price=None).replace(b', "price": null', b""), "missing_field: price"),
+        (
+            tick(price=None).replace(b', "price": null', b""),
+            "missing_field: price (keys: seq, size, ticker, ts; name it with the topic's field mapping)",
+        ),
         (tick(price=float("nan")), "invalid_price: price is nan"),
         (tick(price=float("inf")), "invalid_price: price is inf"),
         (tick(price=-1.5), "invalid_price: price is -1.5 (expected `float` > 0.0)"),
         (tick(price=0), "invalid_price: price is 0 (expected `float` > 0.0)"),
-        (tick(price="74.06"), 'invalid_price: price is "74.06" (expected `float`, got `str`)'),
+        (tick(price="74,06"), 'invalid_price: price is "74,06" (expected `float`, got `str`)'),
         (tick(size=-3), "invalid_size: size is -3 (expected `int` >= 0)"),
         (tick(seq=1.5), "invalid_seq: seq is 1.5 (expected `int`, got `float`)"),
         (tick(ticker="ZZZZ"), "unknown_ticker: 'ZZZZ' is not in the reference data"),
@@ -109,7 +112,10 @@ def test_encoded_ticks_decode_to_the_same_values():
             tick(ts="2020-01-02T14:30:00"),
             "invalid_timestamp: '2020-01-02T14:30:00' is not RFC 3339 with a UTC offset",
         ),
-        (tick(ts=1577975400), "invalid_timestamp: ts is 1577975400 (expected `str`, got `int`)"),
+        (
+            tick(ts=1577975400 * 10**9),
+            "invalid_timestamp: ts is 1577975400000000000 (expected `str`, got `int`)",
+        ),
     ],
 )
 def test_each_rule_gives_its_reason(value: bytes | None, expected: str):
