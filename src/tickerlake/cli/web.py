@@ -72,6 +72,14 @@ def serve(
         envvar="TICKERLAKE_BOOTSTRAP_SERVERS",
         help="With --live: Kafka bootstrap servers [default: settings, else the dev broker].",
     ),
+    watch: bool = typer.Option(
+        False, "--watch", help="Also crawl + ETL when raw files land (see `tickerlake watch`)."
+    ),
+    schedule: list[str] = typer.Option(
+        None,
+        "--schedule",
+        help="With --watch: a scheduled ingest 'CRON=ingest SOURCE [options]' (repeatable).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Serve the dashboard (Market, Insights, SQL, Catalog, Live, Pipeline) and the JSON API until Ctrl+C."""
@@ -101,6 +109,7 @@ def serve(
             # Read the bars and open the SQL engine before announcing the URL: the first pages
             # then draw at full speed, and a lake that cannot be read is reported here, in one line.
             web.state.cache.market()
+            watcher = _watcher(settings, schedule or []) if watch or schedule else None
         _warm_engine(settings)
         warm_static()
     except BaseException:
@@ -118,6 +127,7 @@ def serve(
                     "api": url + "api/",
                     "pid": _pid(),
                     "live": {"topic": live_topic} if live else None,
+                    "watch": {"schedules": watcher.next_runs()} if watcher else None,
                     "auth": {"required": policy.enforced, "loopback": policy.loopback, **exposure},
                 }
             )
@@ -152,6 +162,10 @@ def serve(
                 highlight=False,
                 soft_wrap=True,
             )
+        if watcher is not None:
+            console.print(
+                "  watch  raw files are crawled and loaded as they land", highlight=False, soft_wrap=True
+            )
         console.print("  press Ctrl+C to stop", style="dim", highlight=False, soft_wrap=True)
     config = uvicorn.Config(
         web, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3
@@ -163,6 +177,8 @@ def serve(
         sock.close()
         if feed is not None:
             feed.stop()
+        if watcher is not None:
+            watcher.stop()
 
 
 def _live_start(value: str) -> str | float:
@@ -179,6 +195,13 @@ def _live_feed(settings: Settings, topic: str, start: str | float, bootstrap: st
     from tickerlake.service.live import LiveFeed, LiveOptions
 
     return LiveFeed(settings, LiveOptions(topic=topic, start=start, bootstrap=bootstrap)).start()
+
+
+def _watcher(settings: Settings, schedules: list[str]) -> Any:
+    """A started watcher of the lake (crawl + ETL on new raw files, scheduled ingests)."""
+    from tickerlake.service.watch import start_watch
+
+    return start_watch(settings, schedules)
 
 
 def _warm_engine(settings: Settings) -> None:

@@ -214,3 +214,45 @@ def test_a_scheduled_ingest_runs_then_loads(lake: Path, tmp_path: Path, watchers
     # 2023-12-01 .. 2023-12-12 has 8 trading days.
     assert run["ingest"]["rows"]["daily_bars"] == 8
     assert _count(copy, "SELECT count(*) FROM market.daily_bars WHERE ticker = 'NFLX'") == 8
+
+
+def test_serve_watch_loads_new_files_and_answers_them(lake: Path, tmp_path: Path) -> None:
+    import urllib.request
+
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKERLAKE_")}
+    proc = subprocess.Popen(
+        [*_cli(), "--lake", str(copy), "serve", "--port", "0", "--watch", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        hello = json.loads(proc.stdout.readline())
+        assert hello["watch"] == {"schedules": []}
+        csv = tmp_path / "SRVW.csv"
+        csv.write_text("Date,Close\n2023-12-12,42.0\n")
+        _tickerlake(copy, "ingest", "csv", str(csv))
+        body = json.dumps({"sql": "SELECT count(*) FROM market.daily_bars WHERE ticker = 'SRVW'"}).encode()
+        deadline, rows = time.monotonic() + PICKUP_S, None
+        while time.monotonic() < deadline and rows != [[1]]:
+            time.sleep(0.5)
+            req = urllib.request.Request(hello["api"] + "query", body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                rows = json.load(resp)["rows"]
+        assert rows == [[1]]
+        runs = recent_runs(Settings(lake=str(copy)), 5)
+        assert any(_loaded(dataclasses_asdict(r), "market.daily_bars") == 1 for r in runs)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def dataclasses_asdict(run: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(run)
