@@ -333,14 +333,16 @@ def anomalies_cmd(
     def text() -> None:
         _say(res.narrative)
         rows = [
-            (a.date, f"{a.score:.1f}", _num(a.actual), _num(a.expected), _pct(a.pct_deviation),
-             ", ".join(f"{c.ticker} {_num(c.actual)} vs {_num(c.expected)}" for c in a.top),
-             "yes" if a.market_wide else "")
+            (a.date, a.view, a.scored_series, _pct(a.scored_pct), f"{a.score:.1f}", _num(a.actual),
+             _num(a.expected), ", ".join(f"{c.ticker} {_num(c.actual)} vs {_num(c.expected)}" for c in a.top))
             for a in res.anomalies
         ]  # fmt: skip
-        cols = ["date", "score", "actual", "expected", "deviation", "top contributors (actual vs expected)",
-                "market"]  # fmt: skip
-        render_rows(None, cols, rows, ["date", "deviation", cols[5], "market", "score", "actual", "expected"])
+        # The deviation shown is the scored series' (the basket's, or the named ticker's).
+        cols = ["date", "view", "scored", "deviation", "score", "total", "expected",
+                "top contributors (actual vs expected)"]  # fmt: skip
+        render_rows(
+            None, cols, rows, ["date", "view", "deviation", cols[7], "scored", "score", "total", "expected"]
+        )
 
     render(res, as_json, text)
 

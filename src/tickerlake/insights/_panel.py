@@ -34,6 +34,7 @@ __all__ = [
     "SplitDay",
     "adjust_splits",
     "as_date",
+    "basis_returns",
     "build_panel",
     "log_returns",
     "prev_index",
@@ -378,6 +379,36 @@ def log_returns(panel: Panel, actions: pa.Table | None = None, allow_gaps: bool 
     mask, found = split_days(panel, actions)
     r[mask] = np.nan
     return Returns(r, prev, found)
+
+
+def basis_returns(
+    bars: pa.Table, actions: pa.Table | None = None, allow_gaps: bool = False
+) -> tuple[Panel, Returns]:
+    """Daily log returns on a basis no corporate action can move, with the close panel they belong to.
+
+    The one place that decides what a return is (every return-based insight calls it):
+
+    * ``adj_close`` (split- and dividend-adjusted) wherever a ticker has it on both days,
+      so neither a split nor a dividend — a special one included — is a move;
+    * else ``close`` (split-adjusted in the curated table), with every split day whose
+      raw jump matches its ratio — known, inferred or suspected alike — left without a
+      return, in case unadjusted prices reach the engine.
+
+    Args:
+        bars: Rows in the ``market.daily_bars`` schema (``adj_close`` optional).
+        actions: ``market.corporate_actions`` rows, or None.
+        allow_gaps: Keep returns that span market days on which the ticker had no value.
+
+    Returns:
+        The ``close`` panel (the levels an insight shows) and the returns aligned with it.
+    """
+    panel = build_panel(bars, "close")
+    rets = log_returns(panel, actions, allow_gaps)
+    if "adj_close" in bars.column_names and bars.column("adj_close").null_count < bars.num_rows:
+        adj = log_returns(build_panel(bars, "adj_close"), None, allow_gaps).r
+        use = ~np.isnan(adj)
+        rets.r[use] = adj[use]
+    return panel, rets
 
 
 def adjust_splits(panel: Panel, actions: pa.Table | None) -> tuple[Panel, list[SplitDay]]:

@@ -1,41 +1,51 @@
 """Anomalous trading days with their contributing tickers, found on returns. No I/O.
 
-Method: robust z-scores of a market-factor model with local volatility.
+Two views, each with its own scale, so that neither hides what the other finds:
 
-* Every ticker's daily log return ``r[t, i]`` (against its own previous day; a ticker's
-  first day, a gap, or a split day whose raw jump matches the announced ratio has none)
-  is split into a market part and an idiosyncratic part: the market ``m[t]`` is the
-  cross-sectional median return, and ``e[t, i] = r[t, i] - beta[t, i] * m_i[t]`` where
-  ``m_i`` is the median of the *other* tickers' returns (so a ticker's own shock never
-  enters what it is expected to do) and ``beta`` a rolling 252-day regression on it.
-* Each part is divided by its *local* volatility: the mean of a RiskMetrics EWMA
-  (λ = 0.94) of its squares over the days before and one over the days after, the day
-  itself excluded, after winsorising at ±6 robust sigmas so one shock cannot hide its
-  neighbours. This gives z-scores ``z_m[t]`` (market) and ``z[t, i]`` (each ticker).
-* A day's score is the largest ``|z|`` among its parts; it is an anomaly when the score
-  reaches the threshold set by the sensitivity (6.5 at the default 0.5).
+**Market-wide** — the aggregate itself: the daily return of the *equal-weight basket*
+(the mean of the tickers' growth factors) against its expected path — yesterday's level
+grown by the median daily return of the trailing :data:`LONG_WINDOW` trading days —
+scaled by a *long-run* robust volatility: 1.4826 × the median absolute deviation over
+those same trailing two years, the day itself excluded. Scaling by the volatility
+*around* a day would make a crash in a turbulent month ordinary; against two years of
+history the crash days of October 2008 or March 2020 stand out, and so do market-wide
+rallies. The basket is scored rather than the total close because the total close is
+mostly its highest-priced ticker (GOOG at $400 next to MSFT at $25 makes every GOOG
+earnings day a "market" day); the total close is still shown, with each ticker's
+contribution to its deviation (``actual - expected``, every ticker expected to move as
+the basket was expected to). A market-wide day must be *broad*: more than half of the
+tickers moved in the basket's direction, and no single ticker whose own move the
+single-ticker view flags accounts for more than half of the basket's excess return (that
+day is that ticker's).
 
-Why this and not a Random Cut Forest: an RCF isolates points far from the bulk of a
-feature space, but daily returns are dominated by (1) one common market factor and (2)
-volatility that clusters in time. On raw returns an RCF flags every day of a turbulent
-regime and misses a 7-sigma move in a calm one; fed the aggregate (total close) it
-cannot tell which ticker moved (and, on price levels, it flags splits). Removing the
-market factor and standardising each part by its own local volatility is exactly the
-normalisation an RCF would need, after which the largest standardised deviation is the
-likelihood-ratio test for one shocked component: deterministic, explainable (each
-anomaly names the part that crossed the line) and O(days × tickers) — linear in history
-length, where an RCF costs O(trees × log sample) per point with random results. On the
-simulated market's injected shocks it reaches recall ≥ 0.9 at precision ≥ 0.85 on every seed tried (see
-``bench/insights.py``). Being two-sided, the volatility is the one *around* the day, as a
-retrospective analysis should use; at the data's edges one side suffices.
+**Single-ticker** — a market-factor model that names the ticker that moved: each
+ticker's return is split into the market as the *other* tickers saw it (their median
+return, times a rolling 252-day beta) and an idiosyncratic part ``e``, which is divided
+by its *local* volatility (the mean of RiskMetrics EWMAs of its winsorised squares before
+and after the day, the day excluded: a ticker's own news is judged against its own
+recent behaviour). The day's single-ticker score is the largest ``|z|`` of those parts;
+the anomalous ticker is expected to have moved with the market only, everyone else as
+they did, so the contributions sum to the deviation and name only who behaved unusually.
+The narrative shows the named ticker's own deviation — the one that was scored.
 
-Attribution: for an anomalous day the *expected* value of each ticker is its previous
-close grown by its return with the anomalous parts replaced by their expectation — the
-idiosyncratic part by zero if that ticker's ``|z|`` crossed the threshold, the market
-part by zero (a flat market) if the market's did. The aggregate (total close) deviation
-is the sum of the tickers' ``actual - expected``; a ticker whose behaviour was normal
-contributes exactly zero, so the contributions explain the deviation and the ranking
-names the tickers that actually behaved unusually, whatever their price level.
+A day both views flag is reported once: as single-ticker when the flagged ticker explains
+most of the basket's move, else as market-wide.
+
+Returns come from :func:`~tickerlake.insights._panel.basis_returns`: ``adj_close`` where
+present, else ``close`` without split days, so neither a split nor a dividend is a move.
+
+Thresholds (robust z) are not tuned on the data they are scored on: each view's default
+is the level that a target share of days (or ticker-days) exceeds on *calibration* data —
+simulated markets of seeds disjoint from the ones ``bench/insights.py`` evaluates on — and
+the sensitivity scales it by ``2 ** (1 - 2 × sensitivity)`` (×2 at 0, ÷2 at 1). See
+:data:`MARKET_Z` and :data:`SINGLE_Z`.
+
+Why not a Random Cut Forest: daily returns are dominated by one common factor and by
+volatility that clusters in time; an RCF on raw returns flags every day of a turbulent
+regime and misses a large move in a calm one, and cannot say which ticker moved. The two
+standardisations above are what an RCF would need first, after which the largest
+standardised deviation is the likelihood-ratio test for one shocked component:
+deterministic, explainable and O(days × tickers).
 """
 
 from __future__ import annotations
@@ -44,22 +54,35 @@ import datetime as dt
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tickerlake.insights._panel import PRICE_MEASURES, Panel, SplitDay, as_date, build_panel, log_returns
+from tickerlake.insights._panel import (
+    PRICE_MEASURES,
+    Panel,
+    SplitDay,
+    as_date,
+    basis_returns,
+    build_panel,
+    log_returns,
+)
 from tickerlake.insights.errors import BadInput, WindowTooShort
 from tickerlake.insights.narrative import fmt_date, fmt_num, fmt_signed_pct, join_and, measure_label
 
 __all__ = [
+    "MARKET_Z",
+    "SINGLE_Z",
     "Anomaly",
     "AnomalyResult",
     "Contribution",
     "DayScores",
+    "View",
     "anomalies",
     "local_variance",
+    "market_scores",
     "score_days",
     "threshold_for",
 ]
@@ -70,20 +93,35 @@ WINSOR_SIGMAS = 6.0
 SCALE_WINDOW = 63
 MIN_SCALE_OBS = 20
 MIN_BETA_OBS = 60
+#: Trailing trading days of the market-wide view's expected return and scale.
+LONG_WINDOW = 504
+#: Fewest trailing returns before the market-wide view scores a day.
+MIN_LONG_OBS = 60
 _MAD_TO_SIGMA = 1.4826
 #: Fewest trading days of history the detector can score at all.
 MIN_HISTORY = MIN_SCALE_OBS + 2
+#: Market-wide threshold at sensitivity 0.5: the basket's ``|z|`` exceeds it on 0.5% of
+#: the days (about one a year) of the calibration markets — ``simulate(seed)`` for seeds
+#: 1001-1010, FANGMANT over the default range, shocks included; the evaluation uses other
+#: seeds. ``python bench/insights.py --calibrate`` recomputes it (4.67 when set).
+MARKET_Z = 4.7
+#: Single-ticker threshold at sensitivity 0.5: exceeded on 0.1% of the ticker-days of the
+#: same calibration markets (5.83 when set).
+SINGLE_Z = 5.8
+
+View = Literal["market-wide", "single-ticker"]
 
 
-def threshold_for(sensitivity: float) -> float:
-    """The robust-z threshold for a sensitivity in [0, 1] (0.5 is the default, 1 flags the most).
+def threshold_for(sensitivity: float, view: View = "single-ticker") -> float:
+    """The robust-z threshold of a view for a sensitivity in [0, 1] (0.5 default, 1 flags the most).
 
     Raises:
         BadInput: Sensitivity outside [0, 1].
     """
     if not 0.0 <= sensitivity <= 1.0 or math.isnan(sensitivity):
         raise BadInput(f"sensitivity must be between 0 and 1, got {sensitivity}")
-    return 3.5 + 6.0 * (1.0 - sensitivity)
+    base = MARKET_Z if view == "market-wide" else SINGLE_Z
+    return float(base * 2.0 ** (1.0 - 2.0 * sensitivity))
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,8 +134,13 @@ class DayScores:
         m_other: ``(T, N)``: each ticker's market, the median return of the other tickers.
         beta: Rolling betas ``(T, N)`` known the day before.
         z: Idiosyncratic robust z ``(T, N)`` (NaN when not scorable).
-        z_m: Market robust z ``(T,)``.
-        score: Day score ``(T,)``: the largest ``|z|`` among the parts (NaN when none scorable).
+        score: Single-ticker score ``(T,)``: the largest ``|z|`` (NaN when none scorable).
+        r_total: Log return of the total close ``(T,)``.
+        mu_total: Its expected (trailing median) return.
+        z_total: Its long-run robust z.
+        r_basket: Log return of the equal-weight basket ``(T,)``.
+        mu_basket: Its expected return.
+        z_basket: Its long-run robust z.
         splits: Split days whose returns were ignored.
     """
 
@@ -106,9 +149,40 @@ class DayScores:
     m_other: np.ndarray
     beta: np.ndarray
     z: np.ndarray
-    z_m: np.ndarray
     score: np.ndarray
+    r_total: np.ndarray
+    mu_total: np.ndarray
+    z_total: np.ndarray
+    r_basket: np.ndarray
+    mu_basket: np.ndarray
+    z_basket: np.ndarray
     splits: list[SplitDay]
+
+    @property
+    def market_score(self) -> np.ndarray:
+        """Market-wide score ``(T,)``: the basket's ``|z|`` (NaN when not scorable)."""
+        score: np.ndarray = np.abs(self.z_basket)
+        return score
+
+    def broad(self, t: int, thr: float) -> bool:
+        """Whether day ``t``'s basket move is market-wide rather than one ticker's.
+
+        More than half of the tickers with a return moved in the basket's direction (against
+        its expected return), and no ticker flagged by the single-ticker view (``|z| >= thr``)
+        accounts for more than half of the basket's excess.
+        """
+        r = self.r[t]
+        ok = ~np.isnan(r)
+        if not ok.any() or math.isnan(self.z_basket[t]):
+            return False
+        sign = 1.0 if self.z_basket[t] >= 0 else -1.0
+        excess = np.exp(r[ok]) - math.exp(self.mu_basket[t])
+        if np.sum(sign * excess > 0) * 2 <= ok.sum():
+            return False
+        z = np.nan_to_num(self.z[t][ok], nan=0.0)
+        total = float(np.sum(excess))
+        own = sign * excess[np.abs(z) >= thr]
+        return not (total != 0 and own.size and float(np.max(own)) > 0.5 * abs(total))
 
 
 def _rolling_sum_before(a: np.ndarray, window: int) -> np.ndarray:
@@ -147,12 +221,54 @@ def local_variance(x: np.ndarray) -> np.ndarray:
     return var
 
 
-def score_days(panel_returns: np.ndarray, splits: list[SplitDay] | None = None) -> DayScores:
-    """Score every day of a returns matrix (see the module docstring).
+def _long_run_z(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected value (trailing median) and robust z of a series against its trailing LONG_WINDOW days."""
+    s = pd.Series(x)
+    mu = s.rolling(LONG_WINDOW, min_periods=MIN_LONG_OBS).median().shift(1).to_numpy()
+    # The absolute deviations from each past day's own trailing median: a slow drift in
+    # the median does not inflate the scale.
+    dev = (s - s.rolling(LONG_WINDOW, min_periods=1).median()).abs()
+    scale = _MAD_TO_SIGMA * dev.rolling(LONG_WINDOW, min_periods=MIN_LONG_OBS).median().shift(1).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(scale > 0, (x - mu) / scale, np.nan)
+    return mu, z
+
+
+_Six = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def market_scores(r: np.ndarray, level: np.ndarray) -> _Six:
+    """The market-wide view's series: total close and equal-weight basket, returns and z.
+
+    Args:
+        r: ``(T, N)`` log returns (NaN where none).
+        level: ``(T, N)`` closes the day's return ends at (the total close's weights are
+            each ticker's close before its move: ``level × exp(-r)``).
+
+    Returns:
+        ``r_total, mu_total, z_total, r_basket, mu_basket, z_basket``, each ``(T,)``.
+    """
+    has = ~np.isnan(r) & ~np.isnan(level)
+    growth = np.where(has, np.exp(np.where(has, r, 0.0)), 0.0)
+    before = np.where(has, level / np.where(has, growth, 1.0), 0.0)
+    n = has.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_total = np.where(n > 0, np.log(np.where(has, level, 0.0).sum(axis=1) / before.sum(axis=1)), np.nan)
+        r_basket = np.where(n > 0, np.log(growth.sum(axis=1) / n), np.nan)
+    mu_total, z_total = _long_run_z(r_total)
+    mu_basket, z_basket = _long_run_z(r_basket)
+    return r_total, mu_total, z_total, r_basket, mu_basket, z_basket
+
+
+def score_days(
+    panel_returns: np.ndarray, splits: list[SplitDay] | None = None, level: np.ndarray | None = None
+) -> DayScores:
+    """Score every day of a returns matrix in both views (see the module docstring).
 
     Args:
         panel_returns: ``(T, N)`` log returns, NaN where there is none.
         splits: Split days already masked out of the returns (carried through for reporting).
+        level: ``(T, N)`` closes, the total close's weights (default: equal weights).
     """
     r = panel_returns
     has = ~np.isnan(r)
@@ -173,14 +289,14 @@ def score_days(panel_returns: np.ndarray, splits: list[SplitDay] | None = None) 
     beta = np.where((n >= MIN_BETA_OBS) & (var > 0) & np.isfinite(beta), np.clip(beta, -1.0, 3.0), 1.0)
     # Without another ticker trading that day there is no idiosyncratic part to speak of.
     e = np.where(count[:, None] >= 2, r - beta * mk, np.nan)
-    parts = np.concatenate([e, m[:, None]], axis=1)
-    v = local_variance(parts)
+    v = local_variance(e)
     with np.errstate(divide="ignore", invalid="ignore"):
-        zz = np.where(v > 0, parts / np.sqrt(v), np.nan)
+        zz = np.where(v > 0, e / np.sqrt(v), np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        score = np.nanmax(np.abs(zz), axis=1) if len(zz) else np.zeros(0)
-    return DayScores(r, m, mk, beta, zz[:, :-1], zz[:, -1], score, splits or [])
+        score = np.nanmax(np.abs(zz), axis=1) if zz.shape[1] else np.full(len(zz), np.nan)
+    agg = market_scores(r, np.ones_like(r) if level is None else level)
+    return DayScores(r, m, mk, beta, zz, score, *agg, splits or [])
 
 
 def _medians(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,11 +341,11 @@ class Contribution:
         ticker: The ticker.
         previous: Its previous value.
         actual: Its value on the anomalous day.
-        expected: What the model expected (equal to ``actual`` when it behaved normally).
+        expected: What the view expected (equal to ``actual`` when it behaved normally).
         contribution: ``actual - expected``; the contributions sum to the aggregate deviation.
         pct_deviation: ``contribution / expected * 100``.
         z: Its idiosyncratic robust z-score (NaN when not scorable that day).
-        anomalous: Whether its own move crossed the threshold.
+        anomalous: Whether its own move crossed the single-ticker threshold.
     """
 
     ticker: str
@@ -248,22 +364,29 @@ class Anomaly:
 
     Attributes:
         date: The day.
-        score: Largest robust ``|z|`` among the day's parts.
-        direction: ``lower`` or ``higher`` than expected (sign of the aggregate deviation).
+        view: Which view found it: ``market-wide`` (the aggregate on its long-run scale) or
+            ``single-ticker`` (a ticker's own move against the market, on its local scale).
+        score: The robust ``|z|`` that crossed the view's threshold.
+        scored_series: What was scored: ``equal-weight basket`` (market-wide) or the ticker.
+        scored_pct: That series' deviation from expected, in percent (the one the score measures).
+        direction: ``lower`` or ``higher`` than expected (of the scored series).
         actual: Aggregate (total) value.
         expected: Aggregate expected value.
         deviation: ``actual - expected`` (the sum of the contributions).
         pct_deviation: ``deviation / expected * 100``.
-        market_z: Robust z of the market move.
-        market_wide: Whether the market move itself crossed the threshold.
+        market_z: Long-run robust z of the total close's return (NaN when not scorable).
+        market_wide: ``view == "market-wide"``.
         contributions: Every ticker with a value that day, ranked by contribution in the
-            direction of the deviation.
-        top: The leading anomalous contributors (at most ``top_n``).
+            anomaly's direction.
+        top: The leading contributors (at most ``top_n``).
         narrative: One QuickSight-style sentence.
     """
 
     date: dt.date
+    view: View
     score: float
+    scored_series: str
+    scored_pct: float
     direction: str
     actual: float
     expected: float
@@ -283,9 +406,10 @@ class AnomalyResult:
     Attributes:
         start: First trading day of the window.
         end: Last trading day of the window.
-        measure: The price measure.
+        measure: The price measure shown.
         sensitivity: The sensitivity asked for.
-        threshold: The robust-z threshold it maps to.
+        threshold: The single-ticker view's robust-z threshold.
+        market_threshold: The market-wide view's robust-z threshold.
         method: Short name of the method.
         days_scanned: Trading days in the window with a score.
         anomalies: The anomalous days, by date.
@@ -298,6 +422,7 @@ class AnomalyResult:
     measure: str
     sensitivity: float
     threshold: float
+    market_threshold: float
     method: str
     days_scanned: int
     anomalies: tuple[Anomaly, ...]
@@ -318,13 +443,16 @@ def anomalies(
 
     Args:
         bars: Rows in the ``market.daily_bars`` schema; include history before ``start``
-            (the detector needs about 20 earlier trading days before it can score).
+            (the single-ticker view needs about 20 earlier trading days, the market-wide
+            view 60, and uses up to two years).
         start: First day to report (default: the first day of the data).
         end: Last day to report (default: the last day).
         sensitivity: 0 (only the most extreme days) to 1 (many); 0.5 by default.
-        measure: close or adj_close.
+        measure: The price shown (close by default). For close and adj_close the returns
+            are :func:`~tickerlake.insights._panel.basis_returns`; open, high and low use
+            their own day-over-day returns.
         top_n: Contributors named per anomaly.
-        corporate_actions: Optional splits; a split day whose raw jump matches its ratio is ignored.
+        corporate_actions: Splits whose raw jumps are ignored where only close exists.
 
     Raises:
         BadInput: A non-price measure, a bad sensitivity.
@@ -336,7 +464,13 @@ def anomalies(
             f"anomalies work on returns of a price measure ({', '.join(PRICE_MEASURES)}), not {measure!r}"
         )
     thr = threshold_for(sensitivity)
-    panel = build_panel(bars, measure)
+    mthr = threshold_for(sensitivity, "market-wide")
+    if measure in ("close", "adj_close"):
+        close, rets = basis_returns(bars, corporate_actions)
+        panel = close if measure == "close" else build_panel(bars, measure)
+    else:
+        panel = build_panel(bars, measure)
+        rets = log_returns(panel, corporate_actions)
     s = as_date(start, "start") if start is not None else None
     e = as_date(end, "end") if end is not None else None
     lo, hi = panel.window(s, e)
@@ -344,17 +478,25 @@ def anomalies(
         raise WindowTooShort(
             f"anomaly detection needs at least {MIN_HISTORY} trading days of history; the data has {len(panel.dates)}"
         )
-    rets = log_returns(panel, corporate_actions)
-    scores = score_days(rets.r, rets.splits)
-    window_scores = scores.score[lo:hi]
-    scanned = int(np.sum(~np.isnan(window_scores)))
+    scores = score_days(rets.r, rets.splits, panel.values)
+    market = scores.market_score
+    single = scores.score
+    window = np.stack([single[lo:hi], market[lo:hi]])
+    scanned = int(np.sum(~np.all(np.isnan(window), axis=0)))
     if scanned == 0:
         raise WindowTooShort(
             f"no day from {fmt_date(panel.date(lo))} to {fmt_date(panel.date(hi - 1))} can be scored: "
             f"the detector needs {MIN_SCALE_OBS} earlier trading days of returns"
         )
-    flagged = lo + np.flatnonzero(np.nan_to_num(window_scores, nan=0.0) >= thr)
-    found = tuple(_explain(panel, rets.prev, scores, int(t), thr, top_n) for t in flagged)
+    m_hit = np.array(
+        [bool(m >= mthr) and scores.broad(lo + k, thr) for k, m in enumerate(np.nan_to_num(market[lo:hi]))],
+        dtype=bool,
+    )
+    s_hit = np.nan_to_num(single[lo:hi], nan=0.0) >= thr
+    flagged = lo + np.flatnonzero(m_hit | s_hit)
+    found = tuple(
+        _explain(panel, rets.prev, scores, int(t), thr, mthr, top_n, bool(m_hit[t - lo])) for t in flagged
+    )
     first, last = panel.date(lo), panel.date(hi - 1)
     span = f"from {fmt_date(first)} to {fmt_date(last)}"
     if not found:
@@ -362,14 +504,20 @@ def anomalies(
     else:
         strongest = max(found, key=lambda a: a.score)
         noun = "anomaly was" if len(found) == 1 else "anomalies were"
-        text = f"{len(found)} {noun} detected {span}; the strongest: {strongest.narrative}"
+        wide = sum(1 for a in found if a.market_wide)
+        text = (
+            f"{len(found)} {noun} detected {span} ({wide} market-wide, {len(found) - wide} single-ticker); "
+            f"the strongest: {strongest.narrative}"
+        )
     return AnomalyResult(
         first,
         last,
         measure,
         sensitivity,
         thr,
-        "robust market-factor residual z-scores (two-sided local volatility)",
+        mthr,
+        "market-wide: equal-weight basket on a two-year robust scale; "
+        "single-ticker: market-factor residuals on local volatility",
         scanned,
         found,
         tuple(rets.splits),
@@ -377,61 +525,90 @@ def anomalies(
     )
 
 
-def _explain(panel: Panel, prev: np.ndarray, sc: DayScores, t: int, thr: float, top_n: int) -> Anomaly:
-    """Expected values and contributions of anomalous day ``t``."""
-    market_wide = bool(abs(np.nan_to_num(sc.z_m[t])) >= thr)
+def _contribution(
+    ticker: str, before: float, actual: float, expected: float, z: float, own: bool
+) -> Contribution:
+    contribution = actual - expected
+    pct = contribution / expected * 100.0 if expected else math.nan
+    return Contribution(ticker, before, actual, expected, contribution, pct, z, own)
+
+
+def _explain(
+    panel: Panel, prev: np.ndarray, sc: DayScores, t: int, thr: float, mthr: float, top_n: int, wide: bool
+) -> Anomaly:
+    """Expected values, contributions and narrative of anomalous day ``t``."""
     rows: list[Contribution] = []
+    if wide:
+        z_scored = float(sc.z_basket[t])
+        series = "equal-weight basket"
+        excess = float(sc.r_basket[t] - sc.mu_basket[t])
+        mu = float(sc.mu_basket[t])
     for j, ticker in enumerate(panel.tickers):
-        actual = panel.values[t, j]
+        actual = float(panel.values[t, j])
         if math.isnan(actual):
             continue
-        r, z = sc.r[t, j], sc.z[t, j]
+        r, z = float(sc.r[t, j]), float(sc.z[t, j])
         p = int(prev[t, j])
         before = float(panel.values[p, j]) if p >= 0 else math.nan
         own = bool(not math.isnan(z) and abs(z) >= thr)
         if math.isnan(r):
-            expected = float(actual)
-        else:
-            # A ticker trading alone that day is its own market.
+            expected = actual
+        elif wide:
+            # Every ticker expected to move as the aggregate was expected to.
+            expected = actual * math.exp(mu - r)
+        elif own:
+            # The anomalous part replaced by its expectation (zero): the market move only.
             market = sc.m_other[t, j] if not math.isnan(sc.m_other[t, j]) else sc.m[t]
-            expected_r = r
-            if own:
-                expected_r -= r - sc.beta[t, j] * market
-            if market_wide:
-                expected_r -= sc.beta[t, j] * market
-            expected = before * math.exp(expected_r) if (own or market_wide) else float(actual)
-        contribution = float(actual) - expected
-        pct = contribution / expected * 100.0 if expected else math.nan
-        rows.append(Contribution(ticker, before, float(actual), expected, contribution, pct, float(z), own))
+            expected = actual * math.exp(float(sc.beta[t, j] * market) - r)
+        else:
+            expected = actual
+        rows.append(_contribution(ticker, before, actual, expected, z, own))
     actual_total = math.fsum(c.actual for c in rows)
     expected_total = math.fsum(c.expected for c in rows)
     deviation = math.fsum(c.contribution for c in rows)
-    sign = 1.0 if deviation >= 0 else -1.0
-    ranked = tuple(sorted(rows, key=lambda c: (-sign * c.contribution, c.ticker)))
-    top = tuple(c for c in ranked if sign * c.contribution > 0 and (c.anomalous or market_wide))[:top_n]
-    direction = "higher" if deviation >= 0 else "lower"
     pct_dev = deviation / expected_total * 100.0 if expected_total else math.nan
     day = panel.date(t)
     label = measure_label(panel.measure)
+    if wide:
+        sign = 1.0 if z_scored >= 0 else -1.0
+        score, scored_pct = abs(z_scored), (math.exp(excess) - 1.0) * 100.0
+    else:
+        named = max((c for c in rows if c.anomalous), key=lambda c: abs(c.z))
+        sign = 1.0 if named.contribution >= 0 else -1.0
+        score, scored_pct, series = abs(named.z), named.pct_deviation, named.ticker
+    ranked = tuple(sorted(rows, key=lambda c: (-sign * c.contribution, c.ticker)))
+    top = tuple(c for c in ranked if sign * c.contribution > 0 and (c.anomalous or wide))[:top_n]
+    direction = "higher" if sign > 0 else "lower"
     parts = [f"{c.ticker} at {fmt_num(c.actual)} (expected {fmt_num(c.expected)})" for c in top]
-    text = f"An anomaly was detected on {fmt_date(day)}"
-    if parts:
-        text += f" primarily driven by {direction} than expected daily {label} for {join_and(parts)}"
-    text += (
-        f". {label[0].upper() + label[1:]} was {fmt_num(actual_total)} against {fmt_num(expected_total)} "
-        f"expected ({fmt_signed_pct(pct_dev)})"
-    )
-    text += ", a market-wide move." if market_wide else "."
+    head = f"An anomaly was detected on {fmt_date(day)}"
+    if wide:
+        text = (
+            f"{head}: a market-wide move, the equal-weight basket {direction} than expected by "
+            f"{fmt_signed_pct(scored_pct)}, {score:.1f} robust sigmas of its two-year history. Daily {label} was "
+            f"{fmt_num(actual_total)} against {fmt_num(expected_total)} expected ({fmt_signed_pct(pct_dev)})"
+        )
+        text += f", driven primarily by {join_and(parts)}." if parts else "."
+    else:
+        text = (
+            f"{head} primarily driven by {direction} than expected daily {label} for {join_and(parts)}: "
+            f"{named.ticker} moved {fmt_signed_pct(scored_pct)} against the market, {score:.1f} robust "
+            f"sigmas of its own recent moves. {label[0].upper() + label[1:]} was {fmt_num(actual_total)} "
+            f"against {fmt_num(expected_total)} expected ({fmt_signed_pct(pct_dev)})."
+        )
+    view: View = "market-wide" if wide else "single-ticker"
     return Anomaly(
         day,
-        float(sc.score[t]),
+        view,
+        score,
+        series,
+        scored_pct,
         direction,
         actual_total,
         expected_total,
         deviation,
         pct_dev,
-        float(sc.z_m[t]),
-        market_wide,
+        float(sc.z_total[t]),
+        wide,
         ranked,
         top,
         text,

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from tickerlake.insights._panel import adjust_splits, as_date, build_panel
-from tickerlake.insights.anomalies import anomalies
+from tickerlake.insights.anomalies import Anomaly, anomalies
 from tickerlake.insights.errors import WindowTooShort
 from tickerlake.insights.extremes import extremes
 from tickerlake.insights.narrative import (
@@ -184,9 +184,13 @@ def summary(
     except WindowTooShort:
         an = None
     if an is not None:
-        for anomaly in sorted(an.anomalies, key=lambda x: -x.score)[:2]:
+
+        def bar(a: Anomaly) -> float:
+            return an.market_threshold if a.market_wide else an.threshold
+
+        for anomaly in sorted(an.anomalies, key=lambda x: -x.score / bar(x))[:2]:
             who = tuple(c.ticker for c in anomaly.top)
-            add("anomaly", anomaly.score, an.threshold, anomaly.date, who, anomaly.score, anomaly.narrative)
+            add("anomaly", anomaly.score, bar(anomaly), anomaly.date, who, anomaly.score, anomaly.narrative)
     ext = extremes(bars, first, last, measure=measure, corporate_actions=corporate_actions)
     if ext.max_date is not None and ext.min_date is not None:
         # A new high or low at the window's edge is the notable case.

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tickerlake.insights import anomalies, threshold_for
 from tickerlake.insights._panel import build_panel, log_returns
-from tickerlake.insights.anomalies import score_days
+from tickerlake.insights.anomalies import MARKET_Z, SINGLE_Z, score_days
 from tickerlake.insights.errors import BadInput, EmptyWindow, WindowTooShort
 
 
@@ -55,7 +55,12 @@ def test_market_wide_crash(synth_market) -> None:
     res = anomalies(bars, sensitivity=0.5)
     crash = [a for a in res.anomalies if a.date == _day(bars, 300)]
     assert crash and crash[0].market_wide and crash[0].direction == "lower"
-    assert crash[0].narrative.endswith("a market-wide move.")
+    assert crash[0].view == "market-wide" and crash[0].scored_series == "equal-weight basket"
+    # The narrative shows the deviation that was scored, with its score.
+    assert f"lower than expected by {crash[0].scored_pct:.1f}%, {crash[0].score:.1f} robust sigmas" in (
+        crash[0].narrative.replace("by -", "by -")
+    )
+    assert crash[0].scored_pct == pytest.approx((math.exp(-0.12) - 1) * 100, abs=3.0)
     assert len(crash[0].top) == 3
     assert sum(c.contribution for c in crash[0].contributions) == pytest.approx(crash[0].deviation)
 
@@ -64,7 +69,10 @@ def test_split_is_never_an_anomaly(synth_market, make_actions) -> None:
     bars = synth_market(shocks=[])
     when = _day(bars, 200)
     is_b_after = pc.and_(pc.equal(bars["ticker"], "BBB"), pc.greater_equal(bars["date"], pa.scalar(when)))
-    raw = bars.set_column(2, "close", pc.if_else(is_b_after, pc.divide(bars["close"], 2.0), bars["close"]))
+    halved = bars.set_column(2, "close", pc.if_else(is_b_after, pc.divide(bars["close"], 2.0), bars["close"]))
+    # With an adjusted close the returns are taken on it: a jump in close alone is no move.
+    assert all(a.date != when for a in anomalies(halved).anomalies)
+    raw = halved.drop_columns(["adj_close"])
     assert any(a.date == when for a in anomalies(raw).anomalies)  # an unadjusted split looks like a crash...
     acts = make_actions([("BBB", when.isoformat(), 2.0)])
     res = anomalies(raw, corporate_actions=acts)  # ...and is ignored once the split is known
@@ -79,7 +87,8 @@ def test_single_ticker_lake_and_ipo_inside(synth_market) -> None:
     assert [a.date for a in res.anomalies] == [_day(one, 150)]
     a = res.anomalies[0]
     assert a.market_wide and a.top[0].ticker == "AAA"
-    assert a.top[0].expected == pytest.approx(a.top[0].previous)
+    # Expected: yesterday's close grown by the trailing median daily return (near zero).
+    assert a.top[0].expected == pytest.approx(a.top[0].previous, rel=0.01)
     # ZZZ lists on day 150 at a price unrelated to anything before: its first day has no return.
     late = synth_market(tickers=("ZZZ",), days=300, seed=3).slice(150)
     both = pa.concat_tables([synth_market(tickers=("AAA", "BBB", "CCC"), days=300), late])
@@ -95,7 +104,8 @@ def test_bad_requests(synth_market) -> None:
         anomalies(synth_market(days=60), sensitivity=1.5)
     with pytest.raises(BadInput, match="price measure"):
         anomalies(synth_market(days=60), measure="volume")
-    assert threshold_for(0.5) == 6.5 and threshold_for(1.0) < threshold_for(0.0)
+    assert threshold_for(0.5) == SINGLE_Z and threshold_for(0.5, "market-wide") == MARKET_Z
+    assert threshold_for(0.0) == 2 * SINGLE_Z and threshold_for(1.0) == SINGLE_Z / 2
 
 
 def test_window_and_empty_result(synth_market) -> None:
@@ -123,7 +133,7 @@ def test_contributions_sum_to_the_aggregate_deviation(synth_market, seed: int, n
             assert c.contribution == pytest.approx(c.actual - c.expected, abs=1e-12)
             if not a.market_wide and not c.anomalous:
                 assert c.contribution == 0.0
-        sign = 1.0 if a.deviation >= 0 else -1.0
+        sign = 1.0 if a.direction == "higher" else -1.0
         aligned = [sign * c.contribution for c in a.contributions]
         assert aligned == sorted(aligned, reverse=True)
         assert all(np.isfinite([c.expected for c in a.contributions]))
