@@ -150,7 +150,14 @@ def _declare(sql: str, params: Iterable[SavedParam]) -> tuple[SavedParam, ...]:
     unused = sorted(set(names) - set(used))
     if unused:
         raise SavedQueryError(f"parameter {unused[0]} is declared but the SQL has no ${unused[0]}")
-    return tuple(declared) + tuple(SavedParam(n, "text") for n in sorted(set(used) - set(names)))
+    undeclared = sorted(set(used) - set(names), key=lambda n: (_first_use(sql, n), n))
+    return tuple(declared) + tuple(SavedParam(n, "text") for n in undeclared)
+
+
+def _first_use(sql: str, name: str) -> int:
+    """Where ``$name`` first appears (undeclared parameters are listed in the order of use)."""
+    m = re.search(rf"\${re.escape(name)}\b", sql)
+    return m.start() if m else len(sql)
 
 
 class SavedQueryStore:
@@ -239,7 +246,7 @@ class SavedQueryStore:
             sql: One read-only statement; checked by the guard now (and on every run).
             description: What it answers.
             params: Declared parameters (objects or ``{"name", "type", "optional", "doc"}``
-                mappings); each undeclared ``$name`` of the SQL becomes a required ``text`` one.
+                mappings); each undeclared ``$name`` of the SQL becomes a required ``text`` one, in the order of use.
             replace: Overwrite a saved query of that name (keeping its creation time);
                 otherwise one existing is an error.
 

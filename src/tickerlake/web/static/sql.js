@@ -1,14 +1,14 @@
-// SQL page: an editor for read-only SQL (the Athena console), named queries, paged results,
-// a chart of the results, CSV export and the session's query history.
+// SQL page: an editor for read-only SQL (the Athena console), built-in and saved queries,
+// results streamed page by page (cancellable), a chart of the results, CSV export and the
+// lake's query history.
 import {
   api, axis, clear, el, fmtInt, fmtNum, layout, markBusy, markDrawn, params, plot, setParams, showError, tickerColor,
 } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const NAMED = JSON.parse($("tl-named").textContent);
-const BY_NAME = Object.fromEntries(NAMED.map((q) => [q.name, q]));
+const BY_NAME = Object.fromEntries(NAMED.map((q) => [q.name, { ...q, kind: "builtin" }]));
 const PAGE_SIZE = 50;
-const HISTORY_KEY = "tickerlake.sql.history";
 const editor = $("editor");
 const highlight = $("highlight");
 
@@ -16,6 +16,7 @@ let current = null; // the named query shown, if any
 let result = null;
 let page = 0;
 let running = null;
+let cancelKey = null;
 
 // ------------------------------------------------------------------ syntax highlighting
 
@@ -93,7 +94,7 @@ const DEFAULTS = { start: "2022-04-01", end: "2022-06-30", tickers: "AAPL,MSFT" 
 
 function showNamed(q, values = {}) {
   current = q;
-  document.querySelectorAll("#named-list li").forEach((li) => li.classList.toggle("active", li.dataset.name === q?.name));
+  document.querySelectorAll("#named-list li, #saved-list li").forEach((li) => li.classList.toggle("active", li.dataset.name === q?.name));
   const box = $("params");
   if (!q) {
     box.classList.add("hidden");
@@ -163,6 +164,36 @@ function urlState(body) {
   return state;
 }
 
+/** POST the query to the streaming endpoint; ``onPage`` gets the head, then each page of rows. */
+async function streamQuery(body, signal, onPage) {
+  const res = await fetch("/api/query/stream", {
+    method: "POST", headers: { "Content-Type": "application/json", Accept: "application/x-ndjson" }, body: JSON.stringify(body), signal,
+  });
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
+    throw Object.assign(new Error(data.detail || `${res.status} ${res.statusText}`), { kind: data.error || "HTTPError", status: res.status });
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value) buffer += decoder.decode(value, { stream: true });
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (line.trim()) onPage(JSON.parse(line));
+    }
+    if (done) return;
+  }
+}
+
+function setRunning(on) {
+  $("run").disabled = on;
+  $("cancel").classList.toggle("hidden", !on);
+}
+
 async function run({ push = true } = {}) {
   const body = requestBody();
   if (!body.named && !body.sql.trim()) {
@@ -172,36 +203,54 @@ async function run({ push = true } = {}) {
   if (running) running.abort();
   running = new AbortController();
   const signal = running.signal;
+  cancelKey = `q${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+  body.cancel_key = cancelKey;
   setParams(urlState(body), { push });
   clear($("query-error"));
-  $("run").disabled = true;
+  setRunning(true);
   $("status").textContent = "Running…";
   markBusy($("results-wrap"));
   const started = performance.now();
   try {
-    const res = await api("/api/query", { method: "POST", body, signal });
-    result = res;
-    page = 0;
+    let head = null;
+    await streamQuery(body, signal, (line) => {
+      if (line.columns) {
+        head = line;
+        result = { ...line, rows: [] };
+        page = 0;
+      } else if (line.rows) {
+        result.rows.push(...line.rows);
+        // The first page is shown as soon as it arrives; later pages extend the pager.
+        if (result.rows.length === line.rows.length || result.rows.length <= PAGE_SIZE) renderTable();
+        else renderPager();
+        $("status").textContent = `${fmtInt(result.rows.length)} of ${fmtInt(head.row_count)} rows received…`;
+      }
+    });
     renderTable();
     setupChart();
-    const note = res.truncated ? ` · truncated at the ${fmtInt(res.limit)}-row limit` : "";
-    $("status").innerHTML = `<b>${fmtInt(res.row_count)}</b> row${res.row_count === 1 ? "" : "s"} in <b>${fmtNum(res.elapsed_ms, 1)} ms</b>${note}`;
-    remember(body, { rows: res.row_count, ms: res.elapsed_ms });
+    const note = head.truncated ? ` · truncated at the ${fmtInt(head.limit)}-row limit` : "";
+    $("status").innerHTML = `<b>${fmtInt(head.row_count)}</b> row${head.row_count === 1 ? "" : "s"} in <b>${fmtNum(head.elapsed_ms, 1)} ms</b>${note}`;
   } catch (err) {
     if (err.name === "AbortError") return;
     result = null;
     showError($("query-error"), err);
     clear($("results-wrap"));
     $("pager").classList.add("hidden");
-    $("status").textContent = `failed after ${fmtNum(performance.now() - started, 0)} ms`;
-    remember(body, { error: `${err.kind}: ${err.message}` });
+    $("status").textContent = `${err.message === "query cancelled" ? "cancelled" : "failed"} after ${fmtNum(performance.now() - started, 0)} ms`;
   } finally {
-    $("run").disabled = false;
-    markDrawn($("results-wrap"), "sql");
+    if (!signal.aborted) {
+      setRunning(false);
+      markDrawn($("results-wrap"), "sql");
+      loadHistory();
+    }
   }
 }
 
 $("run").addEventListener("click", run);
+$("cancel").addEventListener("click", async () => {
+  // The server stops the query; its answer (400 "query cancelled") then ends the run.
+  await api("/api/query/cancel", { method: "POST", body: { cancel_key: cancelKey } }).catch(() => null);
+});
 
 // ------------------------------------------------------------------ results table
 
@@ -228,6 +277,10 @@ function renderTable() {
       return el("td", { class: cls || null }, text === null ? "NULL" : text);
     })));
   clear(wrap, el("table", { class: "data results-table", id: "results-table" }, el("thead", {}, head), el("tbody", {}, rows)));
+  renderPager();
+}
+
+function renderPager() {
   const pages = Math.max(1, Math.ceil(result.rows.length / PAGE_SIZE));
   $("pager").classList.toggle("hidden", result.rows.length <= PAGE_SIZE);
   const first = result.rows.length ? page * PAGE_SIZE + 1 : 0;
@@ -339,7 +392,7 @@ $("export").addEventListener("click", async () => {
       throw Object.assign(new Error(data.detail || res.statusText), { kind: data.error || "HTTPError" });
     }
     const blob = await res.blob();
-    const a = el("a", { href: URL.createObjectURL(blob), download: `tickerlake-${body.named || "query"}.csv` });
+    const a = el("a", { href: URL.createObjectURL(blob), download: `${exportName(body)}.csv` });
     document.body.append(a);
     a.click();
     a.remove();
@@ -360,33 +413,105 @@ $("share").addEventListener("click", async () => {
   setTimeout(() => ($("share").textContent = "Copy link"), 1800);
 });
 
-// ------------------------------------------------------------------ history (this browser session)
+// ------------------------------------------------------------------ file names of exports
 
-function loadHistory() {
+/** The export's file name: the query and its parameters, e.g. tickerlake-drawdown-2022-04-01-2022-06-30-AAPL-MSFT. */
+function exportName(body) {
+  const parts = ["tickerlake", body.named || "query"];
+  for (const v of Object.values(body.params || {})) parts.push(Array.isArray(v) ? v.join("-") : String(v));
+  return parts.join("-").replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 120);
+}
+
+// ------------------------------------------------------------------ saved queries (in the lake)
+
+async function loadSaved() {
+  let saved = [];
   try {
-    return JSON.parse(sessionStorage.getItem(HISTORY_KEY) || "[]");
-  } catch {
-    return [];
+    saved = await api("/api/saved");
+  } catch (err) {
+    clear($("saved-list"), el("li", { class: "muted" }, err.message));
+    return;
   }
+  for (const name of Object.keys(BY_NAME)) if (BY_NAME[name].kind === "saved") delete BY_NAME[name];
+  for (const q of saved) BY_NAME[q.name] = q;
+  $("saved-empty").classList.toggle("hidden", saved.length > 0);
+  clear($("saved-list"), saved.map((q) =>
+    el("li", { "data-name": q.name, tabindex: "0", class: current?.name === q.name ? "active" : null, onclick: () => { showNamed(BY_NAME[q.name]); run(); } },
+      el("div", { class: "name" }, q.name),
+      el("div", { class: "desc" }, q.description || q.sql.replace(/\s+/g, " ")))));
 }
 
-function remember(body, outcome) {
-  const items = loadHistory().filter((h) => !(h.sql === body.sql && h.named === body.named && JSON.stringify(h.params) === JSON.stringify(body.params)));
-  items.unshift({ sql: body.sql || null, named: body.named || null, params: body.params || null, at: new Date().toISOString(), ...outcome });
-  sessionStorage.setItem(HISTORY_KEY, JSON.stringify(items.slice(0, 40)));
-  renderHistory();
+function openSave() {
+  const form = $("save-form");
+  const editing = current?.kind === "saved";
+  $("save-name").value = editing ? current.name : "";
+  $("save-desc").value = editing ? current.description : "";
+  $("save-delete").classList.toggle("hidden", !editing);
+  form.classList.remove("hidden");
+  $("save-name").focus();
 }
 
-function renderHistory() {
-  const items = loadHistory();
+$("save").addEventListener("click", openSave);
+$("save-close").addEventListener("click", () => $("save-form").classList.add("hidden"));
+$("save-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const name = $("save-name").value.trim();
+  const sql = editor.value;
+  // Parameters keep their declared types when the query came from a named or saved one.
+  const declared = (current?.params || []).filter((p) => sql.includes(`$${p.name}`));
+  const body = { name, sql, description: $("save-desc").value, params: declared, replace: BY_NAME[name]?.kind === "saved" };
+  clear($("query-error"));
+  try {
+    const saved = await api("/api/saved", { method: "POST", body });
+    BY_NAME[saved.name] = saved;
+    await loadSaved();
+    showNamed(saved, paramValuesAsText());
+    $("save-form").classList.add("hidden");
+    $("status").textContent = `saved as ${saved.name}`;
+  } catch (err) {
+    showError($("query-error"), err);
+  }
+});
+$("save-delete").addEventListener("click", async () => {
+  if (current?.kind !== "saved" || !window.confirm(`Delete the saved query ${current.name} for everyone on this lake?`)) return;
+  try {
+    await api(`/api/saved/${encodeURIComponent(current.name)}`, { method: "DELETE" });
+    const sql = editor.value;
+    showNamed(null);
+    setEditor(sql);
+    $("save-form").classList.add("hidden");
+    await loadSaved();
+  } catch (err) {
+    showError($("query-error"), err);
+  }
+});
+
+function paramValuesAsText() {
+  const out = {};
+  document.querySelectorAll("#params input[data-param]").forEach((input) => (out[input.dataset.param] = input.value));
+  return out;
+}
+
+// ------------------------------------------------------------------ history (kept in the lake)
+
+async function loadHistory() {
+  let items = [];
+  try {
+    items = await api("/api/history?limit=30");
+  } catch {
+    items = [];
+  }
   $("history-empty").classList.toggle("hidden", items.length > 0);
   clear($("history-list"), items.map((h) =>
-    el("li", { title: h.sql || h.named, onclick: () => reopen(h) },
+    el("li", { title: h.sql, onclick: () => reopen(h) },
       el("div", { class: "sql" }, h.named ? `${h.named}(${Object.entries(h.params || {}).map(([k, v]) => `${k}=${v}`).join(", ")})` : h.sql.replace(/\s+/g, " ")),
       el("div", { class: "meta" },
-        new Date(h.at).toLocaleTimeString(),
+        new Date(h.started_at).toLocaleTimeString(),
         " · ",
-        h.error ? el("span", { class: "bad" }, h.error.slice(0, 80)) : `${fmtInt(h.rows)} rows · ${fmtNum(h.ms, 1)} ms`),
+        el("span", { class: h.status === "ok" ? "status-ok" : h.status === "cancelled" ? "status-cancelled" : "status-bad" }, h.status),
+        " · ",
+        h.error ? el("span", { class: "bad" }, h.error.slice(0, 80)) : `${fmtInt(h.row_count)} rows · ${fmtNum(h.duration_ms, 0)} ms`,
+        h.user ? ` · ${h.user}` : ""),
     )));
 }
 
@@ -402,9 +527,10 @@ function reopen(h) {
   run();
 }
 
-$("history-clear").addEventListener("click", () => {
-  sessionStorage.removeItem(HISTORY_KEY);
-  renderHistory();
+$("history-clear").addEventListener("click", async () => {
+  if (!window.confirm("Clear the query history of this lake for everyone?")) return;
+  await api("/api/history", { method: "DELETE" }).catch((err) => showError($("query-error"), err));
+  loadHistory();
 });
 
 // ------------------------------------------------------------------ tables list
@@ -446,7 +572,10 @@ window.addEventListener("popstate", () => {
   if (restore()) run({ push: false });
 });
 
-renderHistory();
+loadHistory();
 loadTables();
-if (restore()) run({ push: false });
-else markDrawn($("results-wrap"), "sql");
+// Saved queries first: a link may name one.
+loadSaved().then(() => {
+  if (restore()) run({ push: false });
+  else markDrawn($("results-wrap"), "sql");
+});
