@@ -350,14 +350,35 @@ def anomalies_cmd(
 @insights_app.command("forecast")
 def forecast_cmd(
     ctx: typer.Context,
-    ticker: str = typer.Option(..., "--ticker", help="The ticker to forecast."),
-    horizon: int = typer.Option(30, "--horizon", help="Trading days ahead."),
+    ticker: str = typer.Option(None, "--ticker", help="The one ticker to forecast."),
+    tickers: str = typer.Option(
+        None,
+        "--tickers",
+        "-t",
+        help="Forecast the total close of these tickers (comma-separated; default: all).",
+    ),
+    horizon: int = typer.Option(30, "--horizon", help="Trading days ahead (exchange calendar)."),
+    origin: str = typer.Option(
+        None,
+        "--origin",
+        help="Forecast from this day YYYY-MM-DD (default: the last bar); shows what happened next.",
+    ),
     measure: str = PriceOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Point forecast with 80% and 95% prediction intervals."""
+    """Point forecast with 80% and 95% prediction intervals, from any origin."""
     ops = _ops()
-    res = _run(ctx, ops.forecast, lambda: ops.ForecastParams(ticker=ticker, horizon=horizon, measure=measure))
+    res = _run(
+        ctx,
+        ops.forecast,
+        lambda: ops.ForecastParams(
+            ticker=ticker,
+            tickers=tickers,
+            horizon=horizon,
+            measure=measure,
+            origin=parse_date(origin, "origin"),
+        ),
+    )
 
     def text() -> None:
         _say(res.narrative)
@@ -368,10 +389,11 @@ def forecast_cmd(
                 _num(p.point),
                 f"{_num(p.lo80)} – {_num(p.hi80)}",
                 f"{_num(p.lo95)} – {_num(p.hi95)}",
+                "" if p.actual is None else _num(p.actual),
             )
             for p in res.points
         ]
-        render_rows(None, ["step", "date", "forecast", "80% interval", "95% interval"], rows)
+        render_rows(None, ["step", "date", "forecast", "80% interval", "95% interval", "actual"], rows)
 
     render(res, as_json, text)
 

@@ -17,12 +17,21 @@ volatility. For a forecast from day ``T`` to ``T + h`` (trading days):
   half-life — a GARCH(1,1)-shaped term structure — plus the drift's estimation variance;
 * intervals: normal quantiles of the log return (±1.2816σ and ±1.96σ), so the bands are
   asymmetric in price and never negative.
+
+What is forecast: one ticker's close, or the *total close* of several tickers (the sum
+of their closes on the days every one of them traded, so a listing inside the history is
+not a jump). Prices are split-adjusted first (:func:`~tickerlake.insights._panel.adjust_splits`),
+so a split is never a move. From any *origin*: the model sees only the bars up to the
+origin (the last trading day on or before the date asked for) and the result carries
+the actual value of each forecast day the data holds, so "from the 2008 peak" can be
+shown beside what happened next.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +39,12 @@ import pandas as pd
 import pyarrow as pa
 
 from tickerlake.calendar import next_trading_days
-from tickerlake.insights._panel import PRICE_MEASURES, adjust_splits, build_panel
-from tickerlake.insights.errors import BadInput, WindowTooShort
+from tickerlake.insights._panel import PRICE_MEASURES, adjust_splits, as_date, build_panel
+from tickerlake.insights.errors import BadInput, DateOutsideData, WindowTooShort
 from tickerlake.insights.narrative import fmt_date, fmt_num, measure_label
 
 __all__ = [
+    "TOTAL",
     "BacktestResult",
     "ForecastPoint",
     "ForecastResult",
@@ -99,6 +109,7 @@ class ForecastPoint:
         hi80: Upper bound of the 80% prediction interval.
         lo95: Lower bound of the 95% prediction interval.
         hi95: Upper bound of the 95% prediction interval.
+        actual: What the data holds for that day (None when it ends before, or the day is missing).
     """
 
     step: int
@@ -109,16 +120,18 @@ class ForecastPoint:
     hi80: float
     lo95: float
     hi95: float
+    actual: float | None = None
 
 
 @dataclass(frozen=True)
 class ForecastResult:
-    """A ticker's forecast.
+    """A forecast of one ticker or of a total close.
 
     Attributes:
-        ticker: The ticker.
+        ticker: The ticker, or ``TOTAL`` for the total close of ``tickers``.
+        tickers: The tickers the series is made of.
         measure: The price measure.
-        last_date: Last trading day used.
+        last_date: Last trading day used: the origin.
         last_value: Its value.
         horizon: Trading days forecast.
         drift_pct: Daily drift used, in percent (log return × 100).
@@ -127,9 +140,13 @@ class ForecastResult:
         method: Short description of the model.
         points: One row per future trading day.
         narrative: One sentence.
+        actual_days: Forecast days whose actual value the data holds.
+        inside80: Of those, how many fell inside the 80% interval.
+        inside95: Of those, how many fell inside the 95% interval.
     """
 
     ticker: str
+    tickers: tuple[str, ...]
     measure: str
     last_date: dt.date
     last_value: float
@@ -140,41 +157,74 @@ class ForecastResult:
     method: str
     points: tuple[ForecastPoint, ...]
     narrative: str
+    actual_days: int = 0
+    inside80: int = 0
+    inside95: int = 0
+
+
+#: The name of a total-close series.
+TOTAL = "TOTAL"
 
 
 def _series(
-    bars: pa.Table, ticker: str, measure: str, corporate_actions: pa.Table | None
-) -> tuple[str, np.ndarray, np.ndarray]:
+    bars: pa.Table, tickers: str | Sequence[str] | None, measure: str, corporate_actions: pa.Table | None
+) -> tuple[str, tuple[str, ...], np.ndarray, np.ndarray]:
+    """(name, tickers, dates, values): one ticker's series, or the total of several on their common days."""
     if measure not in PRICE_MEASURES:
         raise BadInput(f"forecasts need a price measure ({', '.join(PRICE_MEASURES)}), not {measure!r}")
     panel = build_panel(bars, measure)
-    j = panel.col(ticker)
+    names = [tickers] if isinstance(tickers, str) else list(tickers or panel.tickers)
+    cols = sorted({panel.col(t) for t in names})
     panel, _ = adjust_splits(panel, corporate_actions)
-    col = panel.values[:, j]
-    ok = ~np.isnan(col)
-    return panel.tickers[j], panel.dates[ok], col[ok]
+    chosen = tuple(panel.tickers[j] for j in cols)
+    values = panel.values[:, cols]
+    ok = ~np.isnan(values).any(axis=1)
+    name = chosen[0] if len(chosen) == 1 else TOTAL
+    return name, chosen, panel.dates[ok], values[ok].sum(axis=1)
 
 
 def forecast(
     bars: pa.Table,
-    ticker: str,
+    ticker: str | Sequence[str] | None = None,
     horizon: int = 30,
     measure: str = "close",
     corporate_actions: pa.Table | None = None,
+    origin: dt.date | str | None = None,
 ) -> ForecastResult:
-    """Forecast ``ticker``'s price for the next ``horizon`` trading days from its last bar.
+    """Forecast a ticker's price, or the total close of several, ``horizon`` trading days from an origin.
+
+    Args:
+        bars: Rows in the ``market.daily_bars`` schema.
+        ticker: One ticker, several (their total close), or None for the total close of all.
+        horizon: Trading days ahead (exchange calendar), 1 to 750.
+        measure: The price forecast.
+        corporate_actions: Splits, so that unadjusted prices are adjusted first.
+        origin: Forecast from this day (the last trading day on or before it); default the last bar.
 
     Raises:
         UnknownTicker: Not in the data.
-        WindowTooShort: Fewer than 60 daily returns of history.
+        WindowTooShort: Fewer than 60 daily returns of history before the origin.
+        DateOutsideData: The origin is before the series starts.
         BadInput: Horizon outside 1..750 or a non-price measure.
     """
     if not 1 <= horizon <= 750:
         raise BadInput(f"--horizon must be between 1 and 750 trading days, got {horizon}")
-    name, dates, values = _series(bars, ticker, measure, corporate_actions)
+    name, chosen, all_dates, all_values = _series(bars, ticker, measure, corporate_actions)
+    if not len(all_values):
+        raise WindowTooShort(f"{', '.join(chosen)} never all traded on the same day")
+    cut = len(all_values)
+    if origin is not None:
+        day = np.datetime64(as_date(origin, "origin"), "D")
+        cut = int(np.searchsorted(all_dates, day, "right"))
+        if cut == 0:
+            first = all_dates[0].astype(object)
+            raise DateOutsideData(
+                f"the origin {fmt_date(as_date(origin))} is before {name}'s first bar ({fmt_date(first)})"
+            )
+    dates, values = all_dates[:cut], all_values[:cut]
     if len(values) - 1 < MIN_RETURNS:
         raise WindowTooShort(
-            f"{name} has {max(len(values) - 1, 0)} daily returns; a forecast needs at least {MIN_RETURNS}"
+            f"{name} has {max(len(values) - 1, 0)} daily returns before the origin; a forecast needs at least {MIN_RETURNS}"
         )
     logp = np.log(values)
     p = _params(logp)
@@ -184,6 +234,7 @@ def forecast(
     sd = np.sqrt(var)
     centre = logp[i] + steps * p.mu[i]
     future = next_trading_days(dates[-1].item(), horizon)
+    later = dict(zip(all_dates[cut:].astype(object).tolist(), all_values[cut:].tolist(), strict=True))
     points = tuple(
         ForecastPoint(
             int(h),
@@ -194,19 +245,32 @@ def forecast(
             float(np.exp(centre[k] + Z80 * sd[k])),
             float(np.exp(centre[k] - Z95 * sd[k])),
             float(np.exp(centre[k] + Z95 * sd[k])),
+            later.get(future[k]),
         )
         for k, h in enumerate(steps)
     )
+    seen = [q for q in points if q.actual is not None]
+    in80 = sum(1 for q in seen if q.lo80 <= (q.actual or 0.0) <= q.hi80)
+    in95 = sum(1 for q in seen if q.lo95 <= (q.actual or 0.0) <= q.hi95)
     last = points[-1]
     label = measure_label(measure, "")
+    who = name if name != TOTAL else f"The total {label.strip() or 'close'} of {', '.join(chosen)}"
+    what = f"{who} {label}" if name != TOTAL else who
     text = (
-        f"{name} {label} is forecast at {fmt_num(last.point)} on {fmt_date(last.date)} "
+        f"{what.strip()} is forecast at {fmt_num(last.point)} on {fmt_date(last.date)} "
         f"({horizon} trading day{'s' if horizon != 1 else ''} after {fmt_num(float(values[-1]))} on "
         f"{fmt_date(dates[-1].astype(object))}), with an 80% prediction interval of {fmt_num(last.lo80)} "
         f"to {fmt_num(last.hi80)} and a 95% interval of {fmt_num(last.lo95)} to {fmt_num(last.hi95)}."
     )
+    if seen:
+        final = seen[-1]
+        text += (
+            f" It was actually {fmt_num(final.actual or 0.0)} on {fmt_date(final.date)}; {in80} of the "
+            f"{len(seen)} days with data fell inside the 80% interval and {in95} inside the 95% one."
+        )
     return ForecastResult(
         name,
+        chosen,
         measure,
         dates[-1].astype(object),
         float(values[-1]),
@@ -217,6 +281,9 @@ def forecast(
         "log random walk, shrunk drift, EWMA→long-run volatility",
         points,
         text,
+        len(seen),
+        in80,
+        in95,
     )
 
 

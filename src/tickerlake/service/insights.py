@@ -151,11 +151,17 @@ class AnomaliesParams(_Windowed):
 
 @dataclass(frozen=True)
 class ForecastParams:
-    """A forecast of exactly one ticker, ``horizon`` trading days ahead."""
+    """A forecast ``horizon`` trading days ahead from ``origin`` (default: the last bar).
 
-    ticker: str
+    ``ticker`` forecasts exactly that ticker; without it, the total close of ``tickers``
+    (comma-separated; None: all), or that ticker's close when it names one.
+    """
+
+    ticker: str | None = None
     horizon: int = 30
     measure: PriceMeasure = "close"
+    tickers: str | None = None
+    origin: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -239,10 +245,14 @@ def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> in
 
 
 def forecast(market: Market, p: ForecastParams, windows: Windows = None) -> ins.ForecastResult:
-    """Point forecast of one ticker with 80% and 95% prediction intervals."""
+    """Point forecast of one ticker or a total close with 80% and 95% prediction intervals, and
+    the actual values after the origin where the lake has them."""
     market.require()
-    ticker = one_ticker(p.ticker, market.tickers, "a forecast")
-    return ins.forecast(market.bars_for([ticker]), ticker, p.horizon, p.measure, market.actions)
+    chosen = (
+        [one_ticker(p.ticker, market.tickers, "a forecast")] if p.ticker else list(market.select(p.tickers))
+    )
+    target: str | list[str] = chosen[0] if len(chosen) == 1 else chosen
+    return ins.forecast(market.bars_for(chosen), target, p.horizon, p.measure, market.actions, p.origin)
 
 
 def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> ins.RecessionResult:

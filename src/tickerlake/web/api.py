@@ -414,13 +414,20 @@ def insight_anomalies(
 def insight_forecast(
     request: Request,
     ticker: Annotated[
-        str, Query(min_length=1, max_length=TICKER_MAX_LENGTH, description="The ticker to forecast.")
-    ],
-    horizon: Annotated[int, Query(ge=1, le=260, description="Trading days ahead.")] = 30,
+        str | None,
+        Query(min_length=1, max_length=TICKER_MAX_LENGTH, description="The one ticker to forecast."),
+    ] = None,
+    horizon: Annotated[int, Query(ge=1, le=260, description="Trading days ahead (exchange calendar).")] = 30,
     measure: Annotated[PriceMeasure, Query(description="The price forecast.")] = "close",
+    tickers: Tickers = None,
+    origin: Annotated[
+        dt.date | None,
+        Query(description="Forecast from this day (default: the last bar); actuals follow it."),
+    ] = None,
 ) -> Response:
-    """Point forecast of one ticker with 80% and 95% prediction intervals."""
-    p = ops.ForecastParams(ticker=ticker, horizon=horizon, measure=measure)
+    """Point forecast of one ticker, or of the total close of ``tickers``, with 80% and 95%
+    prediction intervals, from any origin, with the actual values after it that the lake holds."""
+    p = ops.ForecastParams(ticker=ticker, horizon=horizon, measure=measure, tickers=tickers, origin=origin)
     return _answer(request, "forecast", p, ops.forecast)
 
 

@@ -218,7 +218,9 @@ def test_anomalies_name_their_contributors(client: Any, bars: Any, actions: Any)
     assert res["anomalies"], "the simulated market has injected anomalies"
     for a in res["anomalies"]:
         day = fmt_date(dt.date.fromisoformat(a["date"]))
-        assert a["narrative"].startswith(f"An anomaly was detected on {day} primarily driven by ")
+        assert a["narrative"].startswith(f"An anomaly was detected on {day}")
+        assert a["view"] in ("market-wide", "single-ticker") and a["market_wide"] == (a["view"] == "market-wide")
+        assert f"{a['score']:.1f} robust sigmas" in a["narrative"]  # the score shown is the one scored
         assert sum(c["contribution"] for c in a["contributions"]) == pytest.approx(a["deviation"], abs=1e-6)
         named = {c["ticker"] for c in a["contributions"]}
         assert a["top"] and {c["ticker"] for c in a["top"]} <= named

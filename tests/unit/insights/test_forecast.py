@@ -96,3 +96,30 @@ def test_backtest_is_calibrated_on_a_random_walk(synth_market) -> None:
     assert res.mape <= res.naive_mape * 1.01
     with pytest.raises(WindowTooShort):
         backtest(_zigzag(), horizon=30)
+
+
+def test_forecast_from_an_origin_carries_what_happened_next() -> None:
+    bars = _zigzag(n=120)
+    res = forecast(bars, "ZIG", horizon=5, origin="2022-05-22")  # a Sunday: the Friday before is used
+    assert res.last_date == dt.date(2022, 5, 20)
+    # The model saw only the bars up to the origin: the same forecast as on the cut data.
+    cut = bars.filter(pa.compute.less_equal(bars["date"], pa.scalar(dt.date(2022, 5, 20))))
+    assert [p.median for p in res.points] == [p.median for p in forecast(cut, "ZIG", horizon=5).points]
+    # Actuals: 100 on even steps from the start, 101.005 on odd ones; Memorial Day is skipped.
+    assert [p.date for p in res.points] == [dt.date(2022, 5, d) for d in (23, 24, 25, 26, 27)]
+    assert [round(p.actual, 3) for p in res.points] == [100.0, 101.005, 100.0, 101.005, 100.0]
+    assert res.actual_days == 5 and res.inside95 == 5
+    assert "It was actually 100 on May 27, 2022" in res.narrative
+    assert forecast(bars, "ZIG", horizon=5).points[0].actual is None
+
+
+def test_total_close_of_several_tickers_on_their_common_days() -> None:
+    a = _zigzag(n=100)
+    b = _zigzag(n=100).set_column(0, "ticker", pa.array(["ZAG"] * 101))
+    late = b.slice(10)  # ZAG lists ten days later: those ten days are not in the total
+    res = forecast(pa.concat_tables([a, late]), None, horizon=3)
+    assert res.ticker == "TOTAL" and res.tickers == ("ZAG", "ZIG")
+    assert res.last_value == pytest.approx(200.0)
+    assert res.narrative.startswith("The total close of ZAG, ZIG is forecast at")
+    with pytest.raises(WindowTooShort, match="before the origin"):
+        forecast(a, "ZIG", origin="2022-02-01")
