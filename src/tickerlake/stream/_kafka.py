@@ -119,8 +119,14 @@ def new_producer(settings: Settings, bootstrap: str, config: Mapping[str, Any]) 
 
 
 def admin_client(settings: Settings, bootstrap: str) -> AdminClient:
-    """An admin client for topic management and metadata."""
-    return AdminClient(base_config(settings, bootstrap))
+    """An admin client for topic management and metadata.
+
+    It never asks the broker to auto-create a topic: on a cluster with
+    ``auto.create.topics.enable`` (the dev broker, Kafka's default), librdkafka's admin
+    handle would otherwise create every topic whose metadata it asks for, so checking
+    whether a topic exists would create it.
+    """
+    return AdminClient({**base_config(settings, bootstrap), "allow.auto.create.topics": False})
 
 
 def _unreachable(bootstrap: str, e: BaseException) -> TransientError:
