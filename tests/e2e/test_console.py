@@ -109,3 +109,116 @@ def test_a_long_query_is_cancelled_from_the_page(server: str, page: Any) -> None
     )
     assert "query cancelled" in page.inner_text("#query-error")
     assert page.locator("#cancel.hidden").count() == 1
+
+
+def _api(server: str, path: str) -> Any:
+    with urllib.request.urlopen(server + path, timeout=30) as resp:
+        return json.load(resp)
+
+
+def test_market_total_close_shading_and_recession_charts(
+    server: str, page: Any, shots: Callable[[Any, str], Path]
+) -> None:
+    page.goto(server + "?tickers=AAPL,MSFT&total=1")
+    page.wait_for_selector("#market-chart" + DRAWN)
+    names = page.evaluate("document.getElementById('market-chart').data.map(t => t.name)")
+    assert names == ["AAPL", "MSFT", "Total close"]
+    # The total is the sum of the two closes on every day.
+    bars = _api(server, "api/bars?tickers=AAPL,MSFT&total=true")
+    last = page.evaluate(
+        "(() => { const d = document.getElementById('market-chart').data; return d.map(t => t.y[t.y.length - 1]); })()"
+    )
+    assert last[2] == pytest.approx(last[0] + last[1]) and last[2] == pytest.approx(
+        bars["total"]["values"][-1]
+    )
+    assert page.locator("#stats-table tbody tr").count() == 3  # AAPL, MSFT and the total
+
+    # Every built-in window inside the history is shaded, with one legend entry per family.
+    shapes = page.evaluate(
+        "document.getElementById('market-chart').layout.shapes.map(s => [s.x0, s.x1, s.legendgroup, s.showlegend])"
+    )
+    windows = _api(server, "api/windows")
+    assert sorted((s[0], s[1]) for s in shapes) == sorted((w["start"], w["end"]) for w in windows)
+    assert sorted(s[2] for s in shapes if s[3]) == ["Bear markets", "NBER recessions", "The study's windows"]
+    legend = page.locator("#market-chart .legend .traces")
+    assert legend.count() == 6  # two tickers, the total and three window families
+    shots(page, "market-recessions")
+    # The legend toggles a family's shading.
+    page.locator("#market-chart .legend .traces", has_text="NBER recessions").click()
+    page.wait_for_function(
+        "() => document.getElementById('market-chart').layout.shapes.filter(s => s.legendgroup === 'NBER recessions')"
+        ".every(s => s.visible === false || s.visible === 'legendonly')"
+    )
+
+    # Recession bars: one bar per window and ticker, the numbers of the recession insight.
+    page.wait_for_selector("#recession-chart" + DRAWN)
+    cmp = _api(server, "api/insights/recessions/compare?tickers=AAPL,MSFT")
+    data = page.evaluate("document.getElementById('recession-chart').data.map(t => [t.name, t.x, t.y])")
+    by_name = {name: dict(zip(x, y, strict=True)) for name, x, y in data}
+    for w in cmp["windows"]:
+        assert by_name["AAPL"][w["name"]] == pytest.approx(w["tickers"]["AAPL"]["return_pct"])
+        assert by_name["Equal-weight basket"][w["name"]] == pytest.approx(w["basket"]["return_pct"])
+    page.click('#recession-metric [data-value="max_drawdown_pct"]')
+    page.wait_for_function(
+        f"() => Math.abs(document.getElementById('recession-chart').data[0].y[1] - "
+        f"{cmp['windows'][1]['tickers']['AAPL']['max_drawdown_pct']}) < 1e-9"
+    )
+    # Drawdowns: 0 at each new high, never above it.
+    page.wait_for_selector("#drawdown-chart" + DRAWN)
+    dd = page.evaluate("document.getElementById('drawdown-chart').data[0].y")
+    assert max(v for v in dd if v is not None) == 0 and min(v for v in dd if v is not None) < -30
+    shots(page, "market-recession-charts")
+
+    # Exports: the chart's data as CSV and as PNG, the selection in the file names.
+    with page.expect_download() as got:
+        page.click("#market-card .export-csv")
+    assert got.value.suggested_filename == "tickerlake-market-prices-aapl-msft.csv"
+    rows = list(csv.reader(io.StringIO(Path(got.value.path()).read_text())))
+    assert rows[0] == ["series", "x", "y"] and len(rows) == 1 + 3 * len(bars["dates"])
+    with page.expect_download() as got:
+        page.click("#market-card .export-png")
+    assert got.value.suggested_filename == "tickerlake-market-prices-aapl-msft.png"
+    assert Path(got.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as got:
+        page.click("#recession-card .export-csv")
+    assert got.value.suggested_filename.startswith(
+        "tickerlake-market-return-and-maximum-drawdown-per-window-aapl-msft"
+    )
+
+
+def test_drill_down_from_a_chart_click_and_zoom_in_the_url(server: str, page: Any) -> None:
+    page.goto(server + "?tickers=AAPL,MSFT&window=nber-2020")
+    page.wait_for_selector("#market-chart" + DRAWN)
+    # Click the point of 2020-03-16 (the crash's worst day in the simulated market too).
+    dates = page.evaluate("document.getElementById('market-chart').data[0].x")
+    i = dates.index("2020-03-16")
+    box = page.evaluate(
+        """(i) => { const c = document.getElementById('market-chart'); const xa = c._fullLayout.xaxis;
+        const ya = c._fullLayout.yaxis; const t = c.data[0]; const r = c.querySelector('.nsewdrag').getBoundingClientRect();
+        return [r.left + xa.d2p(t.x[i]), r.top + ya.d2p(t.y[i])]; }""",
+        i,
+    )
+    page.mouse.click(box[0], box[1])
+    page.wait_for_selector("#day-body" + DRAWN)
+    assert "day=2020-03-16" in page.url
+    assert page.inner_text("#day-title") == "Mar 16, 2020"
+    movers = _api(server, "api/insights/movers?date=2020-03-16&n=3&tickers=AAPL,MSFT")
+    first = page.eval_on_selector_all(
+        "#day-movers-table tbody tr:first-child td", "els => els.map(e => e.textContent)"
+    )
+    assert first[1] == movers["rows"][0]["ticker"]
+    period = _api(server, "api/insights/period?date=2020-03-16&grain=month&tickers=AAPL,MSFT")
+    card = page.inner_text('#day-periods [data-grain="month"]')
+    assert f"{period['pct_change']:+.2f}%" in card and "Mar 1, 2020 – Mar 31, 2020 vs Feb 1, 2020" in card
+    assert page.locator("#day-periods .period-card").count() == 4
+
+    # Zooming writes the range into the URL, and the URL restores it.
+    page.evaluate("Plotly.relayout('market-chart', {'xaxis.range': ['2020-03-01', '2020-03-31']})")
+    page.wait_for_function("() => location.search.includes('zoom=2020-03-01..2020-03-31')")
+    url = page.url
+    page.goto(url)
+    page.wait_for_selector("#market-chart" + DRAWN)
+    rng = page.evaluate("document.getElementById('market-chart').layout.xaxis.range")
+    assert [r[:10] for r in rng] == ["2020-03-01", "2020-03-31"]
+    page.wait_for_selector("#day-body" + DRAWN)  # the chosen day reopens too
+    assert page.inner_text("#day-title") == "Mar 16, 2020"

@@ -438,3 +438,106 @@ export class Selection {
     }
   }
 }
+
+// ------------------------------------------------------------------ exports (CSV of every table and chart, PNG of every chart)
+
+/** Save a blob under a file name (the browser's download). */
+export function download(blob, filename) {
+  const a = el("a", { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+function csvField(v) {
+  if (v === null || v === undefined) return "";
+  const s = typeof v === "object" ? JSON.stringify(v) : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** CSV text of a header and rows. */
+export function csvText(columns, rows) {
+  return [columns, ...rows].map((r) => r.map(csvField).join(",")).join("\n") + "\n";
+}
+
+/** A table's rows as CSV: each cell's data-csv, else its numeric data-sort, else its text. */
+export function tableRows(table) {
+  const columns = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  const rows = [...table.querySelectorAll("tbody tr")].map((tr) =>
+    [...tr.cells].map((td) => {
+      if (td.dataset.csv !== undefined) return td.dataset.csv;
+      const n = Number(td.dataset.sort);
+      if (td.dataset.sort !== undefined && td.dataset.sort !== "" && Number.isFinite(n) && Math.abs(n) < 1e90) return n;
+      return td.textContent.trim();
+    }));
+  return { columns, rows };
+}
+
+/** A chart's data as CSV rows, one per point: series, x and the trace's values (y, or open/high/low/close). */
+export function chartRows(node) {
+  const traces = (node.data || []).filter((t) => t.x && t.visible !== false && t.visible !== "legendonly");
+  const fields = ["y", "open", "high", "low", "close"].filter((f) => traces.some((t) => Array.isArray(t[f])));
+  const rows = [];
+  for (const t of traces) {
+    t.x.forEach((x, i) => rows.push([t.name ?? "", x, ...fields.map((f) => (Array.isArray(t[f]) ? t[f][i] : null))]));
+  }
+  return { columns: ["series", "x", ...fields], rows };
+}
+
+/** The page's selection as file-name words: tickers, window or dates, measure, day. */
+export function selectionSlug() {
+  const p = params();
+  const parts = [p.get("tickers") ? p.get("tickers").split(",").join("-") : "all"];
+  if (p.get("window")) parts.push(p.get("window"));
+  if (p.get("start") || p.get("end")) parts.push(`${p.get("start") || "first"}_${p.get("end") || "last"}`);
+  for (const k of ["measure", "day", "zoom"]) if (p.get(k)) parts.push(p.get(k).replace("..", "_"));
+  return parts.join("-");
+}
+
+function fileName(card, what) {
+  const page = location.pathname.replace(/^\/+|\/+$/g, "") || "market";
+  const title = card.dataset.export || card.querySelector(".card-head h2")?.textContent || what;
+  return ["tickerlake", page, title, selectionSlug()].join("-").toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, "-").replace(/-+/g, "-").replace(/-$/, "").slice(0, 150);
+}
+
+/** Add CSV (and, for charts, PNG) export buttons to every card with a chart or a data table. */
+export function installExports(root = document) {
+  for (const card of root.querySelectorAll(".card")) {
+    const head = card.querySelector(".card-head");
+    if (!head || head.querySelector(".export")) continue;
+    const chartNode = card.querySelector(".chart");
+    const table = card.querySelector("table.data");
+    if (!chartNode && !table) continue;
+    const box = el("span", { class: "export" });
+    box.append(el("button", {
+      type: "button", class: "export-csv", title: "Download the data as CSV",
+      onclick: () => {
+        const { columns, rows } = chartNode && !chartNode.closest(".hidden") ? chartRows(chartNode) : tableRows(table);
+        download(new Blob([csvText(columns, rows)], { type: "text/csv" }), `${fileName(card, "data")}.csv`);
+      },
+    }, "CSV"));
+    if (chartNode) {
+      box.append(el("button", {
+        type: "button", class: "export-png", title: "Download the chart as PNG",
+        onclick: () => window.Plotly?.downloadImage(chartNode, {
+          format: "png", filename: fileName(card, "chart"), width: chartNode.offsetWidth, height: chartNode.offsetHeight, scale: 2,
+        }),
+      }, "PNG"));
+    }
+    head.append(box);
+  }
+}
+
+// Every page gets its export buttons, also on tables and charts drawn later.
+installExports();
+let exportsQueued = false;
+new MutationObserver(() => {
+  if (exportsQueued) return;
+  exportsQueued = true;
+  requestAnimationFrame(() => {
+    exportsQueued = false;
+    installExports();
+  });
+}).observe(document.body, { childList: true, subtree: true });
