@@ -119,7 +119,7 @@ def alert_json(a: Alert) -> dict[str, Any]:
         "ret_pct": a.ret_pct,
         "z": a.z,
         "median_pct": a.median_pct,
-        "mad_pct": a.mad_pct,
+        "sigma_pct": a.sigma_pct,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 
@@ -36,7 +37,11 @@ def test_window_edges_belong_to_the_window_that_starts_there():
     )
     first, second = book.bars("AAPL", 60)
     assert (first.start_us, ohlcv(first), first.final) == (OPEN, (10.0, 11.0, 10.0, 11.0, 150, 2), True)
-    assert (second.start_us, ohlcv(second), second.final) == (OPEN + M, (12.0, 12.0, 12.0, 12.0, 10, 1), False)
+    assert (second.start_us, ohlcv(second), second.final) == (
+        OPEN + M,
+        (12.0, 12.0, 12.0, 12.0, 10, 1),
+        False,
+    )
     # The five-minute window holds all three.
     (five,) = book.bars("AAPL", 300)
     assert ohlcv(five) == (10.0, 12.0, 10.0, 12.0, 160, 3) and not five.final
@@ -107,7 +112,12 @@ def test_session_vwap_and_change_against_the_previous_close():
         return 20.0
 
     book = LiveBook(previous_close=previous)
-    feed(book, ("AAPL", OPEN, 21.0, 100, 1), ("AAPL", OPEN + S, 23.0, 300, 2), ("AAPL", OPEN + 2 * S, 22.0, 100, 3))
+    feed(
+        book,
+        ("AAPL", OPEN, 21.0, 100, 1),
+        ("AAPL", OPEN + S, 23.0, 300, 2),
+        ("AAPL", OPEN + 2 * S, 22.0, 100, 3),
+    )
     q = book.quote("AAPL")
     assert asked == [("AAPL", OPEN // DAY)]
     # (21*100 + 23*300 + 22*100) / 500
@@ -128,12 +138,17 @@ def test_session_vwap_and_change_against_the_previous_close():
 def test_robust_z_by_hand():
     history = [0.01, -0.01, 0.02, -0.02, 0.0]
     # median 0; absolute deviations .01 .01 .02 .02 0 → MAD .01
-    z, med, mad = robust_z(0.05, history)
-    assert (med, mad) == (0.0, 0.01)
+    z, med, sigma = robust_z(0.05, history)
+    assert med == 0.0 and sigma == pytest.approx(1.4826 * 0.01)
     assert z == pytest.approx(0.05 / (1.4826 * 0.01))
-    # A flat history: the MAD is floored at one basis point, the score stays finite.
-    z, _, mad = robust_z(0.001, [0.0] * 10)
-    assert mad == 0.0 and z == pytest.approx(0.001 / (1.4826 * 1e-4))
+    # Most returns zero (a price that sits still): MAD 0, σ from the mean absolute deviation.
+    # median 0; deviations 0 x7, .01, .02, .03 → mean .006
+    z, med, sigma = robust_z(0.012, [0.0] * 7 + [0.01, -0.02, 0.03])
+    assert med == 0.0 and sigma == pytest.approx(1.2533 * 0.006)
+    assert z == pytest.approx(0.012 / (1.2533 * 0.006))
+    # A flat history: σ is floored (one basis point of MAD), the score stays finite.
+    z, _, sigma = robust_z(0.001, [0.0] * 10)
+    assert sigma == pytest.approx(1.4826e-4) and z == pytest.approx(0.001 / 1.4826e-4)
     with pytest.raises(ValueError):
         robust_z(0.0, [])
 
@@ -163,6 +178,18 @@ def test_a_jump_raises_an_alert_quiet_wiggles_do_not():
     assert (alert.ticker, alert.timeframe_s, alert.start_us) == ("AAPL", 60, OPEN + 30 * M)
     assert alert.ret_pct == pytest.approx(10.0)
     assert alert.z > 20 and book.quote("AAPL").z == alert.z
+
+
+def test_a_tiny_move_of_a_still_price_is_not_an_alert():
+    book = LiveBook(LiveConfig(allowed_lateness_us=0, min_history=20, alert_min_move_pct=0.25))
+    for k in range(30):
+        feed(book, ("AAPL", OPEN + k * M, 100.0, 1, k))
+    # +0.1 %: hundreds of σ of a flat price, but below the smallest move worth an alert.
+    feed(book, ("AAPL", OPEN + 30 * M, 100.1, 1, 30), ("AAPL", OPEN + 31 * M, 100.1, 1, 31))
+    assert book.quote("AAPL").z > 6 and not book.alerts
+    feed(book, ("AAPL", OPEN + 32 * M, 101.0, 1, 32), ("AAPL", OPEN + 33 * M, 101.0, 1, 33))
+    (alert,) = book.alerts
+    assert alert.ret_pct == pytest.approx(0.8991, abs=1e-4)
 
 
 def test_no_alert_before_enough_history_and_no_return_over_the_night():
@@ -209,3 +236,15 @@ def test_mismatched_columns_and_bad_configs_are_refused():
         LiveConfig(timeframes_s=())
     with pytest.raises(ValueError):
         LiveConfig(min_history=10, history=5)
+
+
+def test_a_price_flipping_between_two_ticks_is_not_an_anomaly():
+    # Returns flipping ±a (bid-ask bounce), a little noise on each: the median sits in one
+    # cluster and the MAD measures that cluster's width only; σ comes from the median absolute
+    # return instead, so the next flip is ordinary, not "hundreds of σ".
+    a = math.log(1.001)
+    history = [(a if k % 2 else -a) + k * 1e-7 for k in range(21)]  # eleven near -a, ten near +a
+    z, med, sigma = robust_z(a, history)
+    assert med == pytest.approx(-a + 20e-7)  # the largest of the eleven
+    assert sigma == pytest.approx(1.4826 * statistics.median([abs(h) for h in history]))
+    assert z == pytest.approx((a - med) / sigma) and 1.3 < z < 1.4

@@ -20,9 +20,11 @@
 * an **anomaly score** for every closed bar of the first timeframe: the robust z-score of
   the bar's log return (close against the previous bar's close, within one session, so
   the overnight gap never counts) against the ticker's last :attr:`LiveConfig.history`
-  returns: ``z = (r - median) / (1.4826 · MAD)``. A bar with ``|z| >=``
-  :attr:`LiveConfig.alert_z` (and at least :attr:`LiveConfig.min_history` returns of
-  history) raises an :class:`Alert`.
+  returns: ``z = (r - median) / σ`` with a robust σ (below). A bar with ``|z| >=``
+  :attr:`LiveConfig.alert_z`, a move of at least :attr:`LiveConfig.alert_min_move_pct`
+  (a ticker whose price sits still for an hour has a tiny σ, and its first ordinary
+  0.1 % tick is no news) and at least :attr:`LiveConfig.min_history` returns of history
+  raises an :class:`Alert`.
 
 Why a median/MAD z-score rather than mean/standard deviation or an online learner such as
 ``river``: intraday returns are fat-tailed, and a jump inflates the standard deviation it is
@@ -32,8 +34,15 @@ The rolling history follows volatility regimes (a calm morning, a wild afternoon
 O(history) per closed bar, it is deterministic (the same trades give the same alerts, which
 the tests rely on) and its unit, "robust standard deviations", is one a trader reads at a
 glance; an online detector's anomaly score has no such unit and needs tuning per ticker.
-The MAD is floored at one basis point so that a flat price (MAD 0) does not turn the first
-cent of movement into an infinite score.
+σ is 1.4826 × the larger of the MAD and the median absolute return. The MAD alone fails on
+the commonest shape of intraday returns: a price flipping between two ticks (bid-ask
+bounce) gives returns in two tight clusters, +a and -a; the MAD then measures the width of
+one cluster (almost 0) and would call the next ordinary flip a 13σ event, while the median
+absolute return measures the flips themselves (a). When both are 0 (more than half the
+returns are exactly 0: a thinly traded ticker whose price sits still) σ falls back to
+1.2533 × the mean absolute deviation from the median (Iglewicz and Hoaglin's modified
+z-score), and σ is floored at 1.4826 basis points so that a perfectly flat price does not
+turn the first cent of movement into an infinite score.
 
 Memory is bounded: :attr:`LiveConfig.bars_kept` closed bars per ticker and timeframe,
 :attr:`LiveConfig.history` returns per ticker, :attr:`LiveConfig.alerts_kept` alerts, and
@@ -63,10 +72,11 @@ __all__ = [
 
 DAY_US = 86_400_000_000
 _MINUTE_US = 60_000_000
-# 1.4826 · MAD estimates the standard deviation of normally distributed data.
+# 1.4826 · MAD and 1.2533 · mean absolute deviation estimate the standard deviation of normal data.
 _MAD_TO_SIGMA = 1.4826
-# The smallest MAD used (a log return of one basis point): a flat history scores movement finitely.
-_MIN_MAD = 1e-4
+_MEAN_AD_TO_SIGMA = 1.2533
+# The smallest σ used (one basis point of MAD): a flat history scores movement finitely.
+_MIN_SIGMA = _MAD_TO_SIGMA * 1e-4
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class LiveConfig:
         history: Returns per ticker that a new return is scored against.
         min_history: Returns needed before a bar can raise an alert.
         alert_z: Robust z-score (absolute) from which a bar raises an alert.
+        alert_min_move_pct: Smallest absolute return (percent) that raises an alert.
         quiet_after_us: Event time without trades after which a ticker is quiet.
         max_tickers: Tickers tracked at most.
         alerts_kept: Alerts kept (newest).
@@ -92,6 +103,7 @@ class LiveConfig:
     history: int = 60
     min_history: int = 20
     alert_z: float = 6.0
+    alert_min_move_pct: float = 0.25
     quiet_after_us: int = 5 * _MINUTE_US
     max_tickers: int = 5_000
     alerts_kept: int = 200
@@ -176,7 +188,7 @@ class Alert:
         ret_pct: Its return, percent.
         z: Robust z-score.
         median_pct: Median return of the history, percent.
-        mad_pct: Its median absolute deviation, percent.
+        sigma_pct: Its robust standard deviation σ, percent (a typical move).
     """
 
     ticker: str
@@ -187,7 +199,7 @@ class Alert:
     ret_pct: float
     z: float
     median_pct: float
-    mad_pct: float
+    sigma_pct: float
 
 
 @dataclass(frozen=True)
@@ -256,10 +268,10 @@ def window_start(ts_us: int, width_us: int) -> int:
 
 
 def robust_z(value: float, history: Sequence[float]) -> tuple[float, float, float]:
-    """Robust z-score of ``value`` against ``history`` (median and MAD, the MAD floored).
+    """Robust z-score of ``value`` against ``history`` (see the module docstring for σ).
 
     Returns:
-        ``(z, median, mad)``.
+        ``(z, median, σ)``.
 
     Raises:
         ValueError: Empty history.
@@ -267,8 +279,11 @@ def robust_z(value: float, history: Sequence[float]) -> tuple[float, float, floa
     if not history:
         raise ValueError("robust_z needs a history")
     med = statistics.median(history)
-    mad = statistics.median([abs(h - med) for h in history])
-    return (value - med) / (_MAD_TO_SIGMA * max(mad, _MIN_MAD)), med, mad
+    deviations = [abs(h - med) for h in history]
+    spread = max(statistics.median(deviations), statistics.median([abs(h) for h in history]))
+    sigma = _MAD_TO_SIGMA * spread if spread > 0 else _MEAN_AD_TO_SIGMA * statistics.fmean(deviations)
+    sigma = max(sigma, _MIN_SIGMA)
+    return (value - med) / sigma, med, sigma
 
 
 class _Frame:
@@ -444,19 +459,19 @@ class LiveBook:
             return
         r = math.log(bar.close / ref[1])
         if len(st.returns) >= self.config.min_history:
-            z, med, mad = robust_z(r, st.returns)
+            z, med, sigma = robust_z(r, st.returns)
             bar.z = st.z = z
-            if abs(z) >= self.config.alert_z:
+            if abs(z) >= self.config.alert_z and abs(math.expm1(r)) * 100.0 >= self.config.alert_min_move_pct:
                 alert = Alert(
                     ticker=name,
                     timeframe_s=self.config.timeframes_s[0],
                     start_us=bar.start_us,
                     close=bar.close,
                     previous_close=ref[1],
-                    ret_pct=(math.exp(r) - 1.0) * 100.0,
+                    ret_pct=math.expm1(r) * 100.0,
                     z=z,
                     median_pct=med * 100.0,
-                    mad_pct=mad * 100.0,
+                    sigma_pct=sigma * 100.0,
                 )
                 self.alerts.append(alert)
                 self._changes.alerts.append(alert)

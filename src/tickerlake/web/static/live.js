@@ -89,11 +89,18 @@ function onSnapshot(msg) {
   redrawAll();
 }
 
+function alertKey(a) {
+  return `${a.ticker}/${a.timeframe_s}/${a.t}`;
+}
+
 function onUpdate(msg) {
   for (const q of msg.quotes || []) state.quotes.set(q.ticker, q);
   mergeBars(msg.bars);
   if (msg.alerts && msg.alerts.length) {
-    state.alerts = [...msg.alerts.slice().reverse(), ...state.alerts].slice(0, 200);
+    // An alert raised while a snapshot was taken comes again in the next update: keep it once.
+    const seen = new Set(state.alerts.map(alertKey));
+    const fresh = msg.alerts.filter((a) => !seen.has(alertKey(a))).reverse();
+    state.alerts = [...fresh, ...state.alerts].slice(0, 200);
     schedule("alerts", drawAlerts);
   }
   if (msg.status) {
@@ -239,14 +246,23 @@ function drawNormalised() {
       type: "scatter",
       mode: "lines",
       name: ticker,
-      x: bars.map((b) => local(b.t)),
+      // Time of day on one shared axis: each ticker's current session overlays the others.
+      x: bars.map((b) => "2000-01-01 " + local(b.t).slice(11)),
       y: bars.map((b) => (b.c / q.open) * 100),
       line: { color: tickerColor(ticker), width: 1.6 },
       hovertemplate: `${ticker} %{y:.2f}<extra></extra>`,
     });
   }
   normEl.dataset.traces = String(traces.length);
-  plot(normEl, traces, layout({ yaxis: axis({ title: { text: "open = 100", font: { size: 11 } } }), uirevision: "norm" }));
+  plot(
+    normEl,
+    traces,
+    layout({
+      xaxis: axis({ type: "date", tickformat: "%H:%M", hoverformat: "%H:%M ET" }),
+      yaxis: axis({ title: { text: "open = 100", font: { size: 11 } } }),
+      uirevision: "norm",
+    }),
+  );
 }
 
 const alertsEl = document.getElementById("alerts");
@@ -263,7 +279,7 @@ function drawAlerts() {
         "li",
         { class: "alert", dataset: { ticker: a.ticker } },
         el("div", {}, el("b", {}, a.ticker), " ", el("b", { class: a.ret_pct > 0 ? "up" : "down" }, fmtPct(a.ret_pct)), ` in ${a.timeframe_s / 60} min · z = ${fmtNum(a.z, 1)}`),
-        el("div", { class: "when" }, `${local(a.t)} ET · ${fmtNum(a.previous_close)} → ${fmtNum(a.close)} · typical move ±${fmtNum(a.mad_pct, 3)}%`),
+        el("div", { class: "when" }, `${local(a.t)} ET · ${fmtNum(a.previous_close)} → ${fmtNum(a.close)} · typical move ±${fmtNum(a.sigma_pct, 3)}%`),
       ),
     ),
   );

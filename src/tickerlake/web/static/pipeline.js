@@ -62,7 +62,7 @@ function draw(msg) {
         el("td", { class: "mono" }, String(r.run_id).slice(0, 12)),
         el("td", {}, r.at),
         el("td", {}, r.tables.map((t) => t.table).join(", ")),
-        el("td", { class: "num" }, n(r.tables.reduce((a, t) => a + (t.files || 0), 0))),
+        el("td", { class: "num" }, r.tables.some((t) => t.files !== null) ? n(r.tables.reduce((a, t) => a + (t.files || 0), 0)) : "–"),
         el("td", { class: "num" }, r.read === null ? "not recorded" : n(r.read)),
         el("td", { class: "num" }, n(r.loaded)),
         el("td", { class: "num" }, r.duplicates === null ? "not recorded" : n(r.duplicates)),
