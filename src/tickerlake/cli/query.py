@@ -240,6 +240,7 @@ def tables_command(
             detail = catalog.table_detail(settings, name)
         else:
             tables = catalog.tables(settings)
+            suspected = [] if as_json else catalog.suspected_splits(settings)
     if name is None:
 
         def text() -> None:
@@ -255,6 +256,11 @@ def tables_command(
             for t in tables:
                 if t.error:
                     err_console.print(f"[yellow]{t.name}: {t.error}[/]", highlight=False)
+            for s in suspected:
+                console.print(
+                    f"[yellow]suspected split:[/] {s.ticker} on {s.date} (ratio {s.ratio:g}), not applied",
+                    highlight=False,
+                )
             console.print(
                 "details: tickerlake tables NAME · named queries: tickerlake query --named list", style="dim"
             )

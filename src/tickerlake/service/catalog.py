@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tickerlake.config import Settings
@@ -11,7 +11,26 @@ from tickerlake.errors import NotFoundError
 # At run time, not only for type checking: the web describes its answers by these types.
 from tickerlake.query.views import SnapshotInfo, TableInfo
 
-__all__ = ["CatalogView", "TableDetail", "catalog", "crawl_report", "last_crawl", "table_detail", "tables"]
+__all__ = [
+    "CatalogView",
+    "SuspectedSplit",
+    "TableDetail",
+    "catalog",
+    "crawl_report",
+    "last_crawl",
+    "suspected_splits",
+    "table_detail",
+    "tables",
+]
+
+
+@dataclass(frozen=True)
+class SuspectedSplit:
+    """A raw price jump matching a split ratio that no adjusted close or actions file confirms."""
+
+    ticker: str
+    date: str
+    ratio: float
 
 
 @dataclass(frozen=True)
@@ -22,11 +41,14 @@ class CatalogView:
         lake: The lake's URI.
         tables: Curated (Iceberg) tables first, then raw (crawled) ones.
         crawl: The last crawl's report (None before the first; ``{"error": ...}`` if unreadable).
+        suspected_splits: Splits the ETL suspects in raw-only prices and did not apply; load
+            them in a corporate-actions file to confirm them.
     """
 
     lake: str
     tables: list[TableInfo]
     crawl: dict[str, Any] | None
+    suspected_splits: list[SuspectedSplit] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,7 +94,21 @@ def last_crawl(settings: Settings) -> dict[str, Any]:
 
 def catalog(settings: Settings) -> CatalogView:
     """Curated and raw tables with schema, partitions and row counts, and the last crawl report."""
-    return CatalogView(settings.lake_uri, tables(settings), crawl_report(settings))
+    return CatalogView(
+        settings.lake_uri, tables(settings), crawl_report(settings), suspected_splits(settings)
+    )
+
+
+def suspected_splits(settings: Settings) -> list[SuspectedSplit]:
+    """The ``suspected`` split rows of ``market.corporate_actions`` (never applied to the prices)."""
+    from tickerlake.lake.contract import read_actions
+
+    rows = read_actions(settings).to_pylist()
+    return [
+        SuspectedSplit(r["ticker"], r["date"].isoformat(), float(r["ratio"]))
+        for r in rows
+        if r.get("source") == "suspected" and r.get("action") == "split" and r.get("ratio")
+    ]
 
 
 def table_detail(settings: Settings, name: str) -> TableDetail:

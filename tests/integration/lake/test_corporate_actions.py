@@ -14,6 +14,7 @@ from tickerlake.cli import app
 from tickerlake.config import Settings
 from tickerlake.lake.catalog import ensure_table, open_catalog
 from tickerlake.lake.contract import DAILY_BARS, read_actions, read_table
+from tickerlake.service.catalog import SuspectedSplit, catalog
 
 pytestmark = pytest.mark.integration
 
@@ -126,8 +127,13 @@ def test_raw_only_prices_get_a_suspected_split_that_is_not_applied(tmp_path: Pat
     ]
     assert actions(lake) == [("AAPL", "2005-02-28", "split", "suspected")]
     assert bar(lake, "AAPL", "2005-02-25")["close"] == 88.99  # never applied
-    result = CliRunner().invoke(app, ["--lake", lake, "etl"])
-    assert result.exit_code == 0
+    # The catalog lists it, for a person to confirm with a corporate-actions file.
+    assert catalog(Settings(lake=lake)).suspected_splits == [SuspectedSplit("AAPL", "2005-02-28", 2.0)]
+    result = CliRunner().invoke(app, ["--lake", lake, "tables"])
+    assert (
+        result.exit_code == 0
+        and "suspected split: AAPL on 2005-02-28 (ratio 2), not applied" in result.stdout
+    )
 
 
 def test_fb_lands_as_meta_with_the_rename_recorded(tmp_path: Path) -> None:
