@@ -44,7 +44,7 @@ __all__ = [
 JAVA_MIN_MAJOR = 17
 
 #: The Maven profile (and ``services/lib`` sub-folder) of each service.
-SERVICE_PROFILES: dict[str, str] = {"kafka": "kafka", "s3": "s3proxy", "spark": "spark"}
+SERVICE_PROFILES: dict[str, str] = {"kafka": "kafka", "s3": "s3proxy", "spark": "spark", "rest": "rest"}
 
 _STAMP = ".pom-sha256"
 
