@@ -183,9 +183,11 @@ class EtlRun:
         tables: Per curated table.
         quarantined: Rows the run added to ``market.quarantine``.
         read: Rows read (sum over tables), when every table records it.
-        loaded: Net rows the run added to the curated tables (added minus rewritten).
+        loaded: Rows loaded: new and changed keys as the watcher recorded them, else the net
+            rows the run's commits added (added minus rewritten).
         duplicates: Duplicates, when every table records them.
-        reconciles: Whether read = loaded + duplicates + quarantined (None when not recorded).
+        reconciles: Whether read = loaded + duplicates + quarantined (None when not recorded:
+            ``tickerlake watch`` records these counts for its runs, ``tickerlake etl`` prints them).
     """
 
     run_id: str
@@ -388,10 +390,24 @@ def etl_runs(settings: Settings, n: int = 10) -> list[EtlRun]:
                 quarantined=_int(props.get("tickerlake.etl.quarantined")),
             )
             run["tables"][name] = row
+    counted = _watch_counts(settings)
     out = []
     for run_id, run in sorted(runs.items(), key=lambda kv: kv[1]["at"], reverse=True)[:n]:
         tables: list[EtlTableRun] = list(run["tables"].values())
         loaded = sum(t.added - t.deleted for t in tables)
+        quarantined = run["quarantined"]
+        watched = [counted.get((run_id, t.table)) for t in tables]
+        if tables and all(w is not None for w in watched):
+            # A run the watcher made has its full counts in the watcher's record.
+            for t, w in zip(tables, watched, strict=True):
+                assert w is not None
+                t.read, t.duplicates, t.quarantined = (
+                    _int(w.get("read")),
+                    _int(w.get("duplicates")),
+                    _int(w.get("quarantined")),
+                )
+            loaded = sum((_int(w.get("inserted")) or 0) + (_int(w.get("updated")) or 0) for w in watched if w)
+            quarantined = sum(t.quarantined or 0 for t in tables)
         reads = [t.read for t in tables if t.read is not None]
         dup_counts = [t.duplicates for t in tables if t.duplicates is not None]
         # Only a run whose every table records its counts can be reconciled.
@@ -402,15 +418,30 @@ def etl_runs(settings: Settings, n: int = 10) -> list[EtlRun]:
                 run_id=run_id,
                 at=_iso(run["at"]),
                 tables=tables,
-                quarantined=run["quarantined"],
+                quarantined=quarantined,
                 read=read,
                 loaded=loaded,
                 duplicates=dups,
-                reconciles=(read == loaded + dups + run["quarantined"])
+                reconciles=(read == loaded + dups + quarantined)
                 if read is not None and dups is not None
                 else None,
             )
         )
+    return out
+
+
+def _watch_counts(settings: Settings) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (ETL run id, table): the counts ``tickerlake watch`` recorded for its runs (empty if none)."""
+    try:
+        from tickerlake.service.watch import watch_runs
+    except ImportError:
+        return {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    with contextlib.suppress(TickerlakeError, OSError, ValueError):
+        for w in watch_runs(settings, 200):
+            run_id = w.etl_run
+            for t in w.tables if run_id else []:
+                out[(str(run_id), str(t.get("table")))] = t
     return out
 
 
