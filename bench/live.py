@@ -198,7 +198,8 @@ def scenario(
             )
     finally:
         if replay is not None and replay.poll() is None:
-            replay.send_signal(signal.SIGINT)
+            # What it has not sent yet does not matter here.
+            replay.kill()
             replay.wait(30)
         for c in readers:
             c.stop.set()

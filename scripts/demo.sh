@@ -32,5 +32,20 @@ printf 'Try:  .venv/bin/tickerlake --lake %s query "SELECT * FROM market.daily_b
 step "5/6 stream: replay ticks through a real Kafka broker into the lake, exactly once"
 $TL stream demo
 
-step "6/6 serve: dashboard and JSON API (QuickSight, Athena console, Glue catalog) — Ctrl+C stops it"
-exec .venv/bin/tickerlake --lake "$LAKE" serve --host 127.0.0.1 --port "$PORT"
+step "6/6 serve: dashboard and JSON API with a live replay running — Ctrl+C stops all of it"
+# A lively market in the background (60x market time, five trades a minute per ticker) into a
+# topic of its own, with a sink landing it, so the Live and Pipeline pages move at once.
+TOPIC="live.demo.$(date -u +%Y%m%dT%H%M%S)"
+LOGS="$LAKE/_state/demo"
+mkdir -p "$LOGS"
+$TL stream topics --create "$TOPIC" --partitions 8 >/dev/null
+$TL stream replay --topic "$TOPIC" --from 2023-10-02 --to 2023-12-12 --ticks-per-bar 1950 --speed 60x --json \
+  >"$LOGS/replay.log" 2>&1 &
+REPLAY=$!
+$TL stream sink --topic "$TOPIC" --json >"$LOGS/sink.log" 2>&1 &
+SINK=$!
+# Background jobs of a script ignore Ctrl+C: stop them with SIGTERM (the sink commits its open batch).
+trap 'kill -TERM $REPLAY $SINK 2>/dev/null || true; wait $REPLAY $SINK 2>/dev/null || true' EXIT
+printf 'Open http://127.0.0.1:%s/live (tape, candles, alerts) and /pipeline (lag, commits, runs).\n' "$PORT"
+printf 'Replay and sink logs: %s; the broker keeps running (.venv/bin/tickerlake services down).\n' "$LOGS"
+.venv/bin/tickerlake --lake "$LAKE" serve --host 127.0.0.1 --port "$PORT" --live --live-topic "$TOPIC"
