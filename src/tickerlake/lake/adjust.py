@@ -25,20 +25,24 @@ changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In, Reference
 from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
 
 from tickerlake.lake.actions import Action, adjust_series, infer_from_factor, suspect_splits
-from tickerlake.lake.contract import ACTIONS, BARS, RENAMES, arrow_schema
+from tickerlake.lake.contract import ACTIONS, BARS, RENAMES, arrow_schema, sql_list
+from tickerlake.lake.storage import LakeStorage
 
 __all__ = ["DERIVED_SOURCES", "PENDING_PROP", "ActionsPass", "SuspectedSplit", "run_actions_pass"]
 
@@ -47,6 +51,9 @@ PENDING_PROP = "tickerlake.etl.actions-pending"
 #: Sources of the rows the pass writes (and may rewrite); any other source is a known action.
 DERIVED_SOURCES = ("inferred", "suspected", "tickerlake")
 _RTOL = 1e-9
+# Tickers read per DuckDB query (a ticker has at most ~11,000 daily bars since 1980).
+_CHUNK_TICKERS = 200
+_FILE_ROWS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -203,14 +210,29 @@ def _row_key(row: dict[str, object]) -> tuple[object, ...]:
     )
 
 
-def run_actions_pass(bars: Table, actions: Table, known_changed: bool, run_id: str) -> ActionsPass | None:
+def run_actions_pass(
+    con: duckdb.DuckDBPyConnection,
+    storage: LakeStorage,
+    bars: Table,
+    actions: Table,
+    files: list[str],
+    known_changed: bool,
+    run_id: str,
+) -> ActionsPass | None:
     """Infer, record and apply corporate actions for the pending tickers (see the module docstring).
 
+    Tickers are read :data:`_CHUNK_TICKERS` at a time with DuckDB (row-group pruning on the
+    ticker), and the rewritten ones are streamed into new Parquet files that replace their
+    old rows in one commit, so memory stays bounded by a chunk however large the lake.
+
     Args:
+        con: A DuckDB connection set up for the lake.
+        storage: The lake's storage (the rewritten rows' files are written there).
         bars: ``market.daily_bars``, freshly loaded.
         actions: ``market.corporate_actions``, freshly loaded.
+        files: ``bars``' current data files, as DuckDB names them.
         known_changed: Whether this run loaded corporate-action rows; their tickers are examined too.
-        run_id: The ETL run, written into the snapshot summaries.
+        run_id: The ETL run, written into file names and snapshot summaries.
 
     Returns:
         The pass's report, or None when no ticker was pending.
@@ -231,14 +253,19 @@ def run_actions_pass(bars: Table, actions: Table, known_changed: bool, run_id: s
         }
     if not pending:
         return None
-    scope = None if "*" in pending else pending
+    source = f"read_parquet({sql_list(files)}, union_by_name = true)" if files else None
+    if source is None:
+        tickers: list[str] = []
+    elif "*" in pending:
+        tickers = [r[0] for r in con.execute(f"SELECT DISTINCT ticker FROM {source} ORDER BY 1").fetchall()]
+    else:
+        tickers = sorted(pending)
     now = dt.datetime.now(dt.UTC)
-    rows = bars.scan(row_filter=_filter(scope)).to_arrow() if bars.current_snapshot() is not None else None
     report = ActionsPass()
     summary = {"tickerlake.etl.run": run_id, "tickerlake.etl.pass": "corporate-actions"}
     target = arrow_schema(BARS.schema)
-    rewritten: list[pa.Table] = []
     desired: dict[str, list[dict[str, object]]] = {}
+    known = _known_splits(acts)
     known_keys = {
         (t, d, a)
         for t, d, a, s in zip(
@@ -246,26 +273,52 @@ def run_actions_pass(bars: Table, actions: Table, known_changed: bool, run_id: s
         )
         if s not in DERIVED_SOURCES
     }
-    if rows is not None and rows.num_rows:
-        if "raw_close" not in rows.column_names:
-            rows = rows.append_column("raw_close", pa.nulls(rows.num_rows, pa.float64()))
-        rows = rows.select(target.names).sort_by([("ticker", "ascending"), ("date", "ascending")])
-        known = _known_splits(acts)
-        tick = rows.column("ticker").to_numpy(zero_copy_only=False)
-        starts = np.flatnonzero(np.concatenate([[True], tick[1:] != tick[:-1]]))
-        ends = np.append(starts[1:], len(tick))
-        for a, b in zip(starts, ends, strict=True):
-            ticker = str(tick[a])
-            part = rows.slice(int(a), int(b - a))
-            new_rows, found = _series_pass(part, known.get(ticker, []))
-            if new_rows is not None:
-                rewritten.append(new_rows)
-            keep = [x for x in found if (ticker, x.date, x.action) not in known_keys]
-            first = part.column("date")[0].as_py()
-            desired[ticker] = _action_rows(ticker, keep, now) + [
-                r for r in _rename_rows(ticker, first, now) if (ticker, r["date"], "rename") not in known_keys
-            ]
+    writer = _Writer(storage, bars.location().rstrip("/") + "/data", f"etl-{run_id}-actions", target)
+    changed: set[str] = set()
+    try:
+        for c in range(0, len(tickers), _CHUNK_TICKERS):
+            chunk = tickers[c : c + _CHUNK_TICKERS]
+            rows = con.execute(
+                f"SELECT * FROM {source} WHERE ticker IN (SELECT unnest({sql_list(chunk)})) ORDER BY ticker, date"
+            ).to_arrow_table()
+            if "raw_close" not in rows.column_names:
+                rows = rows.append_column("raw_close", pa.nulls(rows.num_rows, pa.float64()))
+            rows = rows.select(target.names)
+            tick = rows.column("ticker").to_numpy(zero_copy_only=False)
+            if not rows.num_rows:
+                continue
+            starts = np.flatnonzero(np.concatenate([[True], tick[1:] != tick[:-1]]))
+            ends = np.append(starts[1:], len(tick))
+            for a, b in zip(starts, ends, strict=True):
+                ticker = str(tick[a])
+                part = rows.slice(int(a), int(b - a))
+                new_rows, found = _series_pass(part, known.get(ticker, []))
+                if new_rows is not None:
+                    writer.write(new_rows.cast(target))
+                    changed.add(ticker)
+                keep = [x for x in found if (ticker, x.date, x.action) not in known_keys]
+                first = part.column("date")[0].as_py()
+                desired[ticker] = _action_rows(ticker, keep, now) + [
+                    r
+                    for r in _rename_rows(ticker, first, now)
+                    if (ticker, r["date"], "rename") not in known_keys
+                ]
+        written = writer.close()
+        _commit_actions(actions, acts, desired, summary, report)
+        with bars.transaction() as tx:
+            if changed:
+                # Copy-on-write of the changed tickers: their old rows out, the new files in.
+                tx.delete(_filter(changed), snapshot_properties=summary)
+                tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
+            if PENDING_PROP in bars.properties:
+                tx.remove_properties(PENDING_PROP)
+    except BaseException:
+        for uri in writer.close():
+            with contextlib.suppress(OSError):
+                storage.delete(uri)
+        raise
     report.tickers = len(desired)
+    report.bars_rewritten = writer.rows
     for ticker, wanted in desired.items():
         report.splits += sum(1 for r in wanted if r["action"] == "split" and r["source"] == "inferred")
         report.dividends += sum(1 for r in wanted if r["action"] == "dividend")
@@ -275,40 +328,73 @@ def run_actions_pass(bars: Table, actions: Table, known_changed: bool, run_id: s
             for r in wanted
             if r["source"] == "suspected"
         ]
-    # Which tickers' derived rows differ from what the table holds.
+    return report
+
+
+class _Writer:
+    """Streams tables into Parquet files of at most :data:`_FILE_ROWS` rows each."""
+
+    def __init__(self, storage: LakeStorage, base: str, prefix: str, schema: pa.Schema) -> None:
+        self.storage, self.base, self.prefix, self.schema = storage, base, prefix, schema
+        self.uris: list[str] = []
+        self.rows = 0
+        self._in_file = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None or self._in_file >= _FILE_ROWS:
+            self._finish()
+            self.storage.ensure_dir(self.base)
+            uri = f"{self.base}/{self.prefix}-{len(self.uris):05d}.parquet"
+            self.uris.append(uri)
+            self._writer = pq.ParquetWriter(
+                self.storage.path(uri), self.schema, filesystem=self.storage.fs, compression="zstd"
+            )
+            self._in_file = 0
+        self._writer.write_table(table)
+        self._in_file += table.num_rows
+        self.rows += table.num_rows
+
+    def _finish(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> list[str]:
+        """Close the open file; the URIs of every file written."""
+        self._finish()
+        return list(self.uris)
+
+
+def _commit_actions(
+    actions: Table,
+    acts: pa.Table,
+    desired: dict[str, list[dict[str, object]]],
+    summary: dict[str, str],
+    report: ActionsPass,
+) -> None:
+    """Replace the derived rows of the tickers whose derived rows changed (known rows stay)."""
     have: dict[str, set[tuple[object, ...]]] = {}
     for row in acts.to_pylist():
         if row["source"] in DERIVED_SOURCES and row["ticker"] in desired:
             have.setdefault(row["ticker"], set()).add(_row_key(row))
     stale = sorted(t for t, w in desired.items() if {_row_key(r) for r in w} != have.get(t, set()))
-    if stale:
-        keep_rows = acts.filter(
-            pc.and_(
-                pc.is_in(acts.column("ticker"), value_set=pa.array(stale)),
-                pc.invert(
-                    pc.is_in(pc.fill_null(acts.column("source"), ""), value_set=pa.array(DERIVED_SOURCES))
-                ),
-            )
+    if not stale:
+        return
+    keep_rows = acts.filter(
+        pc.and_(
+            pc.is_in(acts.column("ticker"), value_set=pa.array(stale)),
+            pc.invert(pc.is_in(pc.fill_null(acts.column("source"), ""), value_set=pa.array(DERIVED_SOURCES))),
         )
-        fresh = pa.Table.from_pylist(
-            [r for t in stale for r in desired[t]], schema=arrow_schema(ACTIONS.schema)
-        )
-        replacement = pa.concat_tables([keep_rows.select(fresh.schema.names).cast(fresh.schema), fresh])
-        replacement = replacement.sort_by(
-            [("ticker", "ascending"), ("date", "ascending"), ("action", "ascending")]
-        )
-        with actions.transaction() as tx:
-            if any(t in have for t in stale) or keep_rows.num_rows:
-                tx.overwrite(replacement, overwrite_filter=_filter(set(stale)), snapshot_properties=summary)
-            else:
-                tx.append(replacement, snapshot_properties=summary)
-        report.actions_rewritten = len(stale)
-    with bars.transaction() as tx:
-        if rewritten:
-            table = pa.concat_tables(rewritten).cast(target)
-            tickers = set(pc.unique(table.column("ticker")).to_pylist())
-            tx.overwrite(table, overwrite_filter=_filter(tickers), snapshot_properties=summary)
-            report.bars_rewritten = table.num_rows
-        if PENDING_PROP in bars.properties:
-            tx.remove_properties(PENDING_PROP)
-    return report
+    )
+    fresh = pa.Table.from_pylist([r for t in stale for r in desired[t]], schema=arrow_schema(ACTIONS.schema))
+    replacement = pa.concat_tables([keep_rows.select(fresh.schema.names).cast(fresh.schema), fresh])
+    replacement = replacement.sort_by(
+        [("ticker", "ascending"), ("date", "ascending"), ("action", "ascending")]
+    )
+    with actions.transaction() as tx:
+        if any(t in have for t in stale) or keep_rows.num_rows:
+            tx.overwrite(replacement, overwrite_filter=_filter(set(stale)), snapshot_properties=summary)
+        else:
+            tx.append(replacement, snapshot_properties=summary)
+    report.actions_rewritten = len(stale)

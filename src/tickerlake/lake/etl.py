@@ -265,23 +265,34 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
                     con, catalog, settings, storage, spec, entries, report.run_id, started, on_progress
                 )
             )
+        known_changed = any(t.table == ACTIONS.table and t.loaded for t in report.tables)
+        if on_progress:
+            on_progress("corporate actions", 0, 1)
+
+        def actions_pass() -> ActionsPass | None:
+            bars = _prepared(catalog, BARS.table)
+            return run_actions_pass(
+                con,
+                storage,
+                bars,
+                _prepared(catalog, ACTIONS.table),
+                _data_files(bars),
+                known_changed,
+                report.run_id,
+            )
+
+        report.actions = retry(
+            actions_pass,
+            what="etl: corporate actions",
+            on=_is_conflict,
+            attempts=_PLAN_ATTEMPTS,
+            base_delay_s=0.05,
+            gave_up="changed under the corporate-actions pass too often; run `tickerlake etl` again",
+        )
+        if on_progress:
+            on_progress("corporate actions", 1, 1)
     finally:
         con.close()
-    known_changed = any(t.table == ACTIONS.table and t.loaded for t in report.tables)
-    if on_progress:
-        on_progress("corporate actions", 0, 1)
-    report.actions = retry(
-        lambda: run_actions_pass(
-            _prepared(catalog, BARS.table), _prepared(catalog, ACTIONS.table), known_changed, report.run_id
-        ),
-        what="etl: corporate actions",
-        on=_is_conflict,
-        attempts=_PLAN_ATTEMPTS,
-        base_delay_s=0.05,
-        gave_up="changed under the corporate-actions pass too often; run `tickerlake etl` again",
-    )
-    if on_progress:
-        on_progress("corporate actions", 1, 1)
     report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     return report
 
