@@ -184,7 +184,14 @@ def test_insights_page(server: str, page: Any, shots: Callable[[Any, str], Path]
     # Forecast with both bands, and the recession table (sortable).
     assert "80% prediction interval" in page.inner_text("#forecast-narrative")
     names = chart_names(page, "forecast-chart")
-    assert "80% interval" in names and "95% interval" in names
+    assert "80% interval" in names and "95% interval" in names and "Actual" not in names
+    # From a past origin: what happened next is drawn beside the bands.
+    page.fill("#forecast-origin", "2008-05-19")
+    page.dispatch_event("#forecast-origin", "change")
+    page.wait_for_function("() => document.getElementById('forecast-title')?.textContent.includes('May 19, 2008')")
+    page.wait_for_selector("#forecast-chart" + DRAWN)
+    assert "Actual" in chart_names(page, "forecast-chart") and "origin=2008-05-19" in page.url
+    assert "It was actually" in page.inner_text("#forecast-narrative")
     page.wait_for_selector("#recession-table tbody tr")
     assert page.inner_text("#recession-narrative").startswith("The original study's 2008 focus window")
     page.click("#recession-table thead th:nth-child(3)")

@@ -69,6 +69,10 @@ $("forecast-ticker").addEventListener("change", () => {
   setParams({ fticker: $("forecast-ticker").value });
   renderForecast();
 });
+$("forecast-origin").addEventListener("change", () => {
+  setParams({ origin: $("forecast-origin").value || null });
+  renderForecast();
+});
 $("horizon").addEventListener("change", () => {
   setParams({ horizon: $("horizon").value === "30" ? null : $("horizon").value });
   renderForecast();
@@ -107,6 +111,7 @@ function syncControls() {
   const ft = p.get("fticker");
   $("forecast-ticker").value = ft && META.tickers.includes(ft) ? ft : tickers.includes("AAPL") ? "AAPL" : tickers[0];
   $("horizon").value = p.get("horizon") || "30";
+  $("forecast-origin").value = p.get("origin") || "";
   const w = p.get("window");
   const period = p.get("period") || (w && WINDOWS[w] ? w : "study-2008-focus");
   $("recession-window").value = WINDOWS[period] ? period : "study-2008-focus";
@@ -285,7 +290,7 @@ async function renderAnomalies() {
     await drawAnomalies(res);
     clear($("anomaly-chips"), res.anomalies.map((a) =>
       el("button", { type: "button", class: "anomaly-chip", "data-date": a.date, "aria-pressed": "false", onclick: () => openAnomaly(a.date, true) },
-        `${fmtDate(a.date)} `, el("span", { class: "score" }, `z ${a.score.toFixed(1)}`)),
+        `${fmtDate(a.date)} `, el("span", { class: "score", title: a.view }, `${a.market_wide ? "market" : a.scored_series} z ${a.score.toFixed(1)}`)),
     ));
     const wanted = params().get("anomaly");
     if (wanted && res.anomalies.some((a) => a.date === wanted)) openAnomaly(wanted, false);
@@ -403,12 +408,15 @@ async function renderForecast() {
   $("forecast-narrative").textContent = "";
   const ticker = $("forecast-ticker").value;
   const horizon = $("horizon").value;
+  const origin = $("forecast-origin").value;
   try {
-    const res = await api("/api/insights/forecast" + qs({ ticker, horizon }));
+    const res = await api("/api/insights/forecast" + qs({ ticker, horizon, origin }));
     const from = new Date(Date.parse(res.last_date) - 270 * 86400000).toISOString().slice(0, 10);
     const hist = await api("/api/bars" + qs({ tickers: ticker, start: from, end: res.last_date, measure: "close" }));
     if (gen !== gens.forecast) return;
-    $("forecast-title").textContent = `${ticker} · next ${res.horizon} trading days`;
+    $("forecast-title").textContent = origin
+      ? `${ticker} · ${res.horizon} trading days from ${fmtDate(res.last_date)}`
+      : `${ticker} · next ${res.horizon} trading days`;
     $("forecast-narrative").textContent = res.narrative;
     const xs = [res.last_date, ...res.points.map((p) => p.date)];
     const at = (k) => [res.last_value, ...res.points.map((p) => p[k])];
@@ -421,6 +429,11 @@ async function renderForecast() {
       { type: "scatter", mode: "lines", name: "80% interval", x: xs, y: at("hi80"), fill: "tonexty", fillcolor: "rgba(27,116,228,0.24)", line: { width: 0 }, hovertemplate: "%{y:,.2f}" },
       { type: "scatter", mode: "lines", name: "Forecast", x: xs, y: at("point"), line: { color: "#0f1e36", width: 2, dash: "dash" }, hovertemplate: "%{y:,.2f}" },
     ];
+    // From a past origin: what actually happened, beside the bands.
+    const seen = res.points.filter((p) => p.actual !== null);
+    if (seen.length) {
+      traces.push({ type: "scatter", mode: "lines", name: "Actual", x: [res.last_date, ...seen.map((p) => p.date)], y: [res.last_value, ...seen.map((p) => p.actual)], line: { color, width: 2 }, hovertemplate: "%{y:,.2f}" });
+    }
     const lay = layout({ margin: { l: 56, r: 14, t: 30, b: 34 }, yaxis: axis({ tickformat: ",~r" }) });
     await plot(chart, traces, lay);
     markDrawn(chart, "forecast");
