@@ -240,3 +240,26 @@ def test_live_page_follows_a_replay_alerts_and_reconnects(
                 replay.kill()
         server.stop()
     assert not errors, errors
+
+
+def test_without_live_the_api_says_how_to_turn_it_on(server: str) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(server + "api/live/snapshot", timeout=30) as resp:
+        snap = json.load(resp)
+    assert snap["running"] is False and snap["status"]["state"] == "off"
+    assert "serve --live" in snap["status"]["detail"]
+    # The event stream answers once (the browser asks again after its retry) instead of hanging.
+    with urllib.request.urlopen(server + "api/live/events", timeout=30) as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        body = resp.read().decode()
+    assert body.startswith("retry: 5000\n\n") and body.count("event: live") == 1
+    assert json.loads(body.split("data: ", 1)[1])["running"] is False
+    with urllib.request.urlopen(server + "openapi.json", timeout=30) as resp:
+        paths = json.load(resp)["paths"]
+    assert {
+        "/api/live/snapshot",
+        "/api/live/events",
+        "/api/live/pipeline",
+        "/api/live/pipeline/events",
+    } <= set(paths)

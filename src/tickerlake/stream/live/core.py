@@ -72,6 +72,7 @@ __all__ = [
 
 DAY_US = 86_400_000_000
 _MINUTE_US = 60_000_000
+_NEVER = 2**63 - 1
 # 1.4826 · MAD and 1.2533 · mean absolute deviation estimate the standard deviation of normal data.
 _MAD_TO_SIGMA = 1.4826
 _MEAN_AD_TO_SIGMA = 1.2533
@@ -289,13 +290,15 @@ def robust_z(value: float, history: Sequence[float]) -> tuple[float, float, floa
 class _Frame:
     """One timeframe of one ticker: open windows by start, closed bars (bounded)."""
 
-    __slots__ = ("closed", "late", "open", "width_us")
+    __slots__ = ("closed", "first_end", "late", "open", "width_us")
 
     def __init__(self, width_us: int, kept: int) -> None:
         self.width_us = width_us
         self.open: dict[int, Bar] = {}
         self.closed: deque[Bar] = deque(maxlen=kept)
         self.late = 0
+        # End of the earliest open window: nothing can close before the horizon passes it.
+        self.first_end = _NEVER
 
 
 class _Ticker:
@@ -407,26 +410,31 @@ class LiveBook:
             st.first, st.open = key, price
         if key >= st.last_key:
             st.last_key, st.last = key, price
-        st.high = max(st.high, price)
-        st.low = min(st.low, price)
+        if price > st.high:
+            st.high = price
+        if price < st.low:
+            st.low = price
         st.volume += size
         st.trades += 1
         st.notional += price * size
         lateness = self.config.allowed_lateness_us
+        horizon = max(ts, st.watermark) - lateness
         for k, frame in enumerate(st.frames):
-            start = ts - ts % frame.width_us
+            width = frame.width_us
+            start = ts - ts % width
             bar = frame.open.get(start)
             if bar is not None:
                 bar.add(ts, seq, price, size)
-            elif start + frame.width_us + lateness <= st.watermark:
+            elif start + width + lateness <= st.watermark:
                 # Its window has closed (or, empty, would have): counted, never silently dropped.
                 frame.late += 1
                 self.late += 1
                 self._changes.late += 1
             else:
                 frame.open[start] = _new_bar(start, ts, seq, price, size)
-            if ts > st.watermark:
-                self._close(name, st, k, frame, ts - lateness)
+                frame.first_end = min(frame.first_end, start + width)
+            if horizon >= frame.first_end:
+                self._close(name, st, k, frame, horizon)
         if ts > st.watermark:
             st.watermark = ts
             if self.watermark_us is None or ts > self.watermark_us:
@@ -443,7 +451,10 @@ class LiveBook:
 
     def _close(self, name: str, st: _Ticker, k: int, frame: _Frame, horizon: int) -> None:
         """Close the windows of ``frame`` that end at or before ``horizon`` (watermark - lateness)."""
-        done = sorted(s for s in frame.open if s + frame.width_us <= horizon)
+        width = frame.width_us
+        done = sorted(s for s in frame.open if s + width <= horizon)
+        rest = [s for s in frame.open if s + width > horizon]
+        frame.first_end = min(rest) + width if rest else _NEVER
         for start in done:
             bar = frame.open.pop(start)
             bar.final = True
