@@ -191,7 +191,8 @@ class LiveConsumer:
             self.status.state, self.status.detail = "reading", f"{self.topic} on {self.bootstrap}"
             last_commit = last_look = time.monotonic()
             while not self._stop.is_set():
-                msgs = consumer.consume(num_messages=20_000, timeout=0.1)
+                # Small polls: an event waits for at most one poll's worth of others before it is applied.
+                msgs = consumer.consume(num_messages=5_000, timeout=0.05)
                 good = [m for m in msgs if m.error() is None]
                 if good:
                     self._hand_over(good, rules)
