@@ -23,6 +23,7 @@ from tickerlake.services import _proc
 from tickerlake.services.jars import classpath, java_executable
 
 __all__ = [
+    "AUTO_TOPIC_PARTITIONS",
     "KAFKA_HEAP",
     "KafkaPorts",
     "broker_healthy",
@@ -66,13 +67,20 @@ def new_cluster_id() -> str:
             return cid
 
 
+#: Partitions of a topic the dev broker creates on first use (``stream replay``'s default too).
+AUTO_TOPIC_PARTITIONS = 8
+
+
 def render_server_properties(ports: KafkaPorts, data_dir: Path, node_id: int = 1) -> str:
     """The ``server.properties`` of a combined controller+broker node bound to 127.0.0.1.
 
     Internal topics get one replica and few partitions: there is one broker, and 50
     partitions of ``__consumer_offsets`` would slow the first consumer group on a small
-    machine. Topics are not auto-created, so a producer or consumer that names a missing
-    topic fails loudly instead of getting a one-partition topic behind its back.
+    machine. Topics are auto-created on first use, as a default Kafka does, so that a
+    producer already written for Kafka (kafka-python's first ``send``) works unchanged;
+    they get :data:`AUTO_TOPIC_PARTITIONS` partitions, as many as ``stream replay``
+    creates. Consumers do not create topics (librdkafka's default), so ``stream sink`` on
+    a misspelt topic still says it does not exist.
     """
     host = "127.0.0.1"
     settings = {
@@ -85,8 +93,8 @@ def render_server_properties(ports: KafkaPorts, data_dir: Path, node_id: int = 1
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(data_dir),
-        "num.partitions": "1",
-        "auto.create.topics.enable": "false",
+        "num.partitions": str(AUTO_TOPIC_PARTITIONS),
+        "auto.create.topics.enable": "true",
         "default.replication.factor": "1",
         "min.insync.replicas": "1",
         "offsets.topic.replication.factor": "1",

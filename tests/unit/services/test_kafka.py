@@ -40,7 +40,9 @@ def test_server_properties_suit_a_single_node() -> None:
     ):
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
-    assert props["auto.create.topics.enable"] == "false"
+    # Like a default Kafka: producers' topics are created on first use (issue 14).
+    assert props["auto.create.topics.enable"] == "true"
+    assert props["num.partitions"] == "8"
 
 
 def test_cluster_id_is_16_bytes_in_unpadded_urlsafe_base64() -> None:
