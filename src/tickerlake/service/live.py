@@ -226,7 +226,8 @@ class LiveFeed:
         lags = [v["lag"] for v in parts.values() if v["lag"] is not None]
         now = time.monotonic()
         self._rate.append((now, c.records))
-        old = next((s for s in self._rate if now - s[0] <= 5.0), None)
+        # A copy: the publisher and request threads append while this looks.
+        old = next((s for s in list(self._rate) if now - s[0] <= 5.0), None)
         rate = (c.records - old[1]) / (now - old[0]) if old is not None and now - old[0] > 0.2 else None
         idle = c.last_record_at is None or time.time() - c.last_record_at > 10.0
         return {
