@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAKE ?= ./lake
 PORT ?= 8050
+PLOTLY_PARTIAL := src/tickerlake/web/vendor/plotly-partial.min.js
 
 .PHONY: demo test install services-jars lint bench clean browser postgres reliability
 
@@ -17,7 +18,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(PLOTLY_PARTIAL)
+
+# The dashboard's partial plotly.js, built once with npm when node is on the machine; without
+# it the server sends the full bundle of the plotly package.
+$(PLOTLY_PARTIAL): scripts/plotly-partial.sh pyproject.toml | $(STAMP)
+	@scripts/plotly-partial.sh $@ $(BIN)/python || echo "partial plotly.js not built: the full bundle is served"
 
 # Kafka and S3Proxy jars from Maven Central (needs java + mvn); cached in services/lib.
 services-jars: install

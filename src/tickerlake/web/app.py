@@ -2,8 +2,9 @@
 JSON API, in one FastAPI application.
 
 Pages are Jinja templates that lay out the controls; their scripts draw the charts with
-plotly.js, which is served from the ``plotly`` PyPI package's own bundled copy (no CDN,
-nothing downloaded at run time, works offline). All data comes from the ``/api``
+plotly.js: a partial bundle with the three trace types the pages draw when ``make install``
+could build it with npm (scripts/plotly-partial.sh), else the ``plotly`` PyPI package's own
+full copy (no CDN, nothing downloaded at run time, works offline). All data comes from the ``/api``
 endpoints, which call the same operations of :mod:`tickerlake.service` as the CLI. The selection (tickers, window,
 measure, chosen day, anomaly, query...) lives in the URL, so a view can be shared and
 reloaded.
@@ -54,11 +55,19 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: The partial plotly.js (scatter, bar, candlestick) that ``make install`` builds when npm is
+#: on the machine (scripts/plotly-partial.sh): a quarter of the full bundle to fetch and compile.
+PARTIAL_PLOTLY = _HERE / "vendor" / "plotly-partial.min.js"
+
+
 def plotly_js_path() -> Path | None:
-    """The ``plotly.min.js`` bundled in the installed ``plotly`` package, if any.
+    """The partial plotly.js if it was built, else the ``plotly.min.js`` bundled in the
+    installed ``plotly`` package, if any.
 
     Found without importing plotly (its import is slow and its Python API is not needed).
     """
+    if PARTIAL_PLOTLY.is_file():
+        return PARTIAL_PLOTLY
     spec = importlib.util.find_spec("plotly")
     for folder in (spec.submodule_search_locations or []) if spec else []:
         path = Path(folder) / "package_data" / "plotly.min.js"
