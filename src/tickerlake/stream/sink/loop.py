@@ -77,6 +77,8 @@ class SinkOptions:
         maintain_every_s: Run ``maintain`` on the table this often, in a background thread
             (compaction, expiry, orphan removal; 0: never). Its commits race this sink's
             like another writer's: whichever loses re-plans.
+        fields: This topic's keys for event fields (``{"close": "px_last"}``), over the
+            decoder's built-in spellings (``stream sink --fields``).
     """
 
     topic: str
@@ -95,6 +97,7 @@ class SinkOptions:
     keep_snapshots: int = 500
     sink_id: str | None = None
     maintain_every_s: float = 0.0
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,6 +126,7 @@ class SinkReport:
         offsets: Table offsets of the topic at exit (partition -> next offset).
         elapsed_s: Run time.
         events_per_s: Committed records per second of run time.
+        first_record_at: Wall-clock time (epoch s) the first record arrived (drain time starts).
         first_commit_at: Wall-clock time (epoch s) of the first commit.
         last_commit_at: Wall-clock time (epoch s) of the last commit.
         stopped_by: ``once``, ``timeout`` (``once`` gave up), ``signal`` or ``stop``.
@@ -154,6 +158,7 @@ class SinkReport:
     offsets: dict[int, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     events_per_s: float = 0.0
+    first_record_at: float | None = None
     first_commit_at: float | None = None
     last_commit_at: float | None = None
     stopped_by: str = "stop"
@@ -219,7 +224,7 @@ class StreamSink:
         elif not known:
             known = None
         lateness = int(options.max_lateness_s * 1_000_000)
-        self.rules = Rules(known_tickers=known, max_lateness_us=lateness)
+        self.rules = Rules(known_tickers=known, max_lateness_us=lateness, fields=dict(options.fields))
         # Partition state, for assigned partitions only.
         self.expected: dict[int, int | None] = {}
         self.marks: dict[int, dict[str, int]] = {}
@@ -569,6 +574,8 @@ class StreamSink:
             self.last_activity = now
             if self.batch_started is None:
                 self.batch_started = now
+            if self.report.first_record_at is None:
+                self.report.first_record_at = time.time()
 
     def run(self, handle_signals: bool = True) -> SinkReport:
         """Consume until stopped (or drained, with ``once``); returns what was done.
