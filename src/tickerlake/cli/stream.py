@@ -199,6 +199,11 @@ def sink_cmd(
         min=0.0,
         help="Seconds between runs of `maintain` on the table in the background (0: never).",
     ),
+    fields: str = typer.Option(
+        None,
+        "--fields",
+        help="This topic's keys for event fields, e.g. date=d,close=px_last (over the built-in spellings).",
+    ),
     bootstrap: str = BootstrapOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -220,6 +225,12 @@ def sink_cmd(
         known = frozenset()
     else:
         known = frozenset(_tickers(spec) or [])
+    from tickerlake.stream.schema import parse_fields
+
+    try:
+        field_map = parse_fields(fields or "", mode)
+    except ValueError as e:
+        raise fail(f"--fields: {e}") from None
     with user_errors():
         from tickerlake.stream.sink import SinkOptions, SinkReport, StreamSink
 
@@ -233,6 +244,7 @@ def sink_cmd(
             dlq_topic=dlq_topic,
             once=once,
             once_timeout_s=timeout,
+            fields=field_map,
             known_tickers=known,
             max_lateness_s=max_lateness,
             instance_id=instance_id,

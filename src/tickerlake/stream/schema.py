@@ -68,6 +68,7 @@ __all__ = [
     "encode_bars",
     "encode_ticks",
     "format_ts",
+    "parse_fields",
     "parse_ts",
 ]
 
@@ -495,6 +496,29 @@ def _decode_any(
     if isinstance(row, str) and not got.startswith("missing_field"):
         return got  # canonical keys, a bad value: the canonical reason says it best
     return row
+
+
+def parse_fields(spec: str, mode: str) -> dict[str, str]:
+    """A topic's field mapping from ``'date=d,close=px_last'`` (``stream sink --fields``).
+
+    Args:
+        spec: ``field=key`` pairs, comma-separated.
+        mode: ``bars`` or ``ticks``: which fields exist.
+
+    Raises:
+        ValueError: Not pairs, or a field the mode's events do not have.
+    """
+    known = BAR_FIELDS if mode == "bars" else _TICK_FIELDS
+    out: dict[str, str] = {}
+    for part in (p for p in spec.split(",") if p.strip()):
+        name, sep, key = part.partition("=")
+        name = name.strip().lower()
+        if not sep or not key.strip():
+            raise ValueError(f"{part.strip()!r} is not field=key")
+        if name not in known:
+            raise ValueError(f"{name!r} is not a field of {mode} events (fields: {', '.join(known)})")
+        out[name] = key.strip()
+    return out
 
 
 def check_ticker(tickers: pa.Array, known: frozenset[str] | None) -> list[str | None]:

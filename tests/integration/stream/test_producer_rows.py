@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 
 import pytest
 from kafka import KafkaProducer
@@ -86,3 +87,34 @@ def test_row_shaped_events_from_kafka_python_land_in_stream_bars(kit) -> None:
     assert got == expected
     # The topic was created as the dev broker creates topics: with the default partitions.
     assert len(kit.ranges(topic)) == 8
+
+
+def test_a_topic_field_mapping_reads_keys_no_synonym_covers(kit) -> None:
+    topic = kit.new_topic("producer-mapped")
+    producer = KafkaProducer(
+        bootstrap_servers=kit.bootstrap,
+        value_serializer=lambda v: json.dumps(v).encode(),
+        max_block_ms=15_000,
+    )
+    try:
+        for k in range(3):
+            producer.send(
+                topic, {"sym": "AMZN", "d": f"2022-06-0{k + 1}", "px_last": 120.5 + k, "px_vol": "1,000"}
+            )
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    result = subprocess.run(
+        kit.cli(
+            "stream", "sink", "--topic", topic, "--mode", "bars", "--once", "--json",
+            "--bootstrap-servers", kit.bootstrap, "--group", f"{topic}-g",
+            "--fields", "ticker=sym,date=d,close=px_last,volume=px_vol",
+        ),
+        capture_output=True, text=True, timeout=180, env=kit.env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["accepted"] == 3
+    got = kit.sql(
+        'SELECT ticker, date, "close", volume FROM stream.bars WHERE kafka_topic = ? ORDER BY date', [topic]
+    )
+    assert got == [("AMZN", dt.date(2022, 6, k + 1), 120.5 + k, 1000) for k in range(3)]
