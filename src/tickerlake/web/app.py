@@ -38,6 +38,7 @@ from tickerlake.web.data import LakeCache
 from tickerlake.web.errors import install_error_handlers
 from tickerlake.web.live import install_live
 from tickerlake.web.queries import router as queries_router
+from tickerlake.web.watch import router as watch_router
 
 __all__ = ["PAGES", "create_app", "plotly_js_path", "render_not_found", "warm_static"]
 
@@ -159,6 +160,7 @@ def create_app(
     app.include_router(router)
     install_live(app, live)
     app.include_router(queries_router)
+    app.include_router(watch_router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)

@@ -241,8 +241,13 @@ def test_serve_watch_loads_new_files_and_answers_them(lake: Path, tmp_path: Path
             with urllib.request.urlopen(req, timeout=30) as resp:
                 rows = json.load(resp)["rows"]
         assert rows == [[1]]
-        runs = recent_runs(Settings(lake=str(copy)), 5)
-        assert any(_loaded(dataclasses_asdict(r), "market.daily_bars") == 1 for r in runs)
+        # The runs as the pipeline view gets them.
+        with urllib.request.urlopen(hello["api"] + "watch/runs?limit=5", timeout=30) as resp:
+            runs = json.load(resp)
+        assert any(
+            r["trigger"] == "files" and _loaded(r, "market.daily_bars") == 1 and r["loaded"] == 1
+            for r in runs
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -250,9 +255,3 @@ def test_serve_watch_loads_new_files_and_answers_them(lake: Path, tmp_path: Path
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def dataclasses_asdict(run: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(run)
