@@ -13,7 +13,8 @@ Modules (imported directly, so that a shell pays only for what it uses):
 ``market``         the lake's bars per lake state (:class:`~.market.MarketStore`), the lake's meta
 ``charts``         the line and candlestick series of the dashboard
 ``insights``       every insight kind, and the recession comparison across windows
-``queries``        read-only SQL and named queries, CSV cells
+``queries``        read-only SQL, named and saved queries, the query history, cancel, CSV cells
+``watch``          crawl + ETL on new raw files and scheduled ingests, and their recorded runs
 ``catalog``        tables, snapshots and the last crawl
 =================  ===========================================================================
 """
