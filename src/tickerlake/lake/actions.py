@@ -47,6 +47,18 @@ __all__ = [
 ]
 
 Floats = npt.NDArray[np.float64]
+#: Trading days: dates, or a ``datetime64[D]`` array (what Arrow hands over without copying).
+Days = Sequence[dt.date] | npt.NDArray[np.datetime64]
+
+
+def _as_days(dates: Days) -> npt.NDArray[np.datetime64]:
+    return np.asarray(dates, dtype="datetime64[D]")
+
+
+def _date(days: npt.NDArray[np.datetime64], i: int) -> dt.date:
+    day: dt.date = days[i].astype(object)
+    return day
+
 
 #: Clean split ratios (new shares per old share), forward and reverse.
 SPLIT_RATIOS: tuple[float, ...] = (
@@ -116,7 +128,7 @@ def match_ratio(x: float, tolerance: float = SPLIT_TOLERANCE) -> float | None:
     return best if abs(lx - math.log(best)) < tolerance else None
 
 
-def infer_from_factor(dates: Sequence[dt.date], close: Floats, adj_close: Floats) -> list[Action]:
+def infer_from_factor(dates: Days, close: Floats, adj_close: Floats) -> list[Action]:
     """Splits and dividends from the steps of ``adj_close / close`` (see the module docstring).
 
     Args:
@@ -131,6 +143,7 @@ def infer_from_factor(dates: Sequence[dt.date], close: Floats, adj_close: Floats
     idx = np.flatnonzero(np.isfinite(close) & np.isfinite(adj_close) & (close > 0) & (adj_close > 0))
     if len(idx) < 2:
         return []
+    days = _as_days(dates)
     logf = np.log(adj_close[idx] / close[idx])
     step = np.diff(logf)
     jitter = 1.4826 * float(np.median(np.abs(step)))
@@ -142,7 +155,7 @@ def infer_from_factor(dates: Sequence[dt.date], close: Floats, adj_close: Floats
         ratio = match_ratio(math.exp(s))
         rest = s - math.log(ratio) if ratio is not None else s
         if ratio is not None:
-            found.append(Action(dates[t], "split", ratio, None, "inferred"))
+            found.append(Action(_date(days, t), "split", ratio, None, "inferred"))
         if abs(rest) <= threshold or rest < 0:
             # A factor that falls is no dividend (Yahoo's adjustment only ever lowers history).
             continue
@@ -153,11 +166,11 @@ def infer_from_factor(dates: Sequence[dt.date], close: Floats, adj_close: Floats
         # Yahoo divides history by (1 - D / close[t-1]); on a split day that close is
         # brought to the ex-date's share basis first.
         amount = (1.0 - math.exp(-rest)) * float(close[p]) / (ratio or 1.0)
-        found.append(Action(dates[t], "dividend", None, round(amount, 6), "inferred"))
+        found.append(Action(_date(days, t), "dividend", None, round(amount, 6), "inferred"))
     return found
 
 
-def suspect_splits(dates: Sequence[dt.date], close: Floats, open_: Floats) -> list[Action]:
+def suspect_splits(dates: Days, close: Floats, open_: Floats) -> list[Action]:
     """Suspected splits in a raw-only series (see the module docstring).
 
     Args:
@@ -169,8 +182,12 @@ def suspect_splits(dates: Sequence[dt.date], close: Floats, open_: Floats) -> li
         Suspected splits by date (``source = 'suspected'``).
     """
     idx = np.flatnonzero(np.isfinite(close) & (close > 0))
+    days = _as_days(dates)
     found: list[Action] = []
-    for k in range(1, len(idx)):
+    # Only days whose jump is at least the smallest clean ratio's less the tolerance are candidates.
+    lo = min(abs(math.log(r)) for r in SPLIT_RATIOS) - SUSPECT_TOLERANCE
+    jumps = np.abs(np.diff(np.log(close[idx]))) if len(idx) > 1 else np.zeros(0)
+    for k in (np.flatnonzero(jumps > lo) + 1).tolist():
         t, p = int(idx[k]), int(idx[k - 1])
         jump = float(close[p] / close[t])
         ratio = match_ratio(jump, SUSPECT_TOLERANCE)
@@ -186,16 +203,16 @@ def suspect_splits(dates: Sequence[dt.date], close: Floats, open_: Floats) -> li
             continue
         if np.max(np.abs(np.log(earlier / close[p]))) >= half:
             continue
-        found.append(Action(dates[t], "split", ratio, None, "suspected"))
+        found.append(Action(_date(days, t), "split", ratio, None, "suspected"))
     return found
 
 
-def later_split_factor(dates: Sequence[dt.date], splits: Sequence[tuple[dt.date, float]]) -> Floats:
+def later_split_factor(dates: Days, splits: Sequence[tuple[dt.date, float]]) -> Floats:
     """For each day, the product of the ratios of splits effective *after* it.
 
     A raw price on that day divided by this factor is in today's share basis.
     """
-    day = np.array(dates, dtype="datetime64[D]")
+    day = _as_days(dates)
     k = np.ones(len(day))
     for when, ratio in splits:
         k[day < np.datetime64(when, "D")] *= ratio
@@ -227,9 +244,8 @@ class Adjusted:
     volume: Floats
 
 
-def _matches_jump(dates: Sequence[dt.date], close: Floats, when: dt.date, ratio: float) -> bool:
+def _matches_jump(day: npt.NDArray[np.datetime64], close: Floats, when: dt.date, ratio: float) -> bool:
     """Whether the close jumps by ``ratio`` on ``when`` (prev / curr), as raw prices do on a split."""
-    day = np.array(dates, dtype="datetime64[D]")
     t = int(np.searchsorted(day, np.datetime64(when, "D")))
     if t == 0 or t >= len(day) or day[t] != np.datetime64(when, "D"):
         return False
@@ -240,7 +256,7 @@ def _matches_jump(dates: Sequence[dt.date], close: Floats, when: dt.date, ratio:
 
 
 def adjust_series(
-    dates: Sequence[dt.date],
+    dates: Days,
     close: Floats,
     open_: Floats,
     high: Floats,
@@ -267,7 +283,8 @@ def adjust_series(
     """
     k = later_split_factor(dates, splits)
     if raw is None:
-        raw = any(_matches_jump(dates, close, d, r) for d, r in splits)
+        days = _as_days(dates)
+        raw = any(_matches_jump(days, close, d, r) for d, r in splits)
     if raw:
         return Adjusted(True, k, close, close / k, open_ / k, high / k, low / k, volume * k)
     return Adjusted(False, k, close * k, close, open_, high, low, volume)

@@ -119,7 +119,7 @@ def _keep_close(new: np.ndarray, old: np.ndarray) -> np.ndarray:
 
 def _series_pass(rows: pa.Table, known: list[tuple[dt.date, float]]) -> tuple[pa.Table | None, list[Action]]:
     """One ticker: its rewritten rows (None when unchanged) and its derived actions."""
-    dates: list[dt.date] = rows.column("date").to_pylist()
+    dates = rows.column("date").to_numpy()
     close, raw_close = _floats(rows, "close"), _floats(rows, "raw_close")
     adj = _floats(rows, "adj_close")
     o, h, lo, v = (_floats(rows, c) for c in ("open", "high", "low", "volume"))
