@@ -95,7 +95,8 @@ def test_ingest_csv_bad_file_exits_non_zero_after_landing_the_good_ones(tmp_path
     result = run(lake, "csv", str(FIXTURES / "csv" / "wide_column_3rows.csv"), str(bad))
     assert result.exit_code == 1
     assert error_lines(result.stderr) == [
-        f"error: {bad}: missing required columns: close (header: 'Ticker,Date,Open,Volume')"
+        f"error: {bad}:1: missing required columns: close (header: 'Ticker,Date,Open,Volume'; "
+        "map them with --columns close=LABEL)"
     ]
     assert "Traceback" not in result.output
     rows = raw_rows(lake, "daily_bars", "csv")
@@ -124,8 +125,10 @@ def test_ingest_csv_json_report(tmp_path: Path) -> None:
     assert payload["rows"] == {"daily_bars": 11, "corporate_actions": 1}
     assert payload["errors"] == []
     assert payload["warnings"] == [
-        f"{FIXTURES / 'csv' / 'mixed_folder' / 'readme.txt'}: not a CSV file (skipped)",
         f"{FIXTURES / 'csv' / 'rowlevel.csv'}:9: expected 8 fields, got 4",
+        # A text file in a folder is tried as a price file (Kaggle ships .txt), then skipped.
+        f"{FIXTURES / 'csv' / 'mixed_folder' / 'readme.txt'}: not a price file (skipped: unrecognised "
+        "layout: no date or price columns in header 'Downloaded from Yahoo Finance.')",
     ]
     assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
         f"warning: {w}" for w in payload["warnings"]
@@ -240,3 +243,38 @@ def test_ingest_sim_unknown_ticker_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and "ZZZZ" in lines[0]
+
+
+def test_ingest_nasdaq_download_needs_and_takes_a_ticker(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    src = tmp_path / "HistoricalData_1656624000000.csv"
+    src.write_bytes((FIXTURES / "csv" / "layouts" / "nasdaq" / "AAPL" / src.name).read_bytes())
+    refused = run(lake, "csv", str(src))
+    assert refused.exit_code == 1
+    assert error_lines(refused.stderr) == [
+        f"error: {src}: cannot determine the ticker: no ticker column and the file name "
+        f"'{src.name}' is not a ticker symbol (pass --ticker SYMBOL, or rename the file SYMBOL.csv)"
+    ]
+    result = run(lake, "csv", str(src), "--ticker", "AAPL", "--json")
+    assert result.exit_code == 0, result.output
+    [inp] = json.loads(result.stdout)["inputs"]
+    assert (inp["layout"], inp["tickers"], inp["date_format"], inp["decimal"]) == (
+        "per_ticker",
+        ["AAPL"],
+        "MM/DD/YYYY",
+        ".",
+    )
+    rows = raw_rows(lake, "daily_bars", "csv")
+    assert [(r["date"], r["close"]) for r in rows] == [
+        ("2022-06-30", "136.72"),
+        ("2022-06-03", "145.38"),
+        ("2022-06-02", "151.21"),
+        ("2022-06-01", "148.71"),
+    ]
+
+
+def test_ingest_bad_option_values_are_one_line_user_errors(tmp_path: Path) -> None:
+    result = run(tmp_path / "lake", "file", str(FIXTURES / "csv" / "layouts" / "kaggle"), "--decimal", "x")
+    assert result.exit_code == 2
+    assert "command line: decimal: 'x' must be . or ," in result.output
+    assert "Traceback" not in result.output
