@@ -5,7 +5,8 @@ Shapes understood (detected from the header labels, never from column positions)
 * **long** — one row per (ticker, date) with a ticker column under any common spelling
   (``Ticker``, ``symbol``, ``stock symbol``…), e.g. a Kaggle or Yahoo export;
 * **per-ticker** — a Yahoo download such as ``AAPL.csv`` (``Date,Open,High,Low,Close,Adj
-  Close,Volume``) whose ticker comes from the file name;
+  Close,Volume``) or a Kaggle ``aapl.us.txt`` whose ticker comes from the file name (or
+  ``--ticker``, for a Nasdaq.com ``HistoricalData_<digits>.csv``);
 * **wide** — the two- or three-header-row file that ``yfinance.download(...).to_csv()``
   writes for several tickers, in either column order (``group_by='column'``: fields
   first, or ``group_by='ticker'``: tickers first); each value column is labelled by its
@@ -13,8 +14,13 @@ Shapes understood (detected from the header labels, never from column positions)
 * **actions** — ``Dividends`` / ``Stock Splits`` columns (Yahoo history files) or files
   holding only those, which become ``corporate_actions`` rows.
 
-Values are kept verbatim as text: the ETL casts them and quarantines what does not
-parse, with the file and 1-based line number carried in ``source_file``/``source_row``.
+Labels are matched through :mod:`tickerlake.sources.labels` (six languages, ``--columns``
+over them). Values are kept as text, verbatim unless the file needs reading: a file whose
+dates are not ISO gets its date format decided from its values and its dates written ISO,
+a file with currency signs, separators or decimal commas gets its decimal mark decided
+and its numbers written plain (:mod:`tickerlake.sources.values`); symbols go through the
+symbol map (:mod:`tickerlake.sources.symbols`). The ETL casts the text and quarantines what
+does not parse, with the file and 1-based line number carried in ``source_file``/``source_row``.
 A file that cannot be used at all raises :class:`~tickerlake.errors.InputFileError` with a
 one-line problem; :func:`read_csv_sources` collects those per file and carries on.
 
