@@ -112,6 +112,7 @@ class MaintainReport:
         bytes_removed: Their total size.
         commit_retries: Compaction or expiry commits that lost to a concurrent writer and planned again.
         seconds: Wall time.
+        steps: The steps that changed something (``compact``, ``expire``, ``remove-orphans``).
     """
 
     table: str
