@@ -9,8 +9,10 @@ catalog URI (``TICKERLAKE_CATALOG_URI``) selects another, with the same table co
 - ``glue``: the AWS Glue Data Catalog (needs the ``glue`` extra: boto3).
 
 Other engines (Spark, Trino) read the same tables through Iceberg's JDBC catalog on the
-same database, under the same catalog name. Raw tables (CSV/JSON/Parquet files as received) are not
-Iceberg tables, so the crawler registers them in the lake's raw-table registry
+same database, under the same catalog name.
+
+Raw tables (CSV/JSON/Parquet files as received) are not Iceberg tables, so the crawler
+registers them in the lake's raw-table registry
 (:attr:`~tickerlake.lake.contract.LakeLayout.raw_tables`), which every engine can read.
 """
 
