@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tickerlake.config import Settings
 from tickerlake.stream import _kafka
 from tickerlake.stream.schema import Rules, decode_ticks
@@ -36,20 +38,20 @@ class Batch:
 
     Attributes:
         tickers: Symbol per trade.
-        ts_us: Event time, µs since the epoch.
-        price: Price.
-        size: Shares.
-        seq: Per-ticker sequence number.
+        ts_us: Event time, µs since the epoch (int64 array).
+        price: Price (float64 array).
+        size: Shares (int64 array).
+        seq: Per-ticker sequence number (int64 array).
         produced_ms: ``(oldest, newest)`` Kafka record time (the producer's clock) of the poll.
         records: Records read (accepted + rejected).
         rejected: Reasons of the records the decoder rejected.
     """
 
     tickers: list[str]
-    ts_us: list[int]
-    price: list[float]
-    size: list[int]
-    seq: list[int]
+    ts_us: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+    seq: np.ndarray
     produced_ms: tuple[int, int] | None
     records: int
     rejected: list[str] = field(default_factory=list)
@@ -221,10 +223,10 @@ class LiveConsumer:
         cols = decoded.columns
         batch = Batch(
             tickers=cols["ticker"].to_pylist(),
-            ts_us=cols["ts"].cast("int64").to_numpy(zero_copy_only=False).tolist(),
-            price=cols["price"].to_numpy(zero_copy_only=False).tolist(),
-            size=cols["size"].to_numpy(zero_copy_only=False).tolist(),
-            seq=cols["seq"].to_numpy(zero_copy_only=False).tolist(),
+            ts_us=cols["ts"].cast("int64").to_numpy(zero_copy_only=False),
+            price=cols["price"].to_numpy(zero_copy_only=False),
+            size=cols["size"].to_numpy(zero_copy_only=False),
+            seq=cols["seq"].to_numpy(zero_copy_only=False),
             produced_ms=(min(stamps), max(stamps)) if stamps else None,
             records=len(msgs),
             rejected=[reason for _, reason in decoded.rejected],
