@@ -155,7 +155,6 @@ class LiveFeed:
         self.rejections: deque[str] = deque(maxlen=20)
         # (monotonic time, records read) samples for the events/s figure.
         self._rate: deque[tuple[float, int]] = deque(maxlen=32)
-        self.started_at = time.time()
 
     # ------------------------------------------------------------------ life cycle
 
