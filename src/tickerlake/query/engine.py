@@ -33,7 +33,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ __all__ = [
     "QueryEngine",
     "QueryError",
     "QueryResult",
+    "QueryStream",
     "QueryTimeout",
     "QueryTooLarge",
     "SnapshotInfo",
@@ -103,6 +104,29 @@ class QueryTooLarge(QueryError):
 
 class QueryCancelled(QueryError):
     """A query stopped by :func:`cancel_query` (its user asked)."""
+
+
+@dataclasses.dataclass
+class QueryStream:
+    """A running query whose rows are read batch by batch (see :meth:`QueryEngine.stream`).
+
+    Attributes:
+        sql: The statement that runs.
+        columns: Column names.
+        types: DuckDB type of each column.
+        schema: The Arrow schema of the batches.
+        batches: The batches, read as DuckDB makes them (at most the row limit in all).
+        row_count: Rows handed over so far.
+        truncated: Whether rows past the limit were dropped (known once read to the end).
+    """
+
+    sql: str
+    columns: list[str] = dataclasses.field(default_factory=list)
+    types: list[str] = dataclasses.field(default_factory=list)
+    schema: Any = None
+    batches: Iterator[pa.RecordBatch] = dataclasses.field(default_factory=lambda: iter(()))
+    row_count: int = 0
+    truncated: bool = False
 
 
 # Queries running now that can be cancelled, by run id: what interrupts each.
@@ -388,7 +412,54 @@ class QueryEngine:
             QueryCancelled: Stopped by :func:`cancel_query`.
             QueryError: Any other SQL error (syntax, unknown table, type error...).
         """
+        started = time.perf_counter()
+        stream = self.stream(sql, params, limit=limit, timeout_s=timeout_s, run_id=run_id)
+        batches = list(stream.batches)
+        table = pa.Table.from_batches(batches, schema=stream.schema)
+        return QueryResult(
+            columns=stream.columns,
+            types=stream.types,
+            table=table,
+            row_count=table.num_rows,
+            truncated=stream.truncated,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            sql=stream.sql,
+        )
+
+    def stream(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | Sequence[Any] | None = None,
+        *,
+        limit: int | None = None,
+        timeout_s: float | None = None,
+        run_id: str | None = None,
+    ) -> QueryStream:
+        """Start one read-only statement and hand its rows over batch by batch as DuckDB makes them.
+
+        The statement is checked, executed and its columns known when this returns (a refused
+        or failing statement raises here); rows arrive while :attr:`QueryStream.batches` is
+        read. Limits, cancelling and errors are those of :meth:`query`; an error while reading
+        is raised from the iteration. Closing the iterator (or dropping it) stops the query.
+        """
+        stream = QueryStream(sql=sql)
+        batches = self._batches(stream, sql, params, limit, timeout_s, run_id)
+        next(batches)  # run up to the first row: the statement's errors surface here
+        stream.batches = batches
+        return stream
+
+    def _batches(
+        self,
+        stream: QueryStream,
+        sql: str,
+        params: Mapping[str, Any] | Sequence[Any] | None,
+        limit: int | None,
+        timeout_s: float | None,
+        run_id: str | None,
+    ) -> Iterator[pa.RecordBatch | None]:
+        """Execute, yield None once the columns are known, then the batches up to ``limit`` rows."""
         checked = check_sql(sql)
+        stream.sql = checked.sql
         limit = self.settings.query_row_limit if limit is None else limit
         timeout_s = self.settings.query_timeout_s if timeout_s is None else timeout_s
         with self._lock:
@@ -410,7 +481,6 @@ class QueryEngine:
             with _RUNNING_LOCK:
                 _RUNNING[run_id] = _cancel
         timer = threading.Timer(timeout_s, _interrupt) if timeout_s and timeout_s > 0 else None
-        started = time.perf_counter()
         try:
             if timer is not None:
                 timer.daemon = True
@@ -421,28 +491,31 @@ class QueryEngine:
                 cursor.execute(checked.sql, params if isinstance(params, Mapping) else list(params))
             description = cursor.description or []
             reader = cursor.to_arrow_reader(_BATCH_ROWS)
-            batches: list[pa.RecordBatch] = []
-            rows = 0
+            stream.schema = reader.schema
+            stream.columns = [d[0] for d in description] or list(reader.schema.names)
+            stream.types = [str(d[1]) for d in description]
+            yield None
             size = 0
             for batch in reader:
-                if limit and limit > 0 and rows + batch.num_rows > limit:
-                    # Rows past the limit are dropped anyway: do not count their bytes.
-                    batch = batch.slice(0, limit + 1 - rows)
-                batches.append(batch)
-                rows += batch.num_rows
+                if cancelled.is_set():  # asked between two batches: interrupt() had nothing to stop
+                    raise QueryCancelled("query cancelled")
+                if limit and limit > 0 and stream.row_count + batch.num_rows > limit:
+                    # Rows past the limit are dropped: one more row read says there were more.
+                    stream.truncated = True
+                    batch = batch.slice(0, limit - stream.row_count)
                 size += batch.nbytes
                 if size > MAX_RESULT_BYTES:
                     raise QueryTooLarge(
                         f"the answer is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MB: "
                         "select fewer or smaller columns, or fewer rows"
                     )
-                if limit and limit > 0 and rows > limit:
+                stream.row_count += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+                if stream.truncated:
                     break
-                if cancelled.is_set():  # asked between two batches: interrupt() had nothing to stop
-                    raise QueryCancelled("query cancelled")
             if cancelled.is_set():
                 raise QueryCancelled("query cancelled")
-            table = pa.Table.from_batches(batches, schema=reader.schema)
         except QueryError:
             raise
         except Exception as e:
@@ -472,19 +545,6 @@ class QueryEngine:
             if timer is not None:
                 timer.cancel()
             cursor.close()
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        truncated = bool(limit and limit > 0 and table.num_rows > limit)
-        if truncated:
-            table = table.slice(0, limit)
-        return QueryResult(
-            columns=[d[0] for d in description] or list(table.column_names),
-            types=[str(d[1]) for d in description],
-            table=table,
-            row_count=table.num_rows,
-            truncated=truncated,
-            elapsed_ms=elapsed_ms,
-            sql=checked.sql,
-        )
 
     def _explain_error(self, message: str) -> str:
         """DuckDB's message, with the lake's tables instead of hints at DuckDB internals."""

@@ -220,7 +220,7 @@ def _resolve(settings: Settings, name: str) -> NamedQuery:
     if saved is None:
         builtin = ", ".join(q.name for q in list_named())
         mine = ", ".join(q.name for q in store.list()) or "none"
-        raise UnknownNamedQuery(f"unknown query {name[:70]!r} (built-in: {builtin}; saved: {mine})")
+        raise UnknownNamedQuery(f"unknown named query {name[:70]!r} (built-in: {builtin}; saved: {mine})")
     return saved.as_named()
 
 

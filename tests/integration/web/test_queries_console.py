@@ -94,7 +94,7 @@ def test_save_list_run_change_delete(console: Any, sim_lake: Settings) -> None:
     assert console.delete("/api/saved/t_days_in_range").status_code == 200
     assert console.get("/api/saved/t_days_in_range").status_code == 404
     gone = console.post("/api/query", json={"named": "t_days_in_range", "params": params})
-    assert gone.status_code == 404 and "unknown query" in gone.json()["detail"]
+    assert gone.status_code == 404 and "unknown named query" in gone.json()["detail"]
     assert not (_saved_dir(sim_lake) / "t_days_in_range.json").exists()
 
 

@@ -52,5 +52,5 @@ def test_save_run_history_delete(tmp_path: Path) -> None:
 
     assert _run(lake, "--delete", "plus_one")[0] == 0
     code, out = _run(lake, "--named", "plus_one")
-    assert code == 3 and "unknown query 'plus_one'" in out
+    assert code == 3 and "unknown named query 'plus_one'" in out
     assert _run(lake, "--delete", "plus_one")[0] == 3
