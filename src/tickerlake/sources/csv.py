@@ -932,7 +932,8 @@ def _check_ticker_column(
 SOURCE_SYMBOL_COLUMNS: tuple[str, ...] = ("ticker", "source_symbol", "rule", "source", "source_file")
 #: Fields whose values are numbers (cleaned of currency signs and separators when a file needs it).
 _NUMBER_FIELDS = ("open", "high", "low", "close", "adj_close", "volume", "dividends")
-_SAMPLE_ROWS = 20_000
+#: Records a file's formats are decided from; when its dates do not tell, all of them are read.
+_SAMPLE_ROWS = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -1106,7 +1107,7 @@ def read_csv_file(
                 options,
                 label,
                 opened.delimiter,
-                all_dates if head.truncated else None,
+                all_dates,
             )
         except AmbiguousValues as e:
             raise InputFileError(apath, str(e), row=e.line) from None

@@ -310,7 +310,7 @@ def _read_columnar(
     cols = layout.columns_needed
     if first is not None:
         arrays, lines = first.arrays, first.lines
-        n = min(len(lines), 20_000)
+        n = min(len(lines), 2_000)
         sample = [[None] * layout.n_columns for _ in range(n)]
         for i in cols:
             for r, v in enumerate(arrays[i].slice(0, n).to_pylist()):

@@ -33,7 +33,9 @@ def bar_sets(draw: st.DrawFn) -> list[Bar]:
     out: list[Bar] = []
     for ticker in draw(st.lists(st.sampled_from(TICKERS), min_size=1, max_size=3, unique=True)):
         days = draw(
-            st.lists(st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)), min_size=1, max_size=6, unique=True)
+            st.lists(
+                st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)), min_size=1, max_size=6, unique=True
+            )
         )
         for day in days:
             cents = st.integers(1, 250_000_000)
@@ -118,7 +120,10 @@ def parquet(folder: Path, bars: list[Bar]) -> None:
         {
             "symbol": pa.array(cols[0]),
             "date": pa.array(cols[1], pa.date32()),
-            **{k: pa.array([float(money(x)) for x in cols[i]]) for i, k in enumerate(("open", "high", "low", "close"), 2)},
+            **{
+                k: pa.array([float(money(x)) for x in cols[i]])
+                for i, k in enumerate(("open", "high", "low", "close"), 2)
+            },
             "volume": pa.array(cols[6], pa.int64()),
         }
     )
@@ -145,11 +150,15 @@ def check(writer: Callable[[Path, list[Bar]], None], bars: list[Bar], day_first:
         got, report = read_back(folder)
         # A slash-dated file reads two ways when no day of a ticker's file is above 12.
         ambiguous = [
-            t for t, rows in by_ticker(bars).items() if all(b[1].day <= 12 for b in rows) and any(b[1].day != b[1].month for b in rows)
+            t
+            for t, rows in by_ticker(bars).items()
+            if all(b[1].day <= 12 for b in rows) and any(b[1].day != b[1].month for b in rows)
         ]
         if day_first and ambiguous:
             assert len(report.errors) == len(ambiguous)
-            assert all("read both as MM/DD/YYYY and as DD/MM/YYYY" in e.problem and e.row for e in report.errors)
+            assert all(
+                "read both as MM/DD/YYYY and as DD/MM/YYYY" in e.problem and e.row for e in report.errors
+            )
             got, report = read_back(folder, date_format="MM/DD/YYYY")
         assert report.errors == []
         assert got == sorted(bars)

@@ -74,7 +74,9 @@ def bars(rows: dict[str, list[dict[str, str | None]]]) -> list[tuple[object, ...
         ("jsonl/producer_rows.jsonl", {(None, None)}),
     ],
 )
-def test_every_layout_reads_to_the_same_bars(layout: str, read_as: set[tuple[str | None, str | None]]) -> None:
+def test_every_layout_reads_to_the_same_bars(
+    layout: str, read_as: set[tuple[str | None, str | None]]
+) -> None:
     rows, report = read(LAYOUTS / layout)
     assert report.errors == []
     assert bars(rows) == BARS
@@ -179,7 +181,7 @@ def test_columns_option_names_missing_labels_with_the_line(tmp_path: Path) -> No
 
 def test_a_value_that_misfits_the_files_convention_is_noted_for_quarantine(tmp_path: Path) -> None:
     path = tmp_path / "AAPL.csv"
-    path.write_text("Date,Close\n06/30/2022,$136.72\n06/29/2022,\"139,2\"\n13/06/2022,$1.5\n")
+    path.write_text('Date,Close\n06/30/2022,$136.72\n06/29/2022,"139,2"\n13/06/2022,$1.5\n')
     _, report = read(path)
     assert [str(e) for e in report.errors] == [
         f"{path}:3: numbers use both a decimal point ('$136.72', line 2) and a decimal comma "
@@ -217,7 +219,9 @@ def test_folder_pattern_and_bad_option_values(tmp_path: Path) -> None:
     (tmp_path / "k" / "Stocks" / "extra.csv").write_text("x\n")
     rows, report = read(tmp_path / "k", pattern="*.us.txt")
     assert report.errors == [] and bars(rows) == BARS
-    assert report.warnings == [f"{tmp_path / 'k' / 'Stocks' / 'extra.csv'}: does not match --pattern *.us.txt (skipped)"]
+    assert report.warnings == [
+        f"{tmp_path / 'k' / 'Stocks' / 'extra.csv'}: does not match --pattern *.us.txt (skipped)"
+    ]
     for bad, message in [
         ({"decimal": ";"}, "test: decimal: ';' must be . or ,"),
         ({"columns": "price=Kurs"}, "test: columns: 'price' is not a field"),
@@ -233,7 +237,9 @@ def test_folder_pattern_and_bad_option_values(tmp_path: Path) -> None:
 def test_symbol_map_file_renames_vendor_spellings(tmp_path: Path) -> None:
     (tmp_path / "map.csv").write_text("from,to\nBRK-B,BRK.B\nFB,META\n")
     path = tmp_path / "prices.csv"
-    path.write_text("Symbol,Date,Close\nBRK-B,2022-06-01,314.16\nfb.us,2022-06-01,188.64\nAAPL,2022-06-01,148.71\n")
+    path.write_text(
+        "Symbol,Date,Close\nBRK-B,2022-06-01,314.16\nfb.us,2022-06-01,188.64\nAAPL,2022-06-01,148.71\n"
+    )
     rows, report = read(path, symbol_map=str(tmp_path / "map.csv"))
     assert [r["ticker"] for r in rows["daily_bars"]] == ["BRK.B", "META", "AAPL"]
     assert report.files[0].renamed == {"BRK-B": "BRK.B", "FB.US": "META"}
