@@ -240,7 +240,8 @@ def run_actions_pass(
     Raises:
         CommitFailedException: Another writer committed meanwhile (the caller re-runs the pass).
     """
-    pending = set(json.loads(bars.properties.get(PENDING_PROP) or "[]"))
+    recorded = set(json.loads(bars.properties.get(PENDING_PROP) or "[]"))
+    pending = set(recorded)
     acts = actions.scan().to_arrow() if actions.current_snapshot() is not None else None
     if acts is None:
         acts = arrow_schema(ACTIONS.schema).empty_table()
@@ -310,8 +311,10 @@ def run_actions_pass(
                 # Copy-on-write of the changed tickers: their old rows out, the new files in.
                 tx.delete(_filter(changed), snapshot_properties=summary)
                 tx.add_files(written, snapshot_properties=summary, check_duplicate_files=False)
-            if PENDING_PROP in bars.properties:
-                tx.remove_properties(PENDING_PROP)
+            if recorded:
+                # Set, not removed: a concurrent pass may have cleared it already, and a
+                # property-only update carries no requirement the commit would check.
+                tx.set_properties({PENDING_PROP: "[]"})
     except BaseException:
         for uri in writer.close():
             with contextlib.suppress(OSError):
