@@ -49,7 +49,7 @@ import pyarrow.csv as pacsv
 
 from tickerlake.errors import InputFileError
 from tickerlake.lake.contract import RAW_ACTION_COLUMNS, RAW_BAR_COLUMNS
-from tickerlake.sources.labels import FIELD_SYNONYMS, map_labels, normalise_label
+from tickerlake.sources.labels import FIELD_SYNONYMS, field_of, map_labels, normalise_label
 from tickerlake.sources.options import ReadOptions
 from tickerlake.sources.symbols import SymbolMap, ticker_from_file_name
 from tickerlake.sources.values import (
@@ -113,9 +113,6 @@ _EXACT_BATCH_ROWS = 200_000
 _MAX_WARNINGS_PER_FILE = 20
 
 
-_LABEL_FIELD: dict[str, tuple[str, int]] = {
-    syn: (fld, rank) for fld, syns in FIELD_SYNONYMS.items() for rank, syn in enumerate(syns)
-}
 _WIDE_FIELD_LABELS = frozenset(
     {s for f in (*_VALUE_FIELDS, *_ACTION_FIELDS) for s in FIELD_SYNONYMS[f]} | set(_KNOWN_IGNORED)
 )
@@ -280,7 +277,9 @@ def _detect_wide(
         if norm in _KNOWN_IGNORED:
             ignored.append(f"{field_cells[j].strip()}/{ticker}")
             continue
-        fld = _LABEL_FIELD[norm][0]
+        hit = field_of(field_cells[j])
+        assert hit is not None  # fields_row() checked every label
+        fld = hit[0]
         cols = by_ticker.setdefault(ticker, {"date": 0})
         if fld in cols:
             raise InputFileError(
