@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tickerlake.errors import InputFileError
+from tickerlake.errors import InputFileError, UserError
 from tickerlake.sources.csv import (
     Chunk,
     Counters,
@@ -146,8 +146,6 @@ def expand_inputs(
         warnings: Receives skipped files.
         options: The command line's options (over each folder's sidecar file).
     """
-    from tickerlake.errors import UserError
-
     cli = options or ReadOptions()
     out: list[Input] = []
     for p in paths:

@@ -383,9 +383,10 @@ def _keyed(obj: dict[str, Any], kind: str, fields: Mapping[str, str]) -> tuple[d
     # The topic's own mapping wins over every synonym (rank -1), by exact or normalised key.
     named = {v: k for k, v in fields.items()} | {normalise_label(v): k for k, v in fields.items()}
     for key, value in obj.items():
-        hit = (named[key], -1) if key in named else None
-        hit = hit or ((named[normalise_label(key)], -1) if normalise_label(key) in named else None)
-        hit = hit or field_of(key, kind)
+        norm = normalise_label(key)
+        hit = (
+            (named[key], -1) if key in named else (named[norm], -1) if norm in named else field_of(key, kind)
+        )
         if hit is None:
             continue
         fld, rank = hit
@@ -419,6 +420,8 @@ def _epoch_us(value: float) -> int | None:
 
 
 def _bar_date(value: Any) -> Any:
+    if isinstance(value, int) and 10_000_000 <= value <= 99_999_999:
+        value = str(value)  # 20220815: YYYYMMDD as a number, not seconds of 1970
     if isinstance(value, str):
         m = _DATE_RE.match(value)
         return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else value

@@ -57,8 +57,9 @@ def test_the_original_projects_row_shaped_bar_is_a_bar() -> None:
         (row(ticker="AMZN", date="2022-08-15 00:00:00", close=143.0, volume=3.9e7), 143.0, 39000000, 15),
         # pandas' to_json: the date as epoch milliseconds.
         (row(Ticker="AMZN", Date=1_660_608_000_000, Close=143), 143.0, None, 16),
-        # Stooq's labels and compact dates.
+        # Stooq's labels and compact dates, as text or as a number.
         (row(**{"<TICKER>": "AMZN", "<DATE>": "20220815", "<CLOSE>": 143.1, "<VOL>": 5}), 143.1, 5, 15),
+        (row(**{"<TICKER>": "AMZN", "<DATE>": 20220815, "<CLOSE>": 143.1, "<VOL>": 5}), 143.1, 5, 15),
     ],
 )
 def test_row_shaped_bars_in_other_spellings(value: bytes, close: float, volume: int | None, day: int) -> None:
