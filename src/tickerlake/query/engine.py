@@ -81,6 +81,7 @@ __all__ = [
     "list_tables",
     "run_named",
     "run_query",
+    "stream_query",
     "table_history",
 ]
 
@@ -685,6 +686,20 @@ def run_query(
     """Run one read-only statement on the lake (see :meth:`QueryEngine.query`)."""
     check_sql(sql)  # refuse before paying for an engine
     return get_engine(settings).query(sql, params, limit=limit, timeout_s=timeout_s, run_id=run_id)
+
+
+def stream_query(
+    settings: Settings,
+    sql: str,
+    params: Mapping[str, Any] | Sequence[Any] | None = None,
+    *,
+    limit: int | None = None,
+    timeout_s: float | None = None,
+    run_id: str | None = None,
+) -> QueryStream:
+    """Start one read-only statement on the lake, rows read batch by batch (see :meth:`QueryEngine.stream`)."""
+    check_sql(sql)  # refuse before paying for an engine
+    return get_engine(settings).stream(sql, params, limit=limit, timeout_s=timeout_s, run_id=run_id)
 
 
 def run_named(

@@ -13,7 +13,7 @@ import csv
 import getpass
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "QueryAnswer",
+    "QueryPages",
     "QueryRequest",
     "cancel",
     "clear_history",
@@ -39,6 +40,7 @@ __all__ = [
     "run",
     "save_query",
     "saved_queries",
+    "stream",
     "write_csv",
 ]
 
@@ -115,6 +117,67 @@ def _status(exc: BaseException) -> str:
     return "refused" if isinstance(exc, RefusedError) else "error"
 
 
+def _prepare(settings: Settings, req: QueryRequest) -> tuple[str, Mapping[str, Any] | None]:
+    """The SQL to run and its bound values: the request's SQL, or a built-in or saved query's.
+
+    Raises:
+        UnknownNamedQuery, NamedQueryError: An unknown query, or bad parameters.
+    """
+    from tickerlake.query.named import bind_params
+
+    params = dict(req.params) if req.params else None
+    if req.named:
+        query = _resolve(settings, req.named)
+        return query.sql, bind_params(query, params or {})
+    return req.sql or "", params
+
+
+class _Run:
+    """One run's record in the lake's query history, written when it ends."""
+
+    def __init__(self, settings: Settings, req: QueryRequest, source: str, user: str | None) -> None:
+        from tickerlake.query.history import new_id
+
+        self.settings, self.req, self.source = settings, req, source
+        self.user = user if user is not None else _os_user()
+        self.id, self.started_at = new_id()
+        self.started = time.perf_counter()
+        self.sql = req.sql or ""
+
+    def done(self, rows: int | None, truncated: bool, failure: BaseException | None) -> None:
+        from tickerlake.query.history import HistoryEntry, QueryHistory
+        from tickerlake.retry import first_line
+
+        params = {
+            k: v if isinstance(v, str | int | float | bool | list) else str(v)
+            for k, v in (self.req.params or {}).items()
+        }
+        QueryHistory(self.settings).record(
+            HistoryEntry(
+                id=self.id,
+                started_at=self.started_at,
+                source=self.source,
+                user=self.user,
+                sql=self.sql,
+                named=self.req.named,
+                params=params,
+                status="ok" if failure is None else _status(failure),
+                duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
+                row_count=rows if failure is None else None,
+                truncated=truncated,
+                error=None if failure is None else first_line(failure, limit=500),
+            )
+        )
+
+
+def _check_request(req: QueryRequest) -> None:
+    if bool(req.sql and req.sql.strip()) == bool(req.named):
+        # BadInput (a UserError) like every other bad parameter of an operation.
+        from tickerlake.insights import BadInput
+
+        raise BadInput("give either sql or named (one of them)")
+
+
 def run(
     settings: Settings,
     req: QueryRequest,
@@ -144,55 +207,102 @@ def run(
         QueryError: The statement fails (syntax, unknown table, time limit, cancelled...).
     """
     from tickerlake.query.engine import run_query
-    from tickerlake.query.history import HistoryEntry, QueryHistory, new_id
-    from tickerlake.query.named import bind_params
 
-    if bool(req.sql and req.sql.strip()) == bool(req.named):
-        # BadInput (a UserError) like every other bad parameter of an operation.
-        from tickerlake.insights import BadInput
-
-        raise BadInput("give either sql or named (one of them)")
+    _check_request(req)
     limit, timeout = _limits(settings, req, capped)
-    params = dict(req.params) if req.params else None
-    run_id, started_at = new_id()
-    sql = req.sql or ""
-    started = time.perf_counter()
-    result: QueryResult | None = None
-    failure: BaseException | None = None
+    record = _Run(settings, req, source, user)
     try:
-        if req.named:
-            query = _resolve(settings, req.named)
-            sql = query.sql
-            values: Mapping[str, Any] | None = bind_params(query, params or {})
-        else:
-            values = params
-        result = run_query(settings, sql, values, limit=limit, timeout_s=timeout, run_id=req.cancel_key)
-    except Exception as e:
-        failure = e
-        raise
-    finally:
-        from tickerlake.retry import first_line
-
-        entry = HistoryEntry(
-            id=run_id,
-            started_at=started_at,
-            source=source,
-            user=user if user is not None else _os_user(),
-            sql=sql,
-            named=req.named,
-            params={
-                k: v if isinstance(v, str | int | float | bool | list) else str(v)
-                for k, v in (params or {}).items()
-            },
-            status="ok" if failure is None else _status(failure),
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            row_count=result.row_count if result is not None else None,
-            truncated=result.truncated if result is not None else False,
-            error=None if failure is None else first_line(failure, limit=500),
+        record.sql, values = _prepare(settings, req)
+        result = run_query(
+            settings, record.sql, values, limit=limit, timeout_s=timeout, run_id=req.cancel_key
         )
-        QueryHistory(settings).record(entry)
-    assert result is not None  # a failure raised above
-    return QueryAnswer(result, limit, run_id)
+    except Exception as e:
+        record.done(None, False, e)
+        raise
+    record.done(result.row_count, result.truncated, None)
+    return QueryAnswer(result, limit, record.id)
+
+
+@dataclass
+class QueryPages:
+    """A running query whose rows come page by page (see :func:`stream`).
+
+    Attributes:
+        columns: Column names.
+        types: DuckDB type of each column.
+        sql: The statement that runs.
+        limit: The row limit that applies.
+        run_id: The run's id in the query history.
+        pages: Lists of rows (tuples of Python values), at most ``page_rows`` each; reading
+            them runs the query on; an error while reading is raised from the iteration.
+        state: ``row_count`` and ``truncated`` so far (final once ``pages`` is exhausted).
+    """
+
+    columns: list[str]
+    types: list[str]
+    sql: str
+    limit: int | None
+    run_id: str
+    pages: Iterator[list[tuple[Any, ...]]]
+    state: dict[str, Any]
+
+
+def stream(
+    settings: Settings,
+    req: QueryRequest,
+    *,
+    capped: bool = False,
+    source: str = "web",
+    user: str | None = None,
+    page_rows: int = 500,
+) -> QueryPages:
+    """Start one read-only query and hand its rows over page by page as the engine produces them.
+
+    The same query, limits, guard and history as :func:`run`; errors of the statement itself
+    are raised here, before any row; the run is recorded in the history when the pages end
+    (``cancelled`` when the reader stops early).
+
+    Raises:
+        The errors of :func:`run`.
+    """
+    from tickerlake.query.engine import stream_query
+
+    _check_request(req)
+    limit, timeout = _limits(settings, req, capped)
+    record = _Run(settings, req, source, user)
+    try:
+        record.sql, values = _prepare(settings, req)
+        running = stream_query(
+            settings, record.sql, values, limit=limit, timeout_s=timeout, run_id=req.cancel_key
+        )
+    except Exception as e:
+        record.done(None, False, e)
+        raise
+    state: dict[str, Any] = {"row_count": 0, "truncated": False}
+
+    def pages() -> Iterator[list[tuple[Any, ...]]]:
+        from tickerlake.query.engine import QueryCancelled
+
+        failure: BaseException | None = None
+        try:
+            for batch in running.batches:
+                for start in range(0, batch.num_rows, page_rows):
+                    part = batch.slice(start, page_rows)
+                    columns = [c.to_pylist() for c in part.columns]
+                    yield list(zip(*columns, strict=True))
+                state.update(row_count=running.row_count, truncated=running.truncated)
+        except GeneratorExit:
+            failure = QueryCancelled("the reader stopped before the last row")
+            raise
+        except Exception as e:
+            failure = e
+            raise
+        finally:
+            state.update(row_count=running.row_count, truncated=running.truncated)
+            running.batches.close()  # type: ignore[attr-defined]  # a generator: stops the query
+            record.done(running.row_count, running.truncated, failure)
+
+    return QueryPages(running.columns, running.types, running.sql, limit, record.id, pages(), state)
 
 
 def _os_user() -> str:

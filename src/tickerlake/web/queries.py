@@ -9,6 +9,7 @@ history are writes (the ``write`` role when access control is on); listing is a 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from tickerlake.errors import TickerlakeError
 from tickerlake.jsonable import jsonable
 from tickerlake.query.history import HistoryEntry
 from tickerlake.query.saved import MAX_DESCRIPTION, MAX_SQL, SavedQuery
@@ -24,6 +26,8 @@ from tickerlake.web.api import _QUERY_ERRORS, QueryIn, caller
 from tickerlake.web.data import LakeCache, dumps
 
 __all__ = ["router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api", tags=["query"])
 
@@ -134,32 +138,45 @@ def cancel(request: Request, body: Annotated[CancelIn, Body()]) -> dict[str, boo
     return {"cancelled": queries.cancel(prefix + body.cancel_key)}
 
 
-# The page shows rows as they come: a page of this many rows per line of the stream.
-_PAGE_ROWS = 500
-
-
 @router.post(
     "/query/stream",
     responses={**_QUERY_ERRORS, 200: {"content": {"application/x-ndjson": {}}, "description": "JSON lines."}},
-    summary="Run read-only SQL, answer rows page by page",
+    summary="Run read-only SQL, answer rows page by page as they come",
 )
 def query_stream(request: Request, body: Annotated[QueryIn, Body()]) -> Response:
-    """The same query as ``POST /api/query``, answered as JSON lines: first the columns
-    (``{"columns", "types", "row_count", "truncated", "elapsed_ms", "run_id"}``), then
-    ``{"rows": [...]}`` pages of at most 500 rows, then ``{"done": true}``. A refused or
-    failing query answers its error status before any line."""
-    from tickerlake.web.api import _run
+    """The same query as ``POST /api/query``, answered as JSON lines while it runs: first the
+    columns (``{"columns", "types", "sql", "limit", "run_id"}``), then ``{"rows": [...]}``
+    pages of at most 500 rows as the engine produces them, then ``{"done": true, "row_count",
+    "truncated", "elapsed_ms"}``. A refused or failing statement answers its error status
+    before any line; an error while rows flow (time limit, cancel) ends the stream with
+    ``{"error": type, "detail": message}``."""
+    import time
 
-    answer = _run(request, body)
-    result = answer.result
-    head = {**result.summary(), "limit": answer.limit, "sql": result.sql, "run_id": answer.run_id}
+    from tickerlake.retry import first_line
+
+    user, prefix = caller(request)
+    key = prefix + body.cancel_key if body.cancel_key else None
+    req = queries.QueryRequest(body.sql, body.named, body.params, body.limit, body.timeout_s, key)
+    started = time.perf_counter()
+    running = queries.stream(_settings(request), req, capped=True, source="web", user=user)
+    head = {"columns": running.columns, "types": running.types, "sql": running.sql, "limit": running.limit,
+            "run_id": running.run_id}  # fmt: skip
 
     def lines() -> Iterator[bytes]:
         yield json.dumps(head, default=str).encode() + b"\n"
-        for batch in result.table.to_batches(_PAGE_ROWS):
-            columns = [c.to_pylist() for c in batch.columns]
-            rows = [[jsonable(v) for v in row] for row in zip(*columns, strict=True)]
-            yield json.dumps({"rows": rows}, separators=(",", ":"), default=str).encode() + b"\n"
-        yield b'{"done":true}\n'
+        try:
+            for page in running.pages:
+                rows = [[jsonable(v) for v in row] for row in page]
+                yield json.dumps({"rows": rows}, separators=(",", ":"), default=str).encode() + b"\n"
+        except Exception as e:  # the status line is sent: the error becomes the last line
+            if isinstance(e, TickerlakeError):
+                problem = {"error": type(e).__name__, "detail": first_line(e, limit=500)}
+            else:  # a bug: the details go to the server's log only, as for any 500
+                log.exception("query stream failed")
+                problem = {"error": "InternalError", "detail": "internal error (see the server log)"}
+            yield json.dumps(problem).encode() + b"\n"
+            return
+        done = {"done": True, **running.state, "elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
+        yield json.dumps(done).encode() + b"\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")

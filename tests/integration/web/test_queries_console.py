@@ -215,10 +215,19 @@ def test_rows_stream_page_by_page(console: Any) -> None:
     resp = console.post("/api/query/stream", json=body)
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in resp.text.splitlines()]
-    assert lines[0]["columns"] == ["i"] and lines[0]["row_count"] == 1234
+    assert lines[0]["columns"] == ["i"] and lines[0]["types"] == ["BIGINT"] and lines[0]["limit"] == 5000
     pages = [line["rows"] for line in lines[1:-1]]
     assert [len(p) for p in pages] == [500, 500, 234]
-    assert [r[0] for p in pages for r in p] == list(range(1234))
-    assert lines[-1] == {"done": True}
+    assert [r[0] for p in pages for r in p] == list(range(1234))  # every row once, in order
+    assert lines[-1]["done"] is True and (lines[-1]["row_count"], lines[-1]["truncated"]) == (1234, False)
+    entry = console.get("/api/history?limit=1").json()[0]
+    assert (entry["id"], entry["status"], entry["row_count"]) == (lines[0]["run_id"], "ok", 1234)
+
+    # Past the row limit: the pages stop at the limit and the last line says so.
+    cut = [
+        json.loads(x)
+        for x in console.post("/api/query/stream", json={**body, "limit": 700}).text.splitlines()
+    ]
+    assert sum(len(x["rows"]) for x in cut[1:-1]) == 700 and cut[-1]["truncated"] is True
     refused = console.post("/api/query/stream", json={"sql": "DROP TABLE market.daily_bars"})
     assert refused.status_code == 403

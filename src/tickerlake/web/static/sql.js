@@ -212,24 +212,29 @@ async function run({ push = true } = {}) {
   markBusy($("results-wrap"));
   const started = performance.now();
   try {
-    let head = null;
+    let done = null;
     await streamQuery(body, signal, (line) => {
       if (line.columns) {
-        head = line;
         result = { ...line, rows: [] };
         page = 0;
+        renderTable();
       } else if (line.rows) {
         result.rows.push(...line.rows);
         // The first page is shown as soon as it arrives; later pages extend the pager.
-        if (result.rows.length === line.rows.length || result.rows.length <= PAGE_SIZE) renderTable();
+        if (result.rows.length <= PAGE_SIZE || result.rows.length === line.rows.length) renderTable();
         else renderPager();
-        $("status").textContent = `${fmtInt(result.rows.length)} of ${fmtInt(head.row_count)} rows received…`;
+        $("status").textContent = `${fmtInt(result.rows.length)} rows so far…`;
+      } else if (line.error) {
+        throw Object.assign(new Error(line.detail), { kind: line.error });
+      } else if (line.done) {
+        done = line;
       }
     });
+    Object.assign(result, done);
     renderTable();
     setupChart();
-    const note = head.truncated ? ` · truncated at the ${fmtInt(head.limit)}-row limit` : "";
-    $("status").innerHTML = `<b>${fmtInt(head.row_count)}</b> row${head.row_count === 1 ? "" : "s"} in <b>${fmtNum(head.elapsed_ms, 1)} ms</b>${note}`;
+    const note = done.truncated ? ` · truncated at the ${fmtInt(result.limit)}-row limit` : "";
+    $("status").innerHTML = `<b>${fmtInt(done.row_count)}</b> row${done.row_count === 1 ? "" : "s"} in <b>${fmtNum(done.elapsed_ms, 1)} ms</b>${note}`;
   } catch (err) {
     if (err.name === "AbortError") return;
     result = null;
