@@ -19,8 +19,10 @@ found that way that turns out not to be a price table (a readme) is skipped with
 from __future__ import annotations
 
 import csv as _pycsv
+import datetime as dt
 import fnmatch
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -46,7 +48,7 @@ from tickerlake.sources.csv import (
     read_csv_file,
 )
 from tickerlake.sources.options import SIDECAR, ReadOptions, load_sidecar
-from tickerlake.sources.values import AmbiguousValues
+from tickerlake.sources.values import AmbiguousValues, epoch_us
 
 __all__ = ["DEFAULT_PATTERNS", "Input", "expand_inputs", "read_input", "read_sources"]
 
@@ -374,6 +376,19 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value)
 
 
+def _json_date(value: Any) -> str | None:
+    """A date value as text; epoch milliseconds (pandas' ``to_json``) or seconds as an ISO date."""
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and not 10_000_000 <= value <= 99_999_999
+    ):
+        us = epoch_us(float(value)) if math.isfinite(value) else None
+        if us is not None:
+            return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=us)).date().isoformat()
+    return _json_text(value)
+
+
 def _json_records(path: str, encoding: str) -> Iterator[tuple[int, Any]]:
     """``(line, object)`` per record; ``(line, None)`` for a line that is not a JSON object."""
     with open(path, encoding=encoding, errors="replace") as f:
@@ -412,6 +427,7 @@ def _read_json(
         raise InputFileError(shown, "no JSON objects in the file")
     layout = _layout_of(keys, name, shown, options)
     cols = layout.columns_needed
+    date_col = layout.series[0].columns["date"]
     bad_lines: list[int] = []
 
     def batches() -> Iterator[Chunk]:
@@ -434,7 +450,8 @@ def _read_json(
             if obj is None:
                 bad_lines.append(lineno)
             for v, i in zip(values, cols, strict=True):
-                v.append(None if obj is None else _json_text(obj.get(keys[i])))
+                value = None if obj is None else obj.get(keys[i])
+                v.append(_json_date(value) if i == date_col else _json_text(value))
             lines.append(lineno)
             bad.append(obj is None)
             if len(lines) >= _BATCH_ROWS:

@@ -30,6 +30,7 @@ __all__ = [
     "apply_decimal",
     "date_format_named",
     "decide_decimal",
+    "epoch_us",
     "is_iso_date_text",
     "needs_number_cleaning",
     "number_from_text",
@@ -322,3 +323,16 @@ def number_from_text(text: str, decimal: str = ".") -> float | None:
     if not _PLAIN_RE.match(v):
         return None
     return float(v)
+
+
+#: Magnitude limits of epoch seconds, milliseconds and microseconds (× to get µs): a time
+#: of 1973 to 5138 in seconds is below 1e11, in milliseconds below 1e14...
+_EPOCH_UNITS = ((1e11, 1_000_000), (1e14, 1_000), (1e17, 1))
+
+
+def epoch_us(value: float) -> int | None:
+    """Microseconds since the epoch from epoch seconds, milliseconds or microseconds, told apart by size."""
+    for limit, scale in _EPOCH_UNITS:
+        if abs(value) < limit:
+            return round(value * scale)
+    return None

@@ -52,7 +52,7 @@ from tickerlake.lake.contract import TICKER_MAX_LENGTH, TICKER_PATTERN
 # The label spellings and number formats of ``ingest``: an event keyed like a CSV header
 # is read like that CSV.
 from tickerlake.sources.labels import BAR_FIELDS, field_of, normalise_label
-from tickerlake.sources.values import number_from_text
+from tickerlake.sources.values import epoch_us, number_from_text
 
 __all__ = [
     "INT64_MAX",
@@ -371,7 +371,6 @@ def _decode_one(decoder: msgspec.json.Decoder[Any], kind: type, value: bytes | N
 
 
 _TICK_FIELDS = ("ticker", "ts", "price", "size", "seq")
-_EPOCH_UNITS = ((1e11, 1_000_000), (1e14, 1_000), (1e17, 1))  # below → s, ms, µs (× to get µs)
 _DATE_RE = re.compile(r"^\s*(\d{4})-?(\d{2})-?(\d{2})(?:[ T].*)?\s*$")
 
 
@@ -412,13 +411,6 @@ def _count(value: Any) -> Any:
     return value
 
 
-def _epoch_us(value: float) -> int | None:
-    for limit, scale in _EPOCH_UNITS:
-        if abs(value) < limit:
-            return round(value * scale)
-    return None
-
-
 def _bar_date(value: Any) -> Any:
     if isinstance(value, int) and 10_000_000 <= value <= 99_999_999:
         value = str(value)  # 20220815: YYYYMMDD as a number, not seconds of 1970
@@ -426,7 +418,7 @@ def _bar_date(value: Any) -> Any:
         m = _DATE_RE.match(value)
         return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else value
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        us = _epoch_us(float(value))
+        us = epoch_us(float(value))
         if us is not None:
             return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=us)).date().isoformat()
     return value
@@ -435,7 +427,7 @@ def _bar_date(value: Any) -> Any:
 def _tick_ts(value: Any) -> Any:
     number = _number(value)
     if isinstance(number, int | float) and not isinstance(number, bool) and math.isfinite(number):
-        us = _epoch_us(float(number))
+        us = epoch_us(float(number))
         if us is not None:
             return _iso_us(us)
     return value

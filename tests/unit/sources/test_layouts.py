@@ -243,3 +243,17 @@ def test_symbol_map_file_renames_vendor_spellings(tmp_path: Path) -> None:
     rows, report = read(path, symbol_map=str(tmp_path / "map.csv"))
     assert [r["ticker"] for r in rows["daily_bars"]] == ["BRK.B", "META", "AAPL"]
     assert report.files[0].renamed == {"BRK-B": "BRK.B", "FB.US": "META"}
+
+
+def test_json_lines_with_pandas_epoch_dates(tmp_path: Path) -> None:
+    # DataFrame.to_json(orient="records", lines=True) writes dates as epoch milliseconds.
+    path = tmp_path / "bars.jsonl"
+    path.write_text(
+        '{"Ticker":"AAPL","Date":1654041600000,"Close":148.71}\n{"Ticker":"AAPL","Date":20220602,"Close":151.21}\n'
+    )
+    rows, report = read(path)
+    assert report.errors == []
+    assert [(r["date"], r["close"]) for r in rows["daily_bars"]] == [
+        ("2022-06-01", "148.71"),
+        ("2022-06-02", "151.21"),
+    ]
