@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -21,8 +22,12 @@ __all__ = ["RunLog", "new_run_id"]
 
 log = logging.getLogger(__name__)
 
-# Pruning lists the folder: done only every few appends once the log is full.
-_PRUNE_SLACK = 20
+# Pruning lists the folder: a process does it on its first append to a log and then on
+# every _PRUNE_EVERY-th, so a busy server does not list the folder for every query; the log
+# holds at most keep + _PRUNE_EVERY records per writer between prunings.
+_PRUNE_EVERY = 20
+_APPENDS: dict[str, int] = {}
+_APPENDS_LOCK = threading.Lock()
 
 
 def new_run_id(now: dt.datetime | None = None) -> tuple[str, str]:
@@ -58,9 +63,11 @@ class RunLog:
             self.storage.write_bytes(
                 self.layout.catalog_file(self.name, f"{run_id}.json"), json.dumps(doc, default=str).encode()
             )
-            files = self.storage.list_files(self.folder)
-            if len(files) > self.keep + (_PRUNE_SLACK if self.keep >= 100 else 0):
-                for old in files[: len(files) - self.keep]:
+            with _APPENDS_LOCK:
+                n = _APPENDS[self.folder] = _APPENDS.get(self.folder, -1) + 1
+            if n % _PRUNE_EVERY == 0 or self.keep < _PRUNE_EVERY:
+                files = self.storage.list_files(self.folder)
+                for old in files[: max(len(files) - self.keep, 0)]:
                     self.storage.delete(old.uri)
         except OSError as e:
             log.warning("%s: run not recorded: %s", self.name, e)

@@ -81,3 +81,12 @@ def test_history_never_creates_a_missing_lake(tmp_path: Path) -> None:
     settings = Settings(lake=str(tmp_path / "typo"))
     assert not QueryHistory(settings).record(_entry(1))
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_large_history_is_pruned_every_twentieth_run(settings: Settings) -> None:
+    history = QueryHistory(settings, keep=20)
+    for i in range(45):
+        history.record(_entry(i))
+    # Pruned to 20 at the 1st, 21st and 41st run; the 4 runs after the last pruning are added.
+    entries = history.entries(limit=100)
+    assert len(entries) == 24 and entries[0].sql == "SELECT 44" and entries[-1].sql == "SELECT 21"
