@@ -249,7 +249,7 @@ def test_json_lines_with_pandas_epoch_dates(tmp_path: Path) -> None:
     # DataFrame.to_json(orient="records", lines=True) writes dates as epoch milliseconds.
     path = tmp_path / "bars.jsonl"
     path.write_text(
-        '{"Ticker":"AAPL","Date":1654041600000,"Close":148.71}\n{"Ticker":"AAPL","Date":20220602,"Close":151.21}\n'
+        '{"Ticker":"AAPL","Date":1654041600000,"Close":148.71}\n{"Ticker":"AAPL","Date":1654128000000,"Close":151.21}\n'
     )
     rows, report = read(path)
     assert report.errors == []
