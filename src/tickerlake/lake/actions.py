@@ -9,8 +9,9 @@ is the adjustment factor: constant between actions, it steps up on every ex-date
   was as traded (raw). A dividend cannot reach that tolerance of the nearest ratio (3:2
   would take a dividend of a third of the price; 5:4 and 4:3 are left out for that
   reason).
-* Any other step that is significant — larger than the factor's rounding jitter and
-  persistent over the following days — is a **dividend** of
+* Any other step that is significant — eight robust sigmas of the factor's rounding
+  jitter around that day (prices rounded to a tick jitter relatively more when they are
+  low) and persistent over the following days — is a **dividend** of
   ``(1 - f[t-1] / f[t]) × close[t-1]`` in that day's share basis (what Yahoo's
   adjustment divides out). A split and a dividend on the same day give both rows.
 * Without ``adj_close``, a one-day jump where both ``prev_close / close`` and
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 __all__ = [
     "SPLIT_RATIOS",
@@ -91,6 +93,8 @@ SUSPECT_TOLERANCE = 0.08
 # A significant factor step: this many robust sigmas of the factor's day-to-day jitter,
 # and at least this much in log terms (a dividend under 0.02% of the price is noise).
 _JITTER_SIGMAS = 8.0
+# Steps (days) of the centred window the jitter is measured on: a quarter on either side.
+_JITTER_DAYS = 127
 _MIN_STEP = 2e-4
 # A step persists when the median factor of the next days sits at least this share of
 # the step away from the median of the days before.
@@ -146,8 +150,11 @@ def infer_from_factor(dates: Days, close: Floats, adj_close: Floats) -> list[Act
     days = _as_days(dates)
     logf = np.log(adj_close[idx] / close[idx])
     step = np.diff(logf)
-    jitter = 1.4826 * float(np.median(np.abs(step)))
-    threshold = max(_JITTER_SIGMAS * jitter, _MIN_STEP)
+    # The factor's day-to-day jitter (prices rounded to a tick) is relative to the price,
+    # so it is measured locally: a robust scale of the steps around each day.
+    size = pd.Series(np.abs(step))
+    local = size.rolling(_JITTER_DAYS, center=True, min_periods=1).median().to_numpy()
+    threshold = np.maximum(_JITTER_SIGMAS * 1.4826 * local, _MIN_STEP)
     found: list[Action] = []
     for k in np.flatnonzero(np.abs(step) > threshold):
         t, p = int(idx[k + 1]), int(idx[k])
@@ -156,7 +163,7 @@ def infer_from_factor(dates: Days, close: Floats, adj_close: Floats) -> list[Act
         rest = s - math.log(ratio) if ratio is not None else s
         if ratio is not None:
             found.append(Action(_date(days, t), "split", ratio, None, "inferred"))
-        if abs(rest) <= threshold or rest < 0:
+        if abs(rest) <= threshold[k] or rest < 0:
             # A factor that falls is no dividend (Yahoo's adjustment only ever lowers history).
             continue
         before = logf[max(0, k + 1 - _PERSIST_DAYS) : k + 1]

@@ -110,6 +110,15 @@ def _known_splits(actions: pa.Table) -> dict[str, list[tuple[dt.date, float]]]:
     return out
 
 
+def _significant(x: np.ndarray, digits: int = 10) -> np.ndarray:
+    """``x`` rounded to ``digits`` significant digits: a price times or over a split ratio
+    carries no float noise (13.496, not 13.495999999999999)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(x))))
+        out: np.ndarray = np.where(np.isfinite(scale) & (x != 0), np.round(x * scale) / scale, x)
+    return out
+
+
 def _keep_close(new: np.ndarray, old: np.ndarray) -> np.ndarray:
     """``new``, except where ``old`` equals it within the tolerance (then ``old``, bit for bit)."""
     same = np.isclose(new, old, rtol=_RTOL, atol=0.0, equal_nan=True)
@@ -140,11 +149,11 @@ def _series_pass(rows: pa.Table, known: list[tuple[dt.date, float]]) -> tuple[pa
         applied = known_days | {d for d, _ in inferred}
         derived = [a for a in suspect_splits(dates, rc, ro) if a.date not in applied]
     new = {
-        "close": _keep_close(res.close, close),
-        "open": _keep_close(res.open, o),
-        "high": _keep_close(res.high, h),
-        "low": _keep_close(res.low, lo),
-        "raw_close": _keep_close(res.raw_close, raw_close),
+        "close": _keep_close(_significant(res.close), close),
+        "open": _keep_close(_significant(res.open), o),
+        "high": _keep_close(_significant(res.high), h),
+        "low": _keep_close(_significant(res.low), lo),
+        "raw_close": _keep_close(_significant(res.raw_close), raw_close),
         "volume": _keep_close(np.round(res.volume), v),
     }
     old = {"close": close, "open": o, "high": h, "low": lo, "raw_close": raw_close, "volume": v}
