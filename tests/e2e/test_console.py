@@ -222,3 +222,19 @@ def test_drill_down_from_a_chart_click_and_zoom_in_the_url(server: str, page: An
     assert [r[:10] for r in rng] == ["2020-03-01", "2020-03-31"]
     page.wait_for_selector("#day-body" + DRAWN)  # the chosen day reopens too
     assert page.inner_text("#day-title") == "Mar 16, 2020"
+
+
+def test_every_card_exports_its_tables(server: str, page: Any) -> None:
+    page.goto(server + "insights?date=2009-01-28&tickers=AAPL,MSFT,NVDA,AMZN")
+    page.wait_for_selector('#movers-body [data-direction="bottom"] table')
+    with page.expect_download() as got:
+        page.click("#movers-card .export-csv")
+    assert got.value.suggested_filename == "tickerlake-insights-top-and-bottom-movers-aapl-msft-nvda-amzn.csv"
+    rows = list(csv.reader(io.StringIO(Path(got.value.path()).read_text())))
+    top = _api(server, "api/insights/movers?date=2009-01-28&n=3&tickers=AAPL,MSFT,NVDA,AMZN")
+    assert rows[0][0] == "part" and len(rows) == 1 + 3 + 3
+    assert [r[0] for r in rows[1:]] == ["Top movers"] * 3 + ["Bottom movers"] * 3
+    assert rows[1][1] == top["rows"][0]["ticker"]
+    # Charts of every page have PNG export too.
+    assert page.locator("#anomaly-chart").count() == 1
+    assert page.locator(".card:has(#anomaly-chart) .export-png").count() == 1

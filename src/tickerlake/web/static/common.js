@@ -474,6 +474,27 @@ export function tableRows(table) {
   return { columns, rows };
 }
 
+/** The rows of a card's tables: one table as it is; several with the same columns (top and
+ * bottom movers) stacked, with a first column naming each one's part. */
+function cardRows(card) {
+  const tables = [...card.querySelectorAll("table.data")].filter((t) => !t.closest(".hidden"));
+  const parts = tables.map(tableRows);
+  const same = parts.every((p) => p.columns.join("\u0000") === parts[0].columns.join("\u0000"));
+  if (parts.length < 2 || !same) return parts[0] || { columns: [], rows: [] };
+  const name = (t, i) => {
+    // The nearest label above the table inside the card (e.g. "Top movers").
+    for (let n = t.parentElement; n && n !== card; n = n.parentElement) {
+      const label = n.querySelector(".kind, h3, h4");
+      if (label && !label.closest(".card-head")) return label.textContent.trim();
+    }
+    return `table ${i + 1}`;
+  };
+  return {
+    columns: ["part", ...parts[0].columns],
+    rows: parts.flatMap((p, i) => p.rows.map((r) => [name(tables[i], i), ...r])),
+  };
+}
+
 /** A chart's data as CSV rows, one per point: series, x and the trace's values (y, or open/high/low/close). */
 export function chartRows(node) {
   const traces = (node.data || []).filter((t) => t.x && t.visible !== false && t.visible !== "legendonly");
@@ -508,13 +529,12 @@ export function installExports(root = document) {
     const head = card.querySelector(".card-head");
     if (!head || head.querySelector(".export")) continue;
     const chartNode = card.querySelector(".chart");
-    const table = card.querySelector("table.data");
-    if (!chartNode && !table) continue;
+    if (!chartNode && !card.querySelector("table.data")) continue;
     const box = el("span", { class: "export" });
     box.append(el("button", {
       type: "button", class: "export-csv", title: "Download the data as CSV",
       onclick: () => {
-        const { columns, rows } = chartNode && !chartNode.closest(".hidden") ? chartRows(chartNode) : tableRows(table);
+        const { columns, rows } = chartNode && !chartNode.closest(".hidden") ? chartRows(chartNode) : cardRows(card);
         download(new Blob([csvText(columns, rows)], { type: "text/csv" }), `${fileName(card, "data")}.csv`);
       },
     }, "CSV"));
