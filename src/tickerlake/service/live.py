@@ -217,6 +217,10 @@ class LiveFeed:
 
     def status(self) -> dict[str, Any]:
         """Where the reader stands: state, topic, records, lag per partition, events/s."""
+        with self._lock:
+            return self._status()
+
+    def _status(self) -> dict[str, Any]:
         c = self.consumer.status
         parts = {
             p: {"offset": o, "end": e, "lag": (e - o) if o is not None and e is not None else None}
@@ -246,7 +250,7 @@ class LiveFeed:
             "partitions": parts,
             "idle": idle,
             "last_record_at": c.last_record_at,
-            "watermark_ms": _ms(self.book.watermark_us) if self.book.watermark_us is not None else None,
+            "watermark_ms": _ms(clock) if (clock := self.book.clock_us) is not None else None,
         }
 
     def snapshot(self, bars_per_ticker: int | None = None) -> dict[str, Any]:
@@ -265,7 +269,7 @@ class LiveFeed:
                 "type": "snapshot",
                 "seq": self._seq,
                 "sent_ms": int(time.time() * 1000),
-                "status": self.status(),
+                "status": self._status(),
                 "timeframes_s": list(self.options.config.timeframes_s),
                 "alert_z": self.options.config.alert_z,
                 "quotes": [quote_json(self.book.quote(n)) for n in names],

@@ -104,6 +104,10 @@ def test_a_quiet_ticker_keeps_its_last_window_open_and_is_flagged():
     feed(book, ("AAPL", OPEN + 12 * M, 11.0, 1, 2))
     assert [b.start_us for b in book.bars("AAPL", 60)] == [OPEN, OPEN + 12 * M]
     assert book.bars("AAPL", 60)[0].final and not book.quote("AAPL").quiet
+    # One ticker stamped far ahead does not make the others quiet: the clock is a median.
+    feed(book, ("MSFT", OPEN + 12 * M, 50.0, 1, 99), ("ZZZ", OPEN + DAY, 1.0, 1, 1))
+    assert book.clock_us == OPEN + 12 * M
+    assert not book.quote("AAPL").quiet and not book.quote("MSFT").quiet
 
 
 def test_session_vwap_and_change_against_the_previous_close():

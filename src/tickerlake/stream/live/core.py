@@ -16,7 +16,9 @@
   counted (per ticker and in total, per timeframe) and not applied to that window. Windows
   without trades make no bar (a gap, never an invented flat bar). A ticker that goes quiet
   keeps its last window open, since nothing says it is complete, and is flagged ``quiet``
-  once the book's latest event time is :attr:`LiveConfig.quiet_after_us` past its last trade;
+  once the book's market clock (:attr:`LiveBook.clock_us`: the median of the tickers'
+  latest event times, so one ticker stamped far ahead does not make all others quiet) is
+  :attr:`LiveConfig.quiet_after_us` past its last trade;
 * an **anomaly score** for every closed bar of the first timeframe: the robust z-score of
   the bar's log return (close against the previous bar's close, within one session, so
   the overnight gap never counts) against the ticker's last :attr:`LiveConfig.history`
@@ -377,6 +379,8 @@ class LiveBook:
         self.watermark_us: int | None = None
         self._changes = Changes()
         self._dirty: set[str] = set()
+        # (events when computed, value) of :attr:`clock_us`.
+        self._clock: tuple[int, int | None] = (-1, None)
 
     # ------------------------------------------------------------------ folding
 
@@ -609,7 +613,8 @@ class LiveBook:
         st = self._tickers[name]
         prev = st.previous_close
         change = st.last - prev if prev else None
-        mark = self.watermark_us if self.watermark_us is not None else st.watermark
+        clock = self.clock_us
+        mark = clock if clock is not None else st.watermark
         return Quote(
             ticker=name,
             day=st.day,
@@ -628,6 +633,14 @@ class LiveBook:
             late=sum(f.late for f in st.frames),
             quiet=mark - st.watermark >= self.config.quiet_after_us,
         )
+
+    @property
+    def clock_us(self) -> int | None:
+        """The market clock: the (upper) median of the tickers' latest event times (None before any trade)."""
+        if self._clock[0] != self.events:
+            marks = [t.watermark for t in self._tickers.values() if t.trades]
+            self._clock = (self.events, statistics.median_high(marks) if marks else None)
+        return self._clock[1]
 
     def bars(self, name: str, timeframe_s: int) -> list[Bar]:
         """A ticker's bars of one timeframe, closed then open, by start.
