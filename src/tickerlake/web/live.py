@@ -160,6 +160,22 @@ class LiveSnapshotOut(BaseModel):
     rejections: list[str] = []
 
 
+class PipelineOut(BaseModel):
+    """Pipeline health: the stream, its sink and live view, the last crawls and ETL runs."""
+
+    at: str = Field(description="When it was read (ISO, UTC).")
+    stream: dict[str, Any] = Field(
+        description="Topic, events/s in, sink and live lag (total and per partition), the sink's last "
+        "commit and its age, dead letters and the latest reasons; `problem` when Kafka cannot be read."
+    )
+    crawls: list[dict[str, Any]] = Field(description="Newest first: files scanned, tables changed, problems.")
+    etl_runs: list[dict[str, Any]] = Field(
+        description="Newest first: tables, read, loaded, duplicates, quarantined and whether they reconcile."
+    )
+    problem: str | None = Field(None, description="Why crawls and runs could not be read.")
+    live: dict[str, Any] = Field(description="The live view's reader (state `off` without `serve --live`).")
+
+
 router = APIRouter(prefix="/api/live", tags=["live"])
 
 
@@ -262,7 +278,11 @@ Topic = Annotated[
 ]
 
 
-@router.get("/pipeline", summary="Pipeline health: stream lag, commits, dead letters, crawls, ETL runs")
+@router.get(
+    "/pipeline",
+    response_model=PipelineOut,
+    summary="Pipeline health: stream lag, commits, dead letters, crawls, ETL runs",
+)
 def live_pipeline(request: Request, topic: Topic = None) -> Response:
     """Events/s into the topic, lag per partition for the sink's and the live view's groups,
     the sink's last commit and its age, dead letters with their latest reasons, and the last
