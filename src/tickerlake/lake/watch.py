@@ -327,10 +327,8 @@ class Watcher:
         Raises:
             NotFoundError: No lake at a local lake's path.
         """
-        if self.settings.is_local and not self.storage_exists(self.settings.lake_uri):
+        if self.settings.is_local and not self.layout.storage.exists(self.settings.lake_uri):
             raise NotFoundError(f"no lake at {self.settings.lake_uri}: ingest data first or pass --lake")
-        for sched in self.schedules:
-            sched.trigger()
         self.request("start")
         watch = self._watch_local if self.settings.is_local else self._poll_remote
         for target, name in ((self._work, "watch-worker"), (watch, "watch-files")):
@@ -350,9 +348,6 @@ class Watcher:
                     coalesce=True,
                 )
             self._scheduler.start()
-
-    def storage_exists(self, uri: str) -> bool:
-        return self.layout.storage.exists(uri)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop watching; a run in progress is finished first (up to ``timeout_s``)."""
