@@ -272,7 +272,10 @@ class SavedQueryStore:
         final = _declare(sql, declared)
         old = self.find(name)
         if old is not None and not replace:
-            raise SavedQueryError(f"a saved query named {name!r} exists: replace it (--replace; "replace": true in the API) or choose another name")
+            raise SavedQueryError(
+                f"a saved query named {name!r} exists: replace it (--replace, or replace=true in the API) "
+                "or choose another name"
+            )
         now = _now()
         query = SavedQuery(name, description, sql.strip(), final, old.created_at if old else now, now)
         doc = asdict(query)
