@@ -263,3 +263,22 @@ def test_without_live_the_api_says_how_to_turn_it_on(server: str) -> None:
         "/api/live/pipeline",
         "/api/live/pipeline/events",
     } <= set(paths)
+
+
+def test_live_routes_need_a_token_once_the_lake_has_one(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tickerlake.web.app import create_app
+    from tickerlake.web.auth import TokenStore
+
+    (tmp_path / "lake").mkdir()
+    settings = Settings(lake=str(tmp_path / "lake"))
+    store = TokenStore(settings)
+    _, secret = store.create("reader", "read")
+    client = TestClient(create_app(settings, tokens=store))
+    for path in ("/api/live/snapshot", "/api/live/events", "/api/live/pipeline", "/api/live/pipeline/events"):
+        assert client.get(path).status_code == 401, path
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/api/live/snapshot", headers=auth).json()["running"] is False
+    events = client.get("/api/live/events", headers=auth)
+    assert events.status_code == 200 and "event: live" in events.text
