@@ -208,9 +208,9 @@ async def _events(
     request: Request, hub: Hub, first: Callable[[], dict[str, Any]], event: str, once: bool
 ) -> AsyncIterator[bytes]:
     if once:
-        # Nothing is pushed without a live view: one answer, and the browser asks again in 5 s.
+        # Nothing is pushed without a live view: one answer (saying so), and the browser asks again in 5 s.
         yield b"retry: 5000\n\n"
-        yield sse(await run_in_threadpool(first), event)
+        yield sse({**await run_in_threadpool(first), "once": True}, event)
         return
     q = hub.attach()
     try:

@@ -300,6 +300,7 @@ for (const b of document.querySelectorAll("#timeframe button")) {
 // ------------------------------------------------------------------ connection
 
 let source = null;
+let oneShot = false;
 function connect() {
   source = new EventSource("/api/live/events");
   source.addEventListener("open", () => {
@@ -310,6 +311,7 @@ function connect() {
     stats.messages += 1;
     state.connected = true;
     const msg = JSON.parse(ev.data);
+    oneShot = Boolean(msg.once);
     if (msg.type === "snapshot") onSnapshot(msg);
     else if (msg.type === "update") onUpdate(msg);
     else if (msg.status) {
@@ -318,6 +320,11 @@ function connect() {
     }
   });
   source.addEventListener("error", () => {
+    // A server without a live view answers once and closes: that is not a lost connection.
+    if (oneShot) {
+      oneShot = false;
+      return;
+    }
     state.connected = false;
     drawStatus();
     // EventSource retries by itself unless the server answered with an error status; then start over.

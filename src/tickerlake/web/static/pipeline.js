@@ -90,6 +90,7 @@ function draw(msg) {
 
 let last = {};
 let source = null;
+let oneShot = false;
 function connect() {
   source = new EventSource("/api/live/pipeline/events");
   source.addEventListener("open", () => {
@@ -99,9 +100,15 @@ function connect() {
     window.__pipeline.messages += 1;
     connected = true;
     last = JSON.parse(ev.data);
+    oneShot = Boolean(last.once);
     draw(last);
   });
   source.addEventListener("error", () => {
+    // A server without a live view answers once and closes: that is not a lost connection.
+    if (oneShot) {
+      oneShot = false;
+      return;
+    }
     connected = false;
     draw(last);
     if (source.readyState === EventSource.CLOSED) {
