@@ -55,6 +55,13 @@ def test_save_run_export_csv(server: str, page: Any, shots: Callable[[Any, str],
     page.click("#save")
     page.fill("#save-name", "e2e_days")
     page.fill("#save-desc", "Trading days per ticker in a range")
+    # One type chooser per $parameter, guessed from its name.
+    assert page.eval_on_selector_all(
+        "#save-params select", "els => els.map(e => [e.dataset.param, e.value])"
+    ) == [
+        ["start", "date"],
+        ["end", "date"],
+    ]
     page.click("#save-ok")
     page.wait_for_selector('#saved-list li[data-name="e2e_days"]')
     assert page.inner_text("#query-title") == "e2e_days"
@@ -62,6 +69,7 @@ def test_save_run_export_csv(server: str, page: Any, shots: Callable[[Any, str],
     assert page.input_value("#param-start") == "2022-04-01" and page.input_value("#param-end") == "2022-06-30"
     saved = json.load(urllib.request.urlopen(server + "api/saved/e2e_days", timeout=30))
     assert saved["description"] == "Trading days per ticker in a range"
+    assert [(p["name"], p["type"]) for p in saved["params"]] == [("start", "date"), ("end", "date")]
 
     page.click("#run")
     page.wait_for_function("() => document.getElementById('status').textContent.startsWith('8 rows')")

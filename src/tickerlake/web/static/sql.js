@@ -446,24 +446,57 @@ async function loadSaved() {
       el("div", { class: "desc" }, q.description || q.sql.replace(/\s+/g, " ")))));
 }
 
+const PARAM_TYPES = ["text", "date", "int", "float", "tickers"];
+
+/** The $name parameters of the SQL, in order of first use (string literals and comments skipped). */
+function sqlParams(sql) {
+  const names = [];
+  const code = sql.replace(/'(?:[^']|'')*'|--[^\n]*|\/\*[\s\S]*?\*\//g, " ");
+  for (const m of code.matchAll(/\$([A-Za-z_]\w*)/g)) if (!names.includes(m[1])) names.push(m[1]);
+  return names;
+}
+
+/** A parameter's type: as declared by the query shown, else guessed from its name. */
+function guessType(name) {
+  const known = (current?.params || []).find((p) => p.name === name);
+  if (known) return known.type;
+  if (/^(start|end|date|day|from|to|since|until)(_|$)/i.test(name) || /_(date|day)$/i.test(name)) return "date";
+  if (/^tickers?$/i.test(name)) return "tickers";
+  if (/^(n|limit|top|days|count)$/i.test(name)) return "int";
+  return "text";
+}
+
+/** A type chooser per parameter of the editor's SQL. */
+function renderSaveParams() {
+  clear($("save-params"), sqlParams(editor.value).map((name) =>
+    el("label", {}, `$${name}`,
+      el("select", { "data-param": name }, PARAM_TYPES.map((t) => el("option", { value: t, selected: t === guessType(name) }, t))))));
+}
+
 function openSave() {
   const form = $("save-form");
   const editing = current?.kind === "saved";
   $("save-name").value = editing ? current.name : "";
   $("save-desc").value = editing ? current.description : "";
+  renderSaveParams();
   $("save-delete").classList.toggle("hidden", !editing);
   form.classList.remove("hidden");
   $("save-name").focus();
 }
 
 $("save").addEventListener("click", openSave);
+editor.addEventListener("input", () => {
+  if (!$("save-form").classList.contains("hidden")) renderSaveParams();
+});
 $("save-close").addEventListener("click", () => $("save-form").classList.add("hidden"));
 $("save-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const name = $("save-name").value.trim();
   const sql = editor.value;
-  // Parameters keep their declared types when the query came from a named or saved one.
-  const declared = (current?.params || []).filter((p) => sql.includes(`$${p.name}`));
+  const declared = [...document.querySelectorAll("#save-params select")].map((select) => {
+    const known = (current?.params || []).find((p) => p.name === select.dataset.param);
+    return { name: select.dataset.param, type: select.value, optional: known?.optional ?? false, doc: known?.doc ?? "" };
+  });
   const body = { name, sql, description: $("save-desc").value, params: declared, replace: BY_NAME[name]?.kind === "saved" };
   clear($("query-error"));
   try {
