@@ -933,6 +933,9 @@ SOURCE_SYMBOL_COLUMNS: tuple[str, ...] = ("ticker", "source_symbol", "rule", "so
 _NUMBER_FIELDS = ("open", "high", "low", "close", "adj_close", "volume", "dividends")
 #: Records a file's formats are decided from; when its dates do not tell, all of them are read.
 _SAMPLE_ROWS = 2_000
+#: Records the decimal mark is decided from (every price of a record tells); a later value
+#: that does not fit is noted for the ETL's quarantine, not misread.
+_NUMBER_SAMPLE_ROWS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -1025,7 +1028,8 @@ def decide_plan(
                 date_format = None
     decimal = options.decimal
     if decimal is None and number_cols:
-        samples = [(r[i] or "", ln) for r, ln in zip(sample, lines, strict=True) for i in number_cols]
+        head = zip(sample[:_NUMBER_SAMPLE_ROWS], lines, strict=False)
+        samples = [(r[i] or "", ln) for r, ln in head for i in number_cols]
         if needs_number_cleaning([v for v, _ in samples]):
             decimal = decide_decimal(samples, delimiter)
     return _Plan(date_col, date_format, number_cols, decimal)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv as _pycsv
 import datetime as dt
 import fnmatch
+import itertools
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,6 +69,7 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
     "*.json",
 )
 _BATCH_ROWS = 100_000
+_DECODE = msgspec.json.Decoder().decode
 _JSON_SAMPLE = 1_000
 
 
@@ -306,7 +309,8 @@ def _read_columnar(
     result.layout = layout.kind
     result.tickers = sorted({options.symbols.resolve(s.ticker) for s in layout.series if s.ticker})
     result.ignored_columns = list(layout.ignored)
-    first = next(batches(), None)
+    chunks = batches()
+    first = next(chunks, None)
     cols = layout.columns_needed
     if first is not None:
         arrays, lines = first.arrays, first.lines
@@ -315,29 +319,20 @@ def _read_columnar(
         for i in cols:
             for r, v in enumerate(arrays[i].slice(0, n).to_pylist()):
                 sample[r][i] = v
-        date_col = layout.series[0].columns.get("date")
-        label = labels[date_col] if date_col is not None else "date"
+        date_col = layout.series[0].columns["date"]  # every layout has one
 
         def all_dates() -> Iterator[tuple[pa.Array, np.ndarray]]:
-            assert date_col is not None
             for chunk in batches():
                 yield chunk.arrays[date_col], chunk.lines
 
         try:
-            plan = decide_plan(
-                layout,
-                sample,
-                list(lines[:n]),
-                options,
-                label,
-                ",",
-                all_dates if date_col is not None else None,
-            )
+            plan = decide_plan(layout, sample, list(lines[:n]), options, labels[date_col], ",", all_dates)
         except AmbiguousValues as e:
             raise InputFileError(shown, str(e), row=e.line) from None
+        rest: Iterable[Chunk] = itertools.chain([first], chunks)
     else:
-        plan = decide_plan(layout, [], [], options, "date")
-    yield from read_chunks(batches(), layout, plan, options.symbols, result, warnings, shown, Counters())
+        plan, rest = decide_plan(layout, [], [], options, "date"), ()
+    yield from read_chunks(rest, layout, plan, options.symbols, result, warnings, shown, Counters())
 
 
 def _read_parquet(
@@ -396,8 +391,8 @@ def _json_records(path: str, encoding: str) -> Iterator[tuple[int, Any]]:
         f.seek(0)
         if head.startswith("["):
             try:
-                items = json.load(f)
-            except ValueError as e:
+                items = msgspec.json.decode(f.read())
+            except (msgspec.DecodeError, RecursionError) as e:
                 raise InputFileError(path, f"not valid JSON ({e})") from None
             for i, item in enumerate(items, start=1):
                 yield i, item if isinstance(item, dict) else None
@@ -406,8 +401,8 @@ def _json_records(path: str, encoding: str) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except ValueError:
+                obj = _DECODE(line)
+            except (msgspec.DecodeError, RecursionError):
                 obj = None
             yield lineno, obj if isinstance(obj, dict) else None
 

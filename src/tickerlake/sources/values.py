@@ -119,6 +119,8 @@ def _trimmed(arr: pa.Array) -> pa.Array:
 def _days(text: pa.Array, fmt: DateFormat) -> pa.Array:
     """Days since the epoch per value (null where the value is not in ``fmt``)."""
     shaped = pc.fill_null(pc.match_substring_regex(text, fmt.shape), False)
+    if not pc.any(shaped).as_py():
+        return pa.nulls(len(text), pa.int32())  # the common case for most formats: no parsing
     parsed = pc.strptime(text, format=fmt.strptime, unit="s", error_is_null=True)
     days = pc.cast(pc.cast(parsed, pa.date32()), pa.int32())
     return pc.if_else(shaped, days, pa.nulls(len(text), pa.int32()))
