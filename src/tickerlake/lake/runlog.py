@@ -8,14 +8,17 @@ UTC time, so they sort by time. After an append the oldest files beyond ``keep``
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
 from tickerlake.config import Settings
+from tickerlake.errors import TickerlakeError
 from tickerlake.lake.contract import LakeLayout
 
 __all__ = ["RunLog", "new_run_id"]
@@ -28,6 +31,19 @@ log = logging.getLogger(__name__)
 _PRUNE_EVERY = 20
 _APPENDS: dict[str, int] = {}
 _APPENDS_LOCK = threading.Lock()
+# Records being written in the background (object stores), waited for at exit.
+_PENDING: set[threading.Thread] = set()
+_PENDING_LOCK = threading.Lock()
+_EXIT_WAIT_S = 5.0
+
+
+@atexit.register
+def _flush() -> None:
+    deadline = time.monotonic() + _EXIT_WAIT_S
+    with _PENDING_LOCK:
+        pending = list(_PENDING)
+    for thread in pending:
+        thread.join(max(deadline - time.monotonic(), 0))
 
 
 def new_run_id(now: dt.datetime | None = None) -> tuple[str, str]:
@@ -56,9 +72,23 @@ class RunLog:
 
     def append(self, run_id: str, doc: dict[str, Any]) -> bool:
         """Add one run's record; False if the lake is missing or refused the write (best effort:
-        a read-only or full lake still does its work, the log then misses the run)."""
-        if self.settings.is_local and not self.storage.exists(self.settings.lake_uri):
-            return False  # never create a lake at a mistyped path just to log a run
+        a read-only or full lake still does its work, the log then misses the run).
+
+        On an object store the record is written in the background: the store's retries
+        during an outage (up to a minute) must not hold up the answer the run was for. A
+        process waits for its pending records at exit, a few seconds at most.
+        """
+        if self.settings.is_local:
+            if not self.storage.exists(self.settings.lake_uri):
+                return False  # never create a lake at a mistyped path just to log a run
+            return self._append(run_id, doc)
+        thread = threading.Thread(target=self._append, args=(run_id, doc), name="runlog", daemon=True)
+        with _PENDING_LOCK:
+            _PENDING.add(thread)
+        thread.start()
+        return True
+
+    def _append(self, run_id: str, doc: dict[str, Any]) -> bool:
         try:
             self.storage.write_bytes(
                 self.layout.catalog_file(self.name, f"{run_id}.json"), json.dumps(doc, default=str).encode()
@@ -69,9 +99,12 @@ class RunLog:
                 files = self.storage.list_files(self.folder)
                 for old in files[: max(len(files) - self.keep, 0)]:
                     self.storage.delete(old.uri)
-        except OSError as e:
+        except (OSError, TickerlakeError) as e:
             log.warning("%s: run not recorded: %s", self.name, e)
             return False
+        finally:
+            with _PENDING_LOCK:
+                _PENDING.discard(threading.current_thread())
         return True
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
