@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # the engine pulls in DuckDB and pyiceberg: imported only whe
 __all__ = ["OutputFormat", "parse_params", "query_command", "tables_command"]
 
 
+#: The statuses of runs in the query history.
+_STATUSES = ("ok", "error", "refused", "timeout", "cancelled")
+
+
 class OutputFormat(StrEnum):
     """Output formats of ``tickerlake query``."""
 
@@ -187,6 +191,8 @@ def query_command(
         raise fail("--description, --declare and --replace go with --save NAME")
     if status and not show_history:
         raise fail("--status goes with --history")
+    if status and status not in _STATUSES:
+        raise fail(f"--status {status!r}: one of {', '.join(_STATUSES)}")
     if named == "list":
         if sql or params:
             raise fail("--named list takes no SQL or parameters")
