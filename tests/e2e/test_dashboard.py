@@ -188,7 +188,9 @@ def test_insights_page(server: str, page: Any, shots: Callable[[Any, str], Path]
     # From a past origin: what happened next is drawn beside the bands.
     page.fill("#forecast-origin", "2008-05-19")
     page.dispatch_event("#forecast-origin", "change")
-    page.wait_for_function("() => document.getElementById('forecast-title')?.textContent.includes('May 19, 2008')")
+    page.wait_for_function(
+        "() => document.getElementById('forecast-title')?.textContent.includes('May 19, 2008')"
+    )
     page.wait_for_selector("#forecast-chart" + DRAWN)
     assert "Actual" in chart_names(page, "forecast-chart") and "origin=2008-05-19" in page.url
     assert "It was actually" in page.inner_text("#forecast-narrative")

@@ -219,7 +219,9 @@ def test_anomalies_name_their_contributors(client: Any, bars: Any, actions: Any)
     for a in res["anomalies"]:
         day = fmt_date(dt.date.fromisoformat(a["date"]))
         assert a["narrative"].startswith(f"An anomaly was detected on {day}")
-        assert a["view"] in ("market-wide", "single-ticker") and a["market_wide"] == (a["view"] == "market-wide")
+        assert a["view"] in ("market-wide", "single-ticker") and a["market_wide"] == (
+            a["view"] == "market-wide"
+        )
         assert f"{a['score']:.1f} robust sigmas" in a["narrative"]  # the score shown is the one scored
         assert sum(c["contribution"] for c in a["contributions"]) == pytest.approx(a["deviation"], abs=1e-6)
         named = {c["ticker"] for c in a["contributions"]}
