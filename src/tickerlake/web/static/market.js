@@ -98,6 +98,8 @@ async function render() {
     bindChartEvents();
     if (gen === generation) markDrawn(chart, "market");
     if (gen === generation) renderRecessions(gen);
+    // The day's cards follow the ticker selection.
+    if (gen === generation && params().get("day")) openDay();
   } catch (err) {
     if (gen !== generation) return;
     showError(status, err);
@@ -419,4 +421,3 @@ function drawDrawdowns(node, data) {
 
 sortable(document.getElementById("stats-table"));
 render();
-openDay();
