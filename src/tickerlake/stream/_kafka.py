@@ -250,24 +250,37 @@ def plain_consumer(settings: Settings, bootstrap: str, **extra: Any) -> Consumer
 
 
 def assign_from(
-    consumer: Consumer, topic: str, partitions: Iterable[int], start: str | int, timeout_s: float = 10.0
+    consumer: Consumer,
+    topic: str,
+    partitions: Iterable[int],
+    start: str | int,
+    resume: Mapping[int, int] | None = None,
+    timeout_s: float = 10.0,
 ) -> None:
     """Assign partitions directly (no group membership, no rebalance) from ``start``.
 
     Args:
         start: ``earliest``, ``latest``, or a time in ms since the epoch (each partition
             from its first record at or after it, else from its end).
+        resume: Next offsets of partitions that carry on from a known position instead.
     """
     parts = list(partitions)
     if start == "earliest" or start == "latest":
         at = OFFSET_BEGINNING if start == "earliest" else OFFSET_END
-        consumer.assign([TopicPartition(topic, p, at) for p in parts])
-        return
-    found = consumer.offsets_for_times(
-        [TopicPartition(topic, p, int(start)) for p in parts], timeout=timeout_s
-    )
+        wanted = [TopicPartition(topic, p, at) for p in parts]
+    else:
+        found = consumer.offsets_for_times(
+            [TopicPartition(topic, p, int(start)) for p in parts], timeout=timeout_s
+        )
+        wanted = [
+            TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in found
+        ]
+    known = resume or {}
     consumer.assign(
-        [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in found]
+        [
+            TopicPartition(topic, tp.partition, known[tp.partition]) if tp.partition in known else tp
+            for tp in wanted
+        ]
     )
 
 

@@ -162,6 +162,20 @@ def test_stream_live_command_prints_the_final_state(kit):
     bar = bars.to_pylist()[0]
     assert (q["ticker"], q["trades"], q["volume"], q["last"]) == ("MSFT", 50, bar["volume"], bar["close"])
     assert snap["status"]["events"] == 50 and snap["status"]["group"] == "tickerlake-live"
+    # A reader that reconnects carries on from its positions (here: the last record of each partition).
+    ends = {p: hi for p, (_, hi) in kit.ranges(topic).items() if hi}
+    consumer = _kafka.plain_consumer(kit.settings, kit.bootstrap)
+    try:
+        _kafka.assign_from(
+            consumer, topic, list(ends), "earliest", resume={p: e - 1 for p, e in ends.items()}
+        )
+        got: list = []
+        deadline = time.monotonic() + 20
+        while len(got) < len(ends) and time.monotonic() < deadline:
+            got += [m for m in consumer.consume(100, timeout=0.5) if m.error() is None]
+    finally:
+        consumer.close()
+    assert sorted((m.partition(), m.offset()) for m in got) == sorted((p, e - 1) for p, e in ends.items())
     # The sink's group is refused.
     refused = kit.run_cli("stream", "live", "--topic", topic, "--group", "tickerlake-sink", "--json")
     assert refused.returncode == 2 and "sink" in refused.stderr

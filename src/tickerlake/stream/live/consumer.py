@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tickerlake.config import Settings
+from tickerlake.errors import TickerlakeError
 from tickerlake.stream import _kafka
 from tickerlake.stream.schema import Rules, decode_ticks
 
@@ -144,9 +145,6 @@ class LiveConsumer:
         self._stop.wait(_RETRY_S)
 
     def _run(self) -> None:
-        from tickerlake.errors import TickerlakeError
-
-        first = True
         while not self._stop.is_set():
             try:
                 self.bootstrap = _kafka.resolve_bootstrap(self.settings, self.bootstrap_override)
@@ -158,11 +156,8 @@ class LiveConsumer:
             if parts is None:
                 self._wait("waiting", f"topic {self.topic!r} does not exist yet on {self.bootstrap}")
                 continue
-            # After a reconnect, carry on from where this reader stood; the look-back is for the first start.
-            start = self.start_at if first else "resume"
-            first = False
             try:
-                self._read(parts, start)
+                self._read(parts)
             except Exception as e:  # the live view reports its failure and reconnects, it never dies silently
                 self._wait("waiting", f"{type(e).__name__}: {e}")
 
@@ -171,7 +166,7 @@ class LiveConsumer:
             return start
         return int((time.time() - start) * 1000)
 
-    def _read(self, parts: list[int], start: str | float) -> None:
+    def _read(self, parts: list[int]) -> None:
         assert self.bootstrap is not None
         consumer = _kafka.plain_consumer(
             self.settings,
@@ -180,16 +175,10 @@ class LiveConsumer:
         )
         rules = Rules(known_tickers=None, max_lateness_us=2**62)
         try:
-            if start == "resume":
-                known = {p: o for p, (o, _) in self.status.partitions.items() if o is not None}
-                committed = _kafka.committed_offsets(consumer, self.topic, parts)
-                _kafka.assign_from(consumer, self.topic, parts, "latest")
-                for p in parts:
-                    offset = known.get(p, committed.get(p))
-                    if offset is not None:
-                        _kafka.seek(consumer, self.topic, p, offset)
-            else:
-                _kafka.assign_from(consumer, self.topic, parts, self._start_of(start))
+            # After a reconnect each partition carries on from where this reader stood (the
+            # look-back is for partitions it has no position of: all of them at first).
+            known = {p: o for p, (o, _) in self.status.partitions.items() if o is not None}
+            _kafka.assign_from(consumer, self.topic, parts, self._start_of(self.start_at), resume=known)
             self.status.state, self.status.detail = "reading", f"{self.topic} on {self.bootstrap}"
             last_commit = last_look = time.monotonic()
             while not self._stop.is_set():
