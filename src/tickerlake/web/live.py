@@ -103,10 +103,12 @@ class PipelinePoller:
         self.latest: dict[str, Any] | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._woken = 0.0
 
     def wake(self) -> None:
-        """Make sure the poller runs (it stops by itself when nobody watches)."""
+        """Make sure the poller runs (it stops by itself when nobody watched for 30 s)."""
         with self._lock:
+            self._woken = time.monotonic()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="pipeline-poller", daemon=True)
                 self._thread.start()
@@ -116,8 +118,11 @@ class PipelinePoller:
         while True:
             if self.hub.clients == 0:
                 idle_since = idle_since or time.monotonic()
-                if time.monotonic() - idle_since > 30:
-                    return
+                with self._lock:
+                    # A client woke it just now and is about to attach: keep going.
+                    if time.monotonic() - max(idle_since, self._woken) > 30:
+                        self._thread = None
+                        return
             else:
                 idle_since = None
                 try:
