@@ -136,5 +136,6 @@ def watch_command(
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # A run in progress is finished first; a SIGTERM meanwhile must not cut it short.
         watcher.stop()
+        signal.signal(signal.SIGTERM, previous)
