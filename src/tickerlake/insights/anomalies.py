@@ -583,8 +583,8 @@ def _explain(
     head = f"An anomaly was detected on {fmt_date(day)}"
     if wide:
         text = (
-            f"{head}: a market-wide move, the equal-weight basket {direction} than expected by "
-            f"{fmt_signed_pct(scored_pct)}, {score:.1f} robust sigmas of its two-year history. Daily {label} was "
+            f"{head}: a market-wide move, the equal-weight basket was {direction} than expected "
+            f"({fmt_signed_pct(scored_pct)}, {score:.1f} robust sigmas of its two-year history). Daily {label} was "
             f"{fmt_num(actual_total)} against {fmt_num(expected_total)} expected ({fmt_signed_pct(pct_dev)})"
         )
         text += f", driven primarily by {join_and(parts)}." if parts else "."

@@ -18,6 +18,7 @@ from tickerlake.insights import anomalies, threshold_for
 from tickerlake.insights._panel import build_panel, log_returns
 from tickerlake.insights.anomalies import MARKET_Z, SINGLE_Z, score_days
 from tickerlake.insights.errors import BadInput, EmptyWindow, WindowTooShort
+from tickerlake.insights.narrative import fmt_signed_pct
 
 
 def _day(bars: pa.Table, index: int) -> dt.date:
@@ -57,9 +58,10 @@ def test_market_wide_crash(synth_market) -> None:
     assert crash and crash[0].market_wide and crash[0].direction == "lower"
     assert crash[0].view == "market-wide" and crash[0].scored_series == "equal-weight basket"
     # The narrative shows the deviation that was scored, with its score.
-    assert f"lower than expected by {crash[0].scored_pct:.1f}%, {crash[0].score:.1f} robust sigmas" in (
-        crash[0].narrative.replace("by -", "by -")
+    shown = (
+        f"was lower than expected ({fmt_signed_pct(crash[0].scored_pct)}, {crash[0].score:.1f} robust sigmas"
     )
+    assert shown in crash[0].narrative
     assert crash[0].scored_pct == pytest.approx((math.exp(-0.12) - 1) * 100, abs=3.0)
     assert len(crash[0].top) == 3
     assert sum(c.contribution for c in crash[0].contributions) == pytest.approx(crash[0].deviation)
