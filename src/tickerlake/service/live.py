@@ -22,10 +22,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tickerlake.config import Settings
 from tickerlake.stream.live.core import Alert, Bar, LiveBook, LiveConfig, Quote
+
+if TYPE_CHECKING:
+    from tickerlake.stream.live.consumer import Batch
 
 __all__ = [
     "DEFAULT_LOOKBACK_S",
@@ -203,7 +206,7 @@ class LiveFeed:
             return float(rows[0][0]) if rows else None
         return None
 
-    def _apply(self, batch: Any) -> None:
+    def _apply(self, batch: Batch) -> None:
         with self._lock:
             self.book.apply(batch.tickers, batch.ts_us, batch.price, batch.size, batch.seq)
             if batch.produced_ms is not None:
