@@ -42,7 +42,7 @@ $TL stream topics --create "$TOPIC" --partitions 8 >/dev/null
 $TL stream replay --topic "$TOPIC" --from 2023-10-02 --to 2023-12-12 --ticks-per-bar 1950 --speed 60x --json \
   >"$LOGS/replay.log" 2>&1 &
 REPLAY=$!
-$TL stream sink --topic "$TOPIC" --json >"$LOGS/sink.log" 2>&1 &
+$TL stream sink --topic "$TOPIC" --max-interval 5 --json >"$LOGS/sink.log" 2>&1 &
 SINK=$!
 # Background jobs of a script ignore Ctrl+C: stop them with SIGTERM (the sink commits its open batch).
 trap 'kill -TERM $REPLAY $SINK 2>/dev/null || true; wait $REPLAY $SINK 2>/dev/null || true' EXIT
