@@ -278,7 +278,17 @@ def compaction(root: Path, settings: Settings, bootstrap: str, run: str, commits
     base.run_replay(Path(settings.lake), bootstrap, topic, ("2019-01-01", "2019-12-31"), ticks)
     lake = root / "compact"
     sink = base.start_sink(
-        lake, bootstrap, topic, f"{topic}-g", "--once", "--max-records", "200", "--max-interval", "0.05"
+        lake,
+        bootstrap,
+        topic,
+        f"{topic}-g",
+        "--once",
+        "--timeout",
+        "7200",
+        "--max-records",
+        "200",
+        "--max-interval",
+        "0.05",
     )
     t0 = time.monotonic()
     report = base.run_json(sink, timeout=7200)
