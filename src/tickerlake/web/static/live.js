@@ -208,6 +208,18 @@ function drawCandles() {
   candlesEl.dataset.ticker = t || "";
   candlesEl.dataset.last = bars.length ? String(bars[bars.length - 1].c) : "";
   const x = bars.map((b) => local(b.t));
+  // The session VWAP as it stood at each bar's end (volume-weighted over the day so far).
+  const vwap = [];
+  let day = null;
+  let notional = 0;
+  let volume = 0;
+  for (const b of bars) {
+    const d = Math.floor(b.t / 86400000);
+    if (d !== day) [day, notional, volume] = [d, 0, 0];
+    notional += (b.vwap || 0) * b.v;
+    volume += b.v;
+    vwap.push(volume ? notional / volume : null);
+  }
   plot(
     candlesEl,
     [
@@ -223,11 +235,13 @@ function drawCandles() {
         decreasing: { line: { color: "#d92d20" } },
         yaxis: "y",
       },
+      { type: "scatter", mode: "lines", x, y: vwap, name: "VWAP", line: { color: "#1b74e4", width: 1.2, dash: "dot" }, yaxis: "y", hovertemplate: "VWAP %{y:.2f}<extra></extra>" },
       { type: "bar", x, y: bars.map((b) => b.v), name: "volume", marker: { color: "#cfd6e0" }, yaxis: "y2", hovertemplate: "%{y:,} shares<extra></extra>" },
     ],
     layout({
       showlegend: false,
-      xaxis: axis({ type: "date", rangeslider: { visible: false } }),
+      // Time labels under the volume panel, at the very bottom.
+      xaxis: axis({ type: "date", rangeslider: { visible: false }, anchor: "y2" }),
       yaxis: axis({ domain: [0.26, 1], title: { text: "price", font: { size: 11 } } }),
       yaxis2: axis({ domain: [0, 0.2], title: { text: "volume", font: { size: 11 } } }),
       uirevision: `${t}-${state.tf}`,
