@@ -634,7 +634,12 @@ class QueryEngine:
             return []
         metadata = entry.iceberg.metadata
         out = []
-        for snap in metadata.snapshots:
+        # Newest first; commits within one second (a load and its corporate-actions pass)
+        # are told apart by their sequence number.
+        newest_first = sorted(
+            metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0), reverse=True
+        )
+        for snap in newest_first:
             summary = snap.summary
             values = {k: str(v) for k, v in summary.additional_properties.items()} if summary else {}
             out.append(
@@ -647,7 +652,7 @@ class QueryEngine:
                     current=snap.snapshot_id == metadata.current_snapshot_id,
                 )
             )
-        return sorted(out, key=lambda s: s.timestamp, reverse=True)
+        return out
 
 
 # --------------------------------------------------------------------------- shared engines
