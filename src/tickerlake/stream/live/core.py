@@ -5,7 +5,8 @@
 * the **session** (the UTC date of the trades; US sessions never cross it): open, high,
   low and last by event time, volume, VWAP, and the change against the previous close
   (the last price of the ticker's previous session in the stream, else what the
-  ``previous_close`` lookup answers, e.g. the lake's daily close);
+  ``previous_close`` lookup answers, e.g. the lake's daily close); a trade of a session that
+  is over is counted (:attr:`LiveBook.stale`, and late), never mixed into today's figures;
 * **bars** per timeframe (1 and 5 minutes by default): tumbling windows aligned on the
   epoch, on *event* time. Open, close, high, low, volume and trades of a window are
   exactly those of its trades, whatever order they arrive in, so the bars equal the ones
