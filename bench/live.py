@@ -36,6 +36,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -242,6 +243,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=4.0, help="Seconds before measuring.")
     ap.add_argument("--start", default="2019-01-02", help="First replayed day (8 tickers).")
     ap.add_argument("--end", default="2019-01-31", help="Last replayed day (must outlast the run).")
+    ap.add_argument("--keep", action="store_true", help="Keep the temporary lake and broker folder.")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -295,6 +297,8 @@ def main() -> None:
             from tickerlake.services import down
 
             down(settings, only="kafka")
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
