@@ -26,14 +26,19 @@ from tickerlake.service.selection import (
 )
 
 __all__ = [
+    "CHART_SERIES",
     "MEASURE_LABELS",
     "BarsParams",
     "OhlcParams",
     "bars",
     "line_series",
+    "most_traded",
     "ohlc",
     "ohlc_series",
 ]
+
+#: A line chart draws at most this many series by default: hundreds of lines are no chart.
+CHART_SERIES = 20
 
 
 def _floats(v: np.ndarray, digits: int) -> list[float | None]:
@@ -123,9 +128,10 @@ def line_series(
     if total and measure == "normalised":
         raise BadInput("a total of rebased values means nothing: ask for close, adj_close or volume")
     lo, hi = market.rows(start, end)
-    cols = [market.col(t) for t in tickers]
+    for t in tickers:
+        market.col(t)
     source = "close" if measure == "normalised" else measure
-    block = market.values[source][lo:hi][:, cols]
+    block = market.matrix(source, list(tickers), lo, hi)
     if measure == "normalised":
         block = _rebase(block)
     iso = market.iso[lo:hi]
@@ -175,12 +181,17 @@ def ohlc_series(
     if measure not in OHLC_MEASURES:
         raise BadInput(f"candles are drawn in {', '.join(OHLC_MEASURES)}, not {measure!r}")
     lo, hi = market.rows(start, end)
-    j = market.col(ticker)
-    close = market.values["close"][lo:hi, j]
+    market.col(ticker)
+
+    def values(name: str) -> np.ndarray:
+        column: np.ndarray = market.matrix(name, [ticker], lo, hi)[:, 0]
+        return column
+
+    close = values("close")
     factor = np.ones_like(close)
     if measure == "adj_close":
         with np.errstate(divide="ignore", invalid="ignore"):
-            factor = market.values["adj_close"][lo:hi, j] / close
+            factor = values("adj_close") / close
     elif measure == "normalised":
         ok = np.flatnonzero(~np.isnan(close))
         factor = factor * (100.0 / close[ok[0]] if len(ok) and close[ok[0]] > 0 else np.nan)
@@ -193,8 +204,8 @@ def ohlc_series(
         "dates": iso,
     }
     for name in ("open", "high", "low", "close"):
-        out[name] = _floats((market.values[name][lo:hi, j] * factor)[keep], 4)
-    out["volume"] = _ints(market.values["volume"][lo:hi, j][keep])
+        out[name] = _floats((values(name) * factor)[keep], 4)
+    out["volume"] = _ints(values("volume")[keep])
     out.update(_stats(close[keep] * factor[keep], iso))
     return out
 
@@ -212,7 +223,8 @@ class BarsParams:
         start: First day.
         end: Last day.
         measure: close, adj_close, volume, or normalised (close rebased to 100).
-        total: Also the total across the tickers per day.
+        total: Also the total across the tickers per day (the tickers drawn).
+        limit: At most this many series (the most traded).
     """
 
     tickers: str | None = None
@@ -221,6 +233,7 @@ class BarsParams:
     end: dt.date | None = None
     measure: LineMeasure = "close"
     total: bool = False
+    limit: int = CHART_SERIES
 
 
 @dataclass(frozen=True)
@@ -242,10 +255,32 @@ class OhlcParams:
     measure: OhlcMeasure = "close"
 
 
+def most_traded(market: Market, tickers: Sequence[str], day: dt.date, n: int) -> list[str]:
+    """The ``n`` tickers of ``tickers`` with the highest dollar volume (close × volume) on ``day``
+    (ties alphabetical), in display order; those without a bar that day come last."""
+    bars = market.bars_for(tickers, day, day, columns=("ticker", "date", "close", "volume"))
+    dollars = dict.fromkeys(tickers, -1.0)
+    for t, c, v in zip(*(bars.column(k).to_pylist() for k in ("ticker", "close", "volume")), strict=True):
+        dollars[t] = (c or 0.0) * (v or 0.0)
+    top = set(sorted(tickers, key=lambda t: (-dollars[t], t))[:n])
+    return [t for t in tickers if t in top]
+
+
 def bars(market: Market, p: BarsParams, windows: Mapping[str, Window] | None = None) -> dict[str, Any]:
-    """The line chart's series (see :func:`line_series`) for a selection."""
+    """The line chart's series (see :func:`line_series`) for a selection.
+
+    A selection of more than ``p.limit`` tickers is drawn as its ``p.limit`` most traded
+    (dollar volume on the window's last day); ``shown`` says which and out of how many.
+    """
     span = resolve_span(p.window, p.start, p.end, windows)
-    return line_series(market, market.select(p.tickers), span.start, span.end, p.measure, p.total)
+    chosen = market.select(p.tickers)
+    shown = list(chosen)
+    if len(chosen) > p.limit:
+        _, hi = market.rows(span.start, span.end)
+        shown = most_traded(market, chosen, market.date(hi - 1), p.limit)
+    out = line_series(market, shown, span.start, span.end, p.measure, p.total)
+    out["shown"] = {"tickers": len(shown), "of": len(chosen), "by": "dollar volume on the last day"}
+    return out
 
 
 def ohlc(market: Market, p: OhlcParams, windows: Mapping[str, Window] | None = None) -> dict[str, Any]:

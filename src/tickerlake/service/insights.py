@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tickerlake import insights as ins
 from tickerlake.errors import TickerlakeError
@@ -192,8 +194,46 @@ class SummaryParams(_Windowed):
 # --------------------------------------------------------------------------- operations
 
 
-def _bars(market: Market, tickers: str | None) -> pa.Table:
-    return market.bars_for(market.select(tickers))
+# How many trading days around a window each insight reads: what its pure function looks
+# at outside the window, with room to spare (the results equal those on the whole history;
+# tests/integration/service/test_pushdown.py holds them equal to 1e-9).
+#: Anomalies: the market-wide view's two-year median of two-year medians, and the EWMA
+#: scale (λ = 0.94: 0.94^400 < 1e-10) on both sides of a day.
+ANOMALY_BEFORE, ANOMALY_AFTER = 1_100, 420
+#: Recessions: the pre-window peak is looked for in the year before (the recovery after
+#: the window is read to the end of the data).
+RECESSION_BEFORE = 262
+#: Day-over-day views: the previous trading day and split days just before the window.
+DAY_BEFORE = 10
+
+
+def _shift(market: Market, day: dt.date | None, days: int, right: bool = False) -> dt.date | None:
+    """The trading day ``days`` before (negative) or after ``day`` (None stays None: open end)."""
+    if day is None or market.empty:
+        return None
+    i = int(np.searchsorted(market.dates, np.datetime64(day, "D"), "right" if right else "left"))
+    i = i - 1 + days if right else i + days
+    if i < 0:
+        return None
+    if i >= len(market.dates):
+        return None
+    return market.date(i)
+
+
+def _around(
+    market: Market, start: dt.date | None, end: dt.date | None, before: int, after: int | None
+) -> tuple[dt.date | None, dt.date | None]:
+    """``[start, end]`` widened by ``before`` and ``after`` trading days (``after`` None: to the end)."""
+    lo = _shift(market, start, -before) if start is not None else None
+    hi = None if after is None or end is None else _shift(market, end, after, right=True)
+    return lo, hi
+
+
+def _bars(
+    market: Market, tickers: str | None, start: dt.date | None = None, end: dt.date | None = None
+) -> pa.Table:
+    """The selected tickers' bars in ``[start, end]``, each ticker present (see :meth:`Market.present`)."""
+    return market.present(market.select(tickers), start, end)
 
 
 def _span(p: _Windowed, windows: Windows) -> Span:
@@ -201,58 +241,106 @@ def _span(p: _Windowed, windows: Windows) -> Span:
 
 
 def movers(market: Market, p: MoversParams, windows: Windows = None) -> ins.MoversResult:
-    """Each ticker's change against its own previous trading day, ranked; exclusions reported."""
-    bars = _bars(market, p.tickers)
-    return ins.movers(bars, market.day(p.date), p.n, p.bottom, p.measure, p.rank_by, market.actions)
+    """Each ticker's change against its own previous trading day, ranked; exclusions reported.
+
+    Reads the selection's last days up to the day, and for a ticker without a value in
+    them its first bar and its last bars before the day (a gap or an IPO is reported as in
+    the whole history).
+    """
+    chosen = market.select(p.tickers)
+    day = market.day(p.date)
+    lo = _shift(market, day, -DAY_BEFORE) or market.date(0)
+    hi = _shift(market, day, 1, right=True) or market.date(len(market.dates) - 1)
+    bars = market.bars_for(chosen, lo, hi)
+    before = (
+        bars.filter(
+            pc.and_(
+                pc.less(bars.column("date"), pa.scalar(day, pa.date32())), pc.is_valid(bars.column(p.measure))
+            )
+        )
+        if p.measure in bars.column_names
+        else bars.slice(0, 0)
+    )
+    have = set(pc.unique(before.column("ticker")).to_pylist()) if before.num_rows else set()
+    lacking = [t for t in chosen if t not in have]
+    if lacking:
+        edge = market.slices.boundary(lacking, day, p.measure)
+        # Only the rows outside the slice read already: one row per (ticker, date).
+        outside = pc.or_(
+            pc.less(edge.column("date"), pa.scalar(lo, pa.date32())),
+            pc.greater(edge.column("date"), pa.scalar(hi, pa.date32())),
+        )
+        bars = pa.concat_tables([bars, edge.filter(outside).cast(bars.schema)])
+    return ins.movers(bars, day, p.n, p.bottom, p.measure, p.rank_by, market.actions)
+
+
+def _period_bars(market: Market, tickers: str | None, day: dt.date, grain: str) -> pa.Table:
+    """The previous and the current period, and a trading day past the current one (which
+    tells whether the data covers the whole period)."""
+    first = min(ins.previous_period(day, grain)[0], _shift(market, day, -DAY_BEFORE) or day)
+    end = _shift(market, ins.period_bounds(day, grain)[1], 1, right=True)
+    return _bars(market, tickers, _shift(market, first, -DAY_BEFORE), end)
 
 
 def period(market: Market, p: PeriodParams, windows: Windows = None) -> ins.PeriodResult:
     """The total across tickers for the period containing the day against the previous period."""
-    bars = _bars(market, p.tickers)
-    return ins.period_over_period(bars, market.day(p.date), p.grain, p.measure, market.actions)
+    day = market.day(p.date)
+    bars = _period_bars(market, p.tickers, day, p.grain)
+    return ins.period_over_period(bars, day, p.grain, p.measure, market.actions)
 
 
 def period_to_date(market: Market, p: PeriodToDateParams, windows: Windows = None) -> ins.PeriodResult:
     """Week/month/quarter/year-to-date total against the previous period."""
-    bars = _bars(market, p.tickers)
-    return ins.period_to_date(bars, market.day(p.date), p.grain, p.measure, market.actions)
+    day = market.day(p.date)
+    bars = _period_bars(market, p.tickers, day, p.grain)
+    return ins.period_to_date(bars, day, p.grain, p.measure, market.actions)
+
+
+def _windowed(
+    market: Market, p: _Windowed, windows: Windows, before: int = DAY_BEFORE, after: int | None = 1
+) -> tuple[Span, pa.Table]:
+    span = _span(p, windows)
+    lo, hi = _around(market, span.start, span.end, before, after)
+    return span, _bars(market, p.tickers, lo, hi)
 
 
 def growth(market: Market, p: GrowthParams, windows: Windows = None) -> ins.GrowthResult:
     """Compound growth rate of the total (and of each ticker) over a window."""
-    span = _span(p, windows)
-    return ins.growth(_bars(market, p.tickers), span.start, span.end, p.grain, p.measure, market.actions)
+    span, bars = _windowed(market, p, windows)
+    return ins.growth(bars, span.start, span.end, p.grain, p.measure, market.actions)
 
 
 def ranked(market: Market, p: RankedParams, windows: Windows = None) -> ins.RankedResult:
     """Tickers ranked by their change (prices) or total (volume) over a window."""
-    span = _span(p, windows)
-    bars = _bars(market, p.tickers)
+    span, bars = _windowed(market, p, windows)
     return ins.ranked(bars, span.start, span.end, p.n, p.bottom, p.measure, market.actions)
 
 
 def extremes(market: Market, p: ExtremesParams, windows: Windows = None) -> ins.ExtremesResult:
     """Highest and lowest total (and per-ticker values) over a window, with their dates."""
-    span = _span(p, windows)
-    return ins.extremes(_bars(market, p.tickers), span.start, span.end, p.measure, market.actions)
+    span, bars = _windowed(market, p, windows)
+    return ins.extremes(bars, span.start, span.end, p.measure, market.actions)
 
 
 def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> ins.AnomalyResult:
     """Unusual days found on returns (so a split is never one), with the tickers that drove each."""
-    span = _span(p, windows)
-    bars = _bars(market, p.tickers)
+    span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, ANOMALY_AFTER)
     return ins.anomalies(bars, span.start, span.end, p.sensitivity, p.measure, p.top_n, market.actions)
 
 
 def forecast(market: Market, p: ForecastParams, windows: Windows = None) -> ins.ForecastResult:
     """Point forecast of one ticker or a total close with 80% and 95% prediction intervals, and
-    the actual values after the origin where the lake has them."""
+    the actual values after the origin where the lake has them.
+
+    Reads the chosen tickers' whole history of the measure: the drift is estimated from all of it.
+    """
     market.require()
     chosen = (
         [one_ticker(p.ticker, market.tickers, "a forecast")] if p.ticker else list(market.select(p.tickers))
     )
     target: str | list[str] = chosen[0] if len(chosen) == 1 else chosen
-    return ins.forecast(market.bars_for(chosen), target, p.horizon, p.measure, market.actions, p.origin)
+    bars = market.bars_for(chosen, columns=("ticker", "date", p.measure))
+    return ins.forecast(bars, target, p.horizon, p.measure, market.actions, p.origin)
 
 
 def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> ins.RecessionResult:
@@ -264,7 +352,8 @@ def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> i
     if not p.period and (p.start is None) != (p.end is None):
         raise ins.BadInput("give a period name, or both start and end")
     period_name = p.period or (None if p.start is not None else DEFAULT_RECESSION_PERIOD)
-    bars = _bars(market, p.tickers)
+    start = ins.resolve_window(period_name, windows).start if period_name else p.start
+    bars = _bars(market, p.tickers, _shift(market, start, -RECESSION_BEFORE), None)
     return ins.recession(bars, period_name, p.start, p.end, windows, p.measure, market.actions)
 
 
@@ -336,10 +425,10 @@ def recession_compare(
     from tickerlake.insights import BUILTIN_WINDOWS
 
     chosen = market.select(p.tickers)
-    bars = market.bars_for(chosen)
     rows = []
     for w in (windows or BUILTIN_WINDOWS).values():
         try:
+            bars = market.present(chosen, _shift(market, w.start, -RECESSION_BEFORE), None)
             res = ins.recession(bars, w, measure=p.measure, corporate_actions=market.actions)
         except TickerlakeError as e:
             rows.append(WindowComparison(w.name, w.label, w.start, w.end, error=str(e), tickers={}))
@@ -364,8 +453,8 @@ def recession_compare(
 
 def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.SummaryResult:
     """A QuickSight-style autonarrative: the window's insights ranked by importance."""
-    span = _span(p, windows)
-    return ins.summary(_bars(market, p.tickers), span.start, span.end, p.n, p.measure, market.actions)
+    span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None)
+    return ins.summary(bars, span.start, span.end, p.n, p.measure, market.actions)
 
 
 #: Every insight kind by its CLI command and API path name: (parameters, operation).

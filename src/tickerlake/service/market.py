@@ -1,11 +1,16 @@
-"""The curated bars of one lake state, loaded once per state, for every operation.
+"""One lake state, for every operation: its index up front, its bars by the slice.
 
-Reading ``market.daily_bars`` from Iceberg costs a few hundred milliseconds; pivoting it
-into dates × tickers matrices a few more. :class:`MarketStore` keeps the resulting
-:class:`Market` keyed by a cheap fingerprint of the catalog: any commit (ETL run, stream
-sink) gives a new fingerprint and the next call reloads. The CLI asks once per command and
-the web server once per lake state, through the same store, so both read the same bars the
-same way.
+A 5,700-ticker lake holds 34 million bars; no request needs them all. :class:`Market`
+holds what every answer needs (tickers, trading days, corporate actions: a few hundred
+kilobytes) and reads the bars each request needs — some tickers, some days, some
+columns — through :class:`~tickerlake.lake.pushdown.LakeSlices` (DuckDB SQL over the
+table's Parquet files, pruned by ticker and date). Recent slices are kept in an LRU
+bounded by rows, so a dashboard that asks about the same selection twice reads it once.
+
+:class:`MarketStore` keeps the :class:`Market` of the current lake state keyed by a cheap
+fingerprint of the catalog: any commit (ETL run, stream sink) gives a new fingerprint and
+the next call re-indexes. The CLI asks once per command and the web server once per lake
+state, through the same store, so both read the same bars the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import datetime as dt
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,55 +34,60 @@ from tickerlake.config import Settings
 from tickerlake.insights import NoData, UnknownTicker, Window
 from tickerlake.insights._panel import window_bounds
 from tickerlake.lake.catalog import catalog_fingerprint
-from tickerlake.lake.contract import ACTIONS, BAR_COLUMNS, BARS, read_actions, read_bars
+from tickerlake.lake.contract import ACTIONS, BAR_COLUMNS, BARS
+from tickerlake.lake.pushdown import LakeSlices
 from tickerlake.service.selection import all_windows, order_tickers, parse_tickers
 
 __all__ = [
     "PRICE_COLUMNS",
+    "SLICE_CACHE_ROWS",
     "LakeMeta",
     "Loader",
     "Market",
     "MarketStore",
     "build_market",
     "lake_meta",
-    "read_lake",
+    "open_market",
     "windows",
 ]
 
 #: The price columns of the curated bars (all split-adjusted like ``close``, but adj_close).
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
+#: Bars kept in a market's slice cache (all slices together): ~100 MB of Arrow at most.
+SLICE_CACHE_ROWS = 1_500_000
 # Remote catalogs are re-checked at most this often (a local SQLite file is checked every call).
 _REMOTE_CHECK_S = 5.0
 
-#: Reads ``(bars, corporate_actions)`` of a lake.
-Loader = Callable[[Settings], tuple[pa.Table, pa.Table]]
+#: Opens the slices of a lake's current state; defaults to :meth:`LakeSlices.open`.
+Loader = Callable[[Settings], LakeSlices]
 
 
 @dataclass(frozen=True, eq=False)
 class Market:
-    """The curated bars of one lake state, long and wide.
+    """One lake state: its index, its corporate actions, and its bars by the slice.
 
     Attributes:
-        signature: The catalog fingerprint the data was read at.
-        bars: Long bars (the ``BAR_COLUMNS``), for the insight functions.
+        signature: The catalog fingerprint the state was read at.
+        slices: Reads bars of some tickers and days (SQL, pruned by ticker and date).
         actions: ``market.corporate_actions`` rows.
-        tickers: The lake's tickers in display order; column ``j`` of every matrix is ``tickers[j]``.
+        tickers: The lake's tickers in display order.
         dates: Sorted trading days (``datetime64[D]``), the union over tickers.
         iso: ``dates`` as ISO strings (built once, reused by every answer).
-        values: Per column (open, high, low, close, adj_close, volume) a ``(days, tickers)``
-            float matrix, NaN where the ticker has no bar or no value.
-        loaded_at: Wall-clock time of the load (ISO).
+        first: Each ticker's first day, by ticker.
+        bar_count: How many bars the lake holds.
+        loaded_at: Wall-clock time of the indexing (ISO).
     """
 
     signature: Any
-    bars: pa.Table
+    slices: LakeSlices
     actions: pa.Table
     tickers: tuple[str, ...]
     dates: np.ndarray
     iso: list[str]
-    values: dict[str, np.ndarray]
+    first: dict[str, dt.date]
+    bar_count: int
     loaded_at: str = ""
-    _subsets: dict[tuple[str, ...], pa.Table] = field(default_factory=dict, repr=False)
+    _cache: OrderedDict[tuple[Any, ...], pa.Table] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -110,6 +121,11 @@ class Market:
         assert last is not None  # require() passed
         return day or last
 
+    def date(self, i: int) -> dt.date:
+        """Trading day ``i`` (clamped to the data) as a ``datetime.date``."""
+        day: dt.date = self.dates[min(max(i, 0), len(self.dates) - 1)].astype(object)
+        return day
+
     def select(self, tickers: str | None) -> tuple[str, ...]:
         """The lake's tickers named in comma-separated ``tickers`` (all when empty).
 
@@ -121,7 +137,7 @@ class Market:
         return parse_tickers(tickers, self.tickers)
 
     def col(self, ticker: str) -> int:
-        """The matrix column of ``ticker``.
+        """The position of ``ticker`` in :attr:`tickers`.
 
         Raises:
             UnknownTicker: Not in the lake.
@@ -129,8 +145,9 @@ class Market:
         try:
             return self.tickers.index(ticker)
         except ValueError:
-            have = ", ".join(self.tickers) or "none: the lake is empty"
-            raise UnknownTicker(f"unknown ticker {ticker!r} (the lake has {have})") from None
+            have = ", ".join(self.tickers[:20]) or "none: the lake is empty"
+            more = f" and {len(self.tickers) - 20:,} more" if len(self.tickers) > 20 else ""
+            raise UnknownTicker(f"unknown ticker {ticker!r} (the lake has {have}{more})") from None
 
     def rows(self, start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
         """Indices ``[lo, hi)`` of the trading days in ``[start, end]``.
@@ -143,26 +160,90 @@ class Market:
         self.require()
         return window_bounds(self.dates, start, end)
 
-    def bars_for(self, tickers: Sequence[str]) -> pa.Table:
-        """The long bars of some tickers (all of them: the whole table), cached per set."""
-        key = tuple(sorted(tickers))
-        if not key or set(key) == set(self.tickers):
-            return self.bars
+    def _key(self, tickers: Sequence[str]) -> tuple[str, ...] | None:
+        key = tuple(sorted(set(tickers)))
+        return None if not key or len(key) == len(self.tickers) else key
+
+    def bars_for(
+        self,
+        tickers: Sequence[str],
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        columns: Sequence[str] = BAR_COLUMNS,
+    ) -> pa.Table:
+        """The long bars of some tickers (none or all: every ticker) in ``[start, end]``.
+
+        Read through the slice cache; a slice larger than the cache is read and not kept.
+        """
+        key = (self._key(tickers), start, end, tuple(columns))
         with self._lock:
-            hit = self._subsets.get(key)
-            if hit is None:
-                hit = self.bars.filter(pc.is_in(self.bars.column("ticker"), value_set=pa.array(list(key))))
-                self._subsets[key] = hit
-            return hit
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        out = self.slices.bars(key[0], start, end, columns)
+        with self._lock:
+            if out.num_rows <= SLICE_CACHE_ROWS:
+                self._cache[key] = out
+                total = sum(t.num_rows for t in self._cache.values())
+                while total > SLICE_CACHE_ROWS and len(self._cache) > 1:
+                    _, dropped = self._cache.popitem(last=False)
+                    total -= dropped.num_rows
+        return out
+
+    def present(
+        self,
+        tickers: Sequence[str],
+        start: dt.date | None,
+        end: dt.date | None,
+        columns: Sequence[str] = BAR_COLUMNS,
+    ) -> pa.Table:
+        """:meth:`bars_for` in ``[start, end]``, plus the first bar of each ticker without one there.
+
+        An insight lists a ticker it cannot compare as excluded (with why): a ticker only
+        present outside the window must still reach it, and one row of it does that
+        without changing anything inside the window.
+        """
+        chosen = list(tickers) or list(self.tickers)
+        bars = self.bars_for(chosen, start, end, columns)
+        inside = set(pc.unique(bars.column("ticker")).to_pylist()) if bars.num_rows else set()
+        absent = [t for t in chosen if t not in inside]
+        if not absent:
+            return bars
+        return pa.concat_tables([bars, self.slices.firsts(absent, columns).cast(bars.schema)])
+
+    def matrix(self, name: str, tickers: Sequence[str], lo: int, hi: int) -> np.ndarray:
+        """Trading days ``[lo, hi)`` × ``tickers`` of one column, NaN where there is no value."""
+        out = np.full((hi - lo, len(tickers)), np.nan)
+        if hi <= lo or not tickers:
+            return out
+        bars = self.bars_for(tickers, self.date(lo), self.date(hi - 1))
+        if bars.num_rows == 0 or name not in bars.column_names:
+            return out
+        col_of = {t: j for j, t in enumerate(tickers)}
+        names = bars.column("ticker").to_numpy(zero_copy_only=False)
+        cols = np.fromiter((col_of.get(t, -1) for t in names), dtype=np.int64, count=len(names))
+        days = bars.column("date").to_numpy(zero_copy_only=False).astype("datetime64[D]")
+        rows = np.searchsorted(self.dates, days) - lo
+        raw = pc.cast(bars.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+        ok = cols >= 0
+        out[rows[ok], cols[ok]] = np.where(np.isfinite(raw[ok]), raw[ok], np.nan)
+        return out
+
+
+def _market(slices: LakeSlices, signature: Any) -> Market:
+    index = slices.index()
+    loaded = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    tickers = order_tickers(index.tickers)
+    first = {t: d.astype(object) for t, d in zip(index.tickers, index.first, strict=True)}
+    iso = np.datetime_as_string(index.dates, unit="D").tolist()
+    return Market(
+        signature, slices, slices.actions(), tickers, index.dates, iso, first, int(index.rows.sum()), loaded
+    )
 
 
 def build_market(bars: pa.Table, actions: pa.Table | None = None, signature: Any = None) -> Market:
-    """Pivot long bars into the per-measure matrices of a :class:`Market`.
-
-    Args:
-        bars: Rows in the ``market.daily_bars`` schema (key: ticker, date).
-        actions: ``market.corporate_actions`` rows, if any.
-        signature: The catalog fingerprint to remember.
+    """A :class:`Market` over in-memory bars (rows in the ``market.daily_bars`` schema).
 
     Raises:
         BadInput: Rows without a ticker or a date.
@@ -170,35 +251,14 @@ def build_market(bars: pa.Table, actions: pa.Table | None = None, signature: Any
     from tickerlake.insights import BadInput
 
     keep = [c for c in BAR_COLUMNS if c in bars.column_names]
-    bars = bars.select(keep)
-    actions = actions if actions is not None else pa.table({})
-    loaded = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    if bars.num_rows == 0:
-        empty = np.zeros((0, 0))
-        return Market(signature, bars, actions, (), np.array([], dtype="datetime64[D]"), [],
-                      {c: empty for c in (*PRICE_COLUMNS, "volume")}, loaded)  # fmt: skip
-    if bars.column("ticker").null_count or bars.column("date").null_count:
+    if bars.num_rows and (bars.column("ticker").null_count or bars.column("date").null_count):
         raise BadInput("the daily bars have rows without a ticker or a date")
-    names = pc.utf8_upper(bars.column("ticker")).to_numpy(zero_copy_only=False)
-    tickers = order_tickers(np.unique(names).tolist())
-    col_of = {t: j for j, t in enumerate(tickers)}
-    cols = np.fromiter((col_of[t] for t in names), dtype=np.int64, count=len(names))
-    days = bars.column("date").to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    dates, rows = np.unique(days, return_inverse=True)
-    values: dict[str, np.ndarray] = {}
-    for name in (*PRICE_COLUMNS, "volume"):
-        matrix = np.full((len(dates), len(tickers)), np.nan)
-        if name in bars.column_names:
-            raw = pc.cast(bars.column(name), pa.float64()).to_numpy(zero_copy_only=False)
-            matrix[rows, cols] = np.where(np.isfinite(raw), raw, np.nan)
-        values[name] = matrix
-    iso = np.datetime_as_string(dates, unit="D").tolist()
-    return Market(signature, bars, actions, tickers, dates, iso, values, loaded)
+    return _market(LakeSlices.of_tables(bars.select(keep), actions), signature)
 
 
-def read_lake(settings: Settings) -> tuple[pa.Table, pa.Table]:
-    """The curated bars and corporate actions from the lake's Iceberg tables."""
-    return read_bars(settings), read_actions(settings)
+def open_market(settings: Settings, signature: Any = None, loader: Loader | None = None) -> Market:
+    """The :class:`Market` of a lake's current state."""
+    return _market((loader or LakeSlices.open)(settings), signature)
 
 
 def _metadata_locations(settings: Settings) -> Any:
@@ -214,18 +274,18 @@ def _metadata_locations(settings: Settings) -> Any:
 
 
 class MarketStore:
-    """The :class:`Market` of a lake's current state, read on first use and after each commit.
+    """The :class:`Market` of a lake's current state, indexed on first use and after each commit.
 
     Thread-safe: the web server asks from a thread pool.
 
     Args:
         settings: Runtime settings.
-        loader: Reads ``(bars, corporate_actions)``; defaults to :func:`read_lake`.
+        loader: Opens the lake's slices; defaults to :meth:`LakeSlices.open`.
     """
 
     def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
         self.settings = settings
-        self._loader = loader or read_lake
+        self._loader = loader
         self._lock = threading.Lock()
         self._market: Market | None = None
         self._remote_sig: Any = None
@@ -244,7 +304,7 @@ class MarketStore:
         return self._remote_sig
 
     def market(self) -> Market:
-        """The bars of the current lake state.
+        """The current lake state.
 
         Raises:
             NoData: No lake at the configured local path (nothing is created there).
@@ -262,8 +322,8 @@ class MarketStore:
                     f"no lake at {self.settings.lake_uri}, so it holds no daily bars: "
                     "run `tickerlake ingest sim` and `tickerlake etl`"
                 )
-            bars, actions = self._loader(self.settings)
-            self._market = build_market(bars, actions, sig)
+            # The old state's connection closes with its last reference (a request may still use it).
+            self._market = open_market(self.settings, sig, self._loader)
             return self._market
 
 
@@ -311,7 +371,7 @@ def lake_meta(market: Market, settings: Settings) -> LakeMeta:
         first_date=market.first_date,
         last_date=market.last_date,
         trading_days=len(market.dates),
-        rows=market.bars.num_rows,
+        rows=market.bar_count,
         loaded_at=market.loaded_at,
         windows=windows(settings),
     )

@@ -1,11 +1,12 @@
 """The web server's cache: finished JSON answers per lake state, around the service calls.
 
-Reading the lake's bars is the service layer's job (:class:`~tickerlake.service.market.MarketStore`
-keeps them per lake state for the CLI and the web alike). What only a server needs is
-memory of its answers: a dashboard asks for the same things over and over, and an answer
-costs tens of milliseconds to compute but microseconds to resend. So :class:`LakeCache`
-keeps an LRU of encoded answers keyed by the lake state's fingerprint and the request;
-any commit (ETL run, stream sink) gives a new fingerprint, and old answers age out.
+Reading the lake is the service layer's job (:class:`~tickerlake.service.market.MarketStore`
+keeps each lake state's index and reads bars by the slice, for the CLI and the web alike).
+What only a server needs is memory of its answers: a dashboard asks for the same things
+over and over, and an answer costs milliseconds to seconds to compute but microseconds to
+resend. So :class:`LakeCache` keeps an LRU of encoded answers keyed by the lake state's
+fingerprint and the request (the selection, window and options), bounded by bytes, never
+the table; any commit (ETL run, stream sink) gives a new fingerprint, and old answers go.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from tickerlake.jsonable import jsonable
 from tickerlake.service.market import Loader, Market, MarketStore
 from tickerlake.service.selection import all_windows
 
-__all__ = ["LakeCache", "dumps", "dumps_plain"]
+__all__ = ["RESULT_CACHE_BYTES", "LakeCache", "dumps", "dumps_plain"]
 
-_RESULT_CACHE_SIZE = 512
+#: Encoded answers kept, in bytes (all answers together); a larger answer is sent, not kept.
+RESULT_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def dumps(obj: Any) -> bytes:
@@ -45,13 +47,13 @@ def dumps_plain(obj: Any) -> bytes:
 
 
 class LakeCache:
-    """The lake's bars (through a :class:`MarketStore`) and finished answers per lake state.
+    """The lake's state (through a :class:`MarketStore`) and finished answers per lake state.
 
     Thread-safe: the web server answers requests from a thread pool.
 
     Args:
         settings: Runtime settings.
-        loader: Reads ``(bars, corporate_actions)``; defaults to the lake's Iceberg tables.
+        loader: Opens the lake's slices; defaults to the lake's Iceberg tables.
     """
 
     def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
@@ -60,6 +62,7 @@ class LakeCache:
         self._seen: Market | None = None
         self._results: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._results_lock = threading.Lock()
+        self._bytes = 0
         self.hits = 0
         self.misses = 0
 
@@ -68,12 +71,13 @@ class LakeCache:
         return self.store.signature()
 
     def market(self) -> Market:
-        """The bars of the current lake state (see :meth:`MarketStore.market`)."""
+        """The current lake state (see :meth:`MarketStore.market`)."""
         market = self.store.market()
         if market is not self._seen:
             # A new lake state: answers of the old one can never be asked for again.
             with self._results_lock:
                 self._results.clear()
+                self._bytes = 0
                 self._seen = market
         return market
 
@@ -96,9 +100,12 @@ class LakeCache:
         body = answer if isinstance(answer, bytes) else dumps(answer)
         with self._results_lock:
             self.misses += 1
-            self._results[full] = body
-            while len(self._results) > _RESULT_CACHE_SIZE:
-                self._results.popitem(last=False)
+            if len(body) <= RESULT_CACHE_BYTES and full not in self._results:
+                self._results[full] = body
+                self._bytes += len(body)
+                while self._bytes > RESULT_CACHE_BYTES:
+                    _, old = self._results.popitem(last=False)
+                    self._bytes -= len(old)
         return body
 
     def windows(self) -> dict[str, Window]:

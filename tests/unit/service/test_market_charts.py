@@ -54,8 +54,10 @@ def test_build_market_orders_tickers_and_dates(market: Market) -> None:
     assert market.iso == ["2023-01-09", "2023-01-10", "2023-01-11", "2023-01-13"]
     assert market.first_date == D("2023-01-09") and market.last_date == D("2023-01-13")
     # Values are placed by each row's ticker, whatever the row order.
-    assert market.values["close"][2].tolist() == [9.0, 55.0]
-    assert math.isnan(market.values["close"][0, 1])
+    close = market.matrix("close", ["AAPL", "MSFT"], 0, 4)
+    assert close[2].tolist() == [9.0, 55.0]
+    assert math.isnan(close[0, 1])
+    assert market.matrix("close", ["MSFT"], 2, 4)[0].tolist() == [55.0]  # days 2-3 only
 
 
 def test_order_tickers_puts_fangmant_first() -> None:
@@ -155,10 +157,12 @@ def test_empty_market_says_how_to_fill_it() -> None:
 
 
 def test_bars_for_filters_and_reuses(market: Market) -> None:
-    assert market.bars_for(["MSFT", "AAPL"]) is market.bars
+    assert market.bars_for(["MSFT", "AAPL"]).num_rows == market.bar_count
     msft = market.bars_for(["MSFT"])
     assert set(msft.column("ticker").to_pylist()) == {"MSFT"} and msft.num_rows == 2
-    assert market.bars_for(["MSFT"]) is msft
+    assert market.bars_for(["MSFT"]) is msft  # the slice cache
+    one_day = market.bars_for(["AAPL", "MSFT"], D("2023-01-11"), D("2023-01-11"))
+    assert one_day.column("ticker").to_pylist() == ["AAPL", "MSFT"]
 
 
 @dataclasses.dataclass(frozen=True)
