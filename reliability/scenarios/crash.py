@@ -58,7 +58,10 @@ def _digest(
     return int(rows), int(distinct), int(checksum or 0)
 
 
-_BARS = (("ticker", "date"), ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume"))
+_BARS = (
+    ("ticker", "date"),
+    ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume", "raw_close"),
+)
 _ACTIONS_KEY = ("ticker", "date", "action")
 
 
@@ -70,7 +73,10 @@ def _lake_digest(settings: Settings) -> dict[str, tuple[int, int, int]]:
     return {
         "market.daily_bars": _digest(settings, "market.daily_bars", *_BARS),
         "market.corporate_actions": _digest(
-            settings, "market.corporate_actions", _ACTIONS_KEY, tuple(actions.column_names[:-1])
+            settings,
+            "market.corporate_actions",
+            _ACTIONS_KEY,
+            tuple(c for c in actions.column_names if c != "ingested_at"),
         )
         if actions.num_rows
         else (0, 0, 0),
