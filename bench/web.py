@@ -3,9 +3,10 @@
 Against a ``tickerlake serve`` on the default lake (started here on a free port unless
 ``--url`` names a running one), every endpoint is asked a handful of different questions
 once each (*cold*: the server computes the answer) and then asked them again and again
-(*warm*: the answer comes from the per-lake-state cache). Printed per endpoint: the cold
-median, the warm median, p95 and max over all requests. Target: p95 < 100 ms for bars and
-insights. Then headless Chromium (Debian's ``/usr/bin/chromium``, a fresh profile) loads
+(*warm*: the answer comes from the per-lake-state cache). Cold and warm requests are
+reported apart (median and max of the cold ones, median and p95 of the warm ones), and the
+target is judged on the cold ones, which a user waits for: the slowest cold request of bars
+and of each insight < 100 ms. Then headless Chromium (Debian's ``/usr/bin/chromium``, a fresh profile) loads
 the Market page five times and reports the time from navigation to the chart being drawn
 (the first load also fetches and compiles plotly.js). Target: < 1.5 s.
 
@@ -147,18 +148,18 @@ def measure_api(url: str, runs: int) -> list[dict[str, Any]]:
                 )
             cold.append(ms)
         warm = [client.call(method, path, variants[i % len(variants)])[0] for i in range(runs)]
-        every = cold + warm
         target = name == "bars" or name.startswith("insights")
         out.append(
             {
                 "endpoint": name,
-                "requests": len(every),
+                "cold_requests": len(cold),
+                "warm_requests": len(warm),
                 "cold_median_ms": statistics.median(cold),
+                "cold_max_ms": max(cold),
                 "warm_median_ms": statistics.median(warm),
-                "p95_ms": p95(every),
-                "max_ms": max(every),
+                "warm_p95_ms": p95(warm),
                 "target_ms": TARGET_MS if target else None,
-                "meets_target": (p95(every) < TARGET_MS) if target else None,
+                "meets_target": (max(cold) < TARGET_MS) if target else None,
             }
         )
     return out
@@ -260,7 +261,10 @@ def main() -> None:
     print(
         f"tickerlake web benchmark · {url} · {args.runs} warm requests per endpoint after one cold request per variant"
     )
-    print(f"{'endpoint':30s} {'reqs':>5s} {'cold med':>9s} {'warm med':>9s} {'p95':>8s} {'max':>8s}  target")
+    print(
+        f"{'endpoint':30s} {'cold n':>6s} {'cold med':>9s} {'cold max':>9s} {'warm med':>9s} {'warm p95':>9s}  "
+        "target (cold max)"
+    )
     for row in api:
         verdict = (
             ""
@@ -268,13 +272,14 @@ def main() -> None:
             else ("ok (< 100 ms)" if row["meets_target"] else "MISSED (< 100 ms)")
         )
         print(
-            f"{row['endpoint']:30s} {row['requests']:5d} {row['cold_median_ms']:8.1f}ms {row['warm_median_ms']:8.2f}ms "
-            f"{row['p95_ms']:7.1f}ms {row['max_ms']:7.1f}ms  {verdict}"
+            f"{row['endpoint']:30s} {row['cold_requests']:6d} {row['cold_median_ms']:8.1f}ms "
+            f"{row['cold_max_ms']:8.1f}ms {row['warm_median_ms']:8.2f}ms {row['warm_p95_ms']:8.2f}ms  {verdict}"
         )
     timed = [r for r in api if r["target_ms"] is not None]
-    worst = max(timed, key=lambda r: r["p95_ms"])
+    worst = max(timed, key=lambda r: r["cold_max_ms"])
     print(
-        f"bars + insights: worst p95 {worst['p95_ms']:.1f} ms ({worst['endpoint']}); target < {TARGET_MS:.0f} ms"
+        f"bars + insights: slowest cold request {worst['cold_max_ms']:.1f} ms ({worst['endpoint']}); "
+        f"target < {TARGET_MS:.0f} ms"
     )
     if "skipped" in page:
         print(f"Market page in Chromium: skipped ({page['skipped']})")
