@@ -213,6 +213,10 @@ def _prepared(catalog: Catalog, identifier: str) -> Table:
             # so an old lake keeps working and its new rows carry the column.
             with table.update_schema() as update:
                 update.union_by_name(TABLES[identifier])
+            if identifier == BARS.table:
+                # Its rows predate raw_close: the corporate-actions pass looks at every ticker once.
+                with table.transaction() as tx:
+                    tx.set_properties({PENDING_PROP: json.dumps(["*"])})
         missing = {k: v for k, v in _TABLE_PROPERTIES.items() if table.properties.get(k) != v}
         if missing:
             # The transaction updates ``table`` to the metadata it committed.
@@ -729,7 +733,9 @@ def _load_table(
         on = " AND ".join(f'f."{k}" = e."{k}"' for k in spec.key)
         m_on = " AND ".join(f'm."{k}" = f."{k}"' for k in spec.key)
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW existing AS SELECT * FROM read_parquet({sql_list(existing_files)})"
+            # By name: files written before a column was added lack it (NULL there).
+            f"CREATE OR REPLACE TEMP VIEW existing AS SELECT * FROM read_parquet({sql_list(existing_files)}, "
+            "union_by_name = true)"
         )
         # Derived columns are the corporate-actions pass's, not the file's: a re-sent row
         # equal to what was received is a duplicate (a split ticker's re-sent raw rows

@@ -121,7 +121,8 @@ class LakeSlices:
                 paths = [
                     t.file.file_path.removeprefix("file://") if local else t.file.file_path for t in tasks
                 ]
-                sources[key] = f"read_parquet({sql_list(paths)})"
+                # By name: files written before a column was added (raw_close) lack it.
+                sources[key] = f"read_parquet({sql_list(paths)}, union_by_name = true)"
         return cls(con, sources, columns)
 
     @classmethod

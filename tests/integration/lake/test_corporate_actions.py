@@ -7,13 +7,14 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from tickerlake.cli import app
 from tickerlake.config import Settings
 from tickerlake.lake.catalog import ensure_table, open_catalog
-from tickerlake.lake.contract import DAILY_BARS, read_actions, read_table
+from tickerlake.lake.contract import DAILY_BARS, arrow_schema, read_actions, read_table
 from tickerlake.service.catalog import SuspectedSplit, catalog
 
 pytestmark = pytest.mark.integration
@@ -40,9 +41,19 @@ def bar(lake: str, ticker: str, day: str) -> dict:
 @pytest.fixture(scope="module")
 def real_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     lake = str(tmp_path_factory.mktemp("real") / "lake")
-    # A lake written before raw_close existed: the ETL evolves the table and keeps working.
+    # A lake written before raw_close existed (one ticker's bars in a file without the
+    # column): the ETL evolves the table, keeps working and fills raw_close everywhere.
     old = DAILY_BARS.select(*(f.name for f in DAILY_BARS.fields if f.name != "raw_close"))
-    ensure_table(open_catalog(Settings(lake=lake)), "market.daily_bars", old)
+    table = ensure_table(open_catalog(Settings(lake=lake)), "market.daily_bars", old)
+    days = [dt.date(2004, 1, 5) + dt.timedelta(days=i) for i in range(5)]
+    rows = {"ticker": ["OLD"] * 5, "date": days, "open": [10.0] * 5, "high": [12.0] * 5, "low": [9.0] * 5}
+    rows |= {"close": [10.0, 11.0, 10.5, 11.5, 11.0], "adj_close": [10.0, 11.0, 10.5, 11.5, 11.0]}
+    rows |= {
+        "volume": [100] * 5,
+        "source": ["old"] * 5,
+        "ingested_at": [dt.datetime(2024, 1, 1, tzinfo=dt.UTC)] * 5,
+    }
+    table.append(pa.Table.from_pydict(rows, schema=arrow_schema(old)))
     run(lake, "ingest", "csv", str(REAL / "yahoo_2004_2008.csv"))
     return lake, run(lake, "etl")
 
@@ -70,6 +81,10 @@ def test_split_and_dividends_are_inferred_and_close_is_split_adjusted(real_lake)
     assert (before["close"], before["raw_close"], before["volume"]) == (44.495, 88.99, 2 * 16348400)
     after = bar(lake, "AAPL", "2005-02-28")
     assert (after["close"], after["raw_close"], after["volume"]) == (44.86, 44.86, 11635900)
+    # The evolved table (files with and without raw_close) answers the insights, and the
+    # rows written before the column have it too.
+    assert run(lake, "insights", "anomalies", "--end", "2005-03-31")["days_scanned"] > 100
+    assert bar(lake, "OLD", "2004-01-06")["raw_close"] == 11.0
     # Without a split, raw_close is the close.
     assert bar(lake, "MSFT", "2004-11-12")["raw_close"] == bar(lake, "MSFT", "2004-11-12")["close"] == 29.97
 
