@@ -113,9 +113,44 @@ def _say(text: str) -> None:
     console.print(text, highlight=False, soft_wrap=True)
 
 
+#: A table of more rows than this shows its first and last half of it and says how many are left out.
+SCREEN_ROWS = 20
+# Exclusions listed one per line up to this many; beyond, counted by reason on one line each.
+_EXCLUDED_LINES = 5
+
+
+def _screen(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    """At most a screen of ``rows``: the first and last rows of a long list, and how many are left out."""
+    if len(rows) <= SCREEN_ROWS:
+        return rows
+    half = SCREEN_ROWS // 2
+    gap = (f"… {len(rows) - 2 * half:,} more (--json has all)", *([""] * (width - 1)))
+    return [*rows[:half], gap, *rows[-half:]]
+
+
+def _table(title: str | None, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """``render_rows`` of at most a screen (see :func:`_screen`)."""
+    render_rows(title, columns, _screen(rows, len(columns)))
+
+
 def _excluded(res: Any) -> None:
+    """Each exclusion on a line when few; else one line per reason, with a count and examples."""
+    if len(res.excluded) <= _EXCLUDED_LINES:
+        for e in res.excluded:
+            console.print(f"[dim]excluded {e.ticker}: {e.reason}[/]", highlight=False)
+        return
+    by: dict[str, list[str]] = {}
     for e in res.excluded:
-        console.print(f"[dim]excluded {e.ticker}: {e.reason}[/]", highlight=False)
+        # "no bar on Dec 12, 2023 (first bar Jan 3, 2024)": the part before the details.
+        by.setdefault(e.reason.split(" (")[0], []).append(e.ticker)
+    console.print(f"[dim]excluded {len(res.excluded):,} tickers (--json lists each with its reason):[/]")
+    ranked = sorted(by.items(), key=lambda kv: -len(kv[1]))
+    for reason, who in ranked[:3]:
+        names = ", ".join(who[:3]) + (", …" if len(who) > 3 else "")
+        console.print(f"[dim]  {len(who):,} {reason} ({names})[/]", highlight=False)
+    if len(ranked) > 3:
+        rest = sum(len(w) for _, w in ranked[3:])
+        console.print(f"[dim]  {rest:,} for {len(ranked) - 3} other reasons[/]", highlight=False)
 
 
 @insights_app.command("movers")
@@ -161,7 +196,7 @@ def _print_period(res: Any) -> None:
          _pct(t.pct_change))
         for t in res.tickers
     ]  # fmt: skip
-    render_rows(None, ["ticker", "from", "previous", "to", "current", "change", "change %"], rows)
+    _table(None, ["ticker", "from", "previous", "to", "current", "change", "change %"], rows)
     _excluded(res)
 
 
@@ -236,7 +271,7 @@ def growth_cmd(
              "yes" if t.partial else "")
             for t in res.tickers
         ]  # fmt: skip
-        render_rows(None, ["ticker", "from", "first", "to", "last", f"per {res.grain}", "partial"], rows)
+        _table(None, ["ticker", "from", "first", "to", "last", f"per {res.grain}", "partial"], rows)
 
     render(res, as_json, text)
 
@@ -300,7 +335,7 @@ def extremes_cmd(
     def text() -> None:
         _say(res.narrative)
         rows = [(t.ticker, _num(t.max_value), t.max_date, _num(t.min_value), t.min_date) for t in res.tickers]
-        render_rows(None, ["ticker", "max", "on", "min", "on"], rows)
+        _table(None, ["ticker", "max", "on", "min", "on"], rows)
 
     render(res, as_json, text)
 
@@ -444,6 +479,7 @@ def recessions_cmd(
              _num(r.beta), _num(r.correlation), _recovery(r))
             for r in (*res.tickers, res.basket)
         ]  # fmt: skip
+        rows = [*_screen(rows[:-1], len(rows[-1])), rows[-1]]
         cols = ["rank", "ticker", "return", "max drawdown", "peak → trough", "vol (ann.)", "worst day",
                 "best day", "beta", "corr", "recovery"]  # fmt: skip
         render_rows(f"{res.window.label}: {res.first_date} to {res.last_date}", cols, rows,
@@ -475,7 +511,8 @@ def _print_comparison(cmp: Any) -> None:
     cols = ["window", "from", "to", "basket return", "basket drawdown", "best", "worst", "note"]
     if not any(w.error for w in cmp.windows):  # the note column only says why a window is empty
         cols, rows = cols[:-1], [r[:-1] for r in rows]
-    render_rows(f"every window ({cmp.measure}, equal-weight basket of {', '.join(cmp.tickers)})", cols, rows)
+    who = ", ".join(cmp.tickers) if len(cmp.tickers) <= 8 else f"{len(cmp.tickers):,} tickers"
+    render_rows(f"every window ({cmp.measure}, equal-weight basket of {who})", cols, rows)
 
 
 def _recovery(r: Any) -> str:

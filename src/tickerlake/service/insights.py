@@ -13,7 +13,7 @@ CLI, from ``--define``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,11 +229,21 @@ def _around(
     return lo, hi
 
 
+def _cols(measure: str, returns: bool = False) -> tuple[str, ...]:
+    """The columns an insight reads: the key and its measure; for returns also ``close`` and
+    ``adj_close`` (the basis no corporate action moves). Fewer columns, less to decode."""
+    return tuple(dict.fromkeys(("ticker", "date", measure, *(("close", "adj_close") if returns else ()))))
+
+
 def _bars(
-    market: Market, tickers: str | None, start: dt.date | None = None, end: dt.date | None = None
+    market: Market,
+    tickers: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    columns: Sequence[str],
 ) -> pa.Table:
     """The selected tickers' bars in ``[start, end]``, each ticker present (see :meth:`Market.present`)."""
-    return market.present(market.select(tickers), start, end)
+    return market.present(market.select(tickers), start, end, columns)
 
 
 def _span(p: _Windowed, windows: Windows) -> Span:
@@ -251,7 +261,7 @@ def movers(market: Market, p: MoversParams, windows: Windows = None) -> ins.Move
     day = market.day(p.date)
     lo = _shift(market, day, -DAY_BEFORE) or market.date(0)
     hi = _shift(market, day, 1, right=True) or market.date(len(market.dates) - 1)
-    bars = market.bars_for(chosen, lo, hi)
+    bars = market.bars_for(chosen, lo, hi, _cols(p.measure))
     before = (
         bars.filter(
             pc.and_(
@@ -264,7 +274,7 @@ def movers(market: Market, p: MoversParams, windows: Windows = None) -> ins.Move
     have = set(pc.unique(before.column("ticker")).to_pylist()) if before.num_rows else set()
     lacking = [t for t in chosen if t not in have]
     if lacking:
-        edge = market.slices.boundary(lacking, day, p.measure)
+        edge = market.slices.boundary(lacking, day, p.measure, _cols(p.measure))
         # Only the rows outside the slice read already: one row per (ticker, date).
         outside = pc.or_(
             pc.less(edge.column("date"), pa.scalar(lo, pa.date32())),
@@ -274,34 +284,39 @@ def movers(market: Market, p: MoversParams, windows: Windows = None) -> ins.Move
     return ins.movers(bars, day, p.n, p.bottom, p.measure, p.rank_by, market.actions)
 
 
-def _period_bars(market: Market, tickers: str | None, day: dt.date, grain: str) -> pa.Table:
+def _period_bars(market: Market, tickers: str | None, day: dt.date, grain: str, measure: str) -> pa.Table:
     """The previous and the current period, and a trading day past the current one (which
     tells whether the data covers the whole period)."""
     first = min(ins.previous_period(day, grain)[0], _shift(market, day, -DAY_BEFORE) or day)
     end = _shift(market, ins.period_bounds(day, grain)[1], 1, right=True)
-    return _bars(market, tickers, _shift(market, first, -DAY_BEFORE), end)
+    return _bars(market, tickers, _shift(market, first, -DAY_BEFORE), end, _cols(measure))
 
 
 def period(market: Market, p: PeriodParams, windows: Windows = None) -> ins.PeriodResult:
     """The total across tickers for the period containing the day against the previous period."""
     day = market.day(p.date)
-    bars = _period_bars(market, p.tickers, day, p.grain)
+    bars = _period_bars(market, p.tickers, day, p.grain, p.measure)
     return ins.period_over_period(bars, day, p.grain, p.measure, market.actions)
 
 
 def period_to_date(market: Market, p: PeriodToDateParams, windows: Windows = None) -> ins.PeriodResult:
     """Week/month/quarter/year-to-date total against the previous period."""
     day = market.day(p.date)
-    bars = _period_bars(market, p.tickers, day, p.grain)
+    bars = _period_bars(market, p.tickers, day, p.grain, p.measure)
     return ins.period_to_date(bars, day, p.grain, p.measure, market.actions)
 
 
 def _windowed(
-    market: Market, p: _Windowed, windows: Windows, before: int = DAY_BEFORE, after: int | None = 1
+    market: Market,
+    p: GrowthParams | RankedParams | ExtremesParams | AnomaliesParams | SummaryParams,
+    windows: Windows,
+    before: int = DAY_BEFORE,
+    after: int | None = 1,
+    returns: bool = False,
 ) -> tuple[Span, pa.Table]:
     span = _span(p, windows)
     lo, hi = _around(market, span.start, span.end, before, after)
-    return span, _bars(market, p.tickers, lo, hi)
+    return span, _bars(market, p.tickers, lo, hi, _cols(p.measure, returns))
 
 
 def growth(market: Market, p: GrowthParams, windows: Windows = None) -> ins.GrowthResult:
@@ -324,7 +339,7 @@ def extremes(market: Market, p: ExtremesParams, windows: Windows = None) -> ins.
 
 def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> ins.AnomalyResult:
     """Unusual days found on returns (so a split is never one), with the tickers that drove each."""
-    span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, ANOMALY_AFTER)
+    span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, ANOMALY_AFTER, returns=True)
     return ins.anomalies(bars, span.start, span.end, p.sensitivity, p.measure, p.top_n, market.actions)
 
 
@@ -339,7 +354,7 @@ def forecast(market: Market, p: ForecastParams, windows: Windows = None) -> ins.
         [one_ticker(p.ticker, market.tickers, "a forecast")] if p.ticker else list(market.select(p.tickers))
     )
     target: str | list[str] = chosen[0] if len(chosen) == 1 else chosen
-    bars = market.bars_for(chosen, columns=("ticker", "date", p.measure))
+    bars = market.bars_for(chosen, columns=_cols(p.measure))
     return ins.forecast(bars, target, p.horizon, p.measure, market.actions, p.origin)
 
 
@@ -353,7 +368,7 @@ def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> i
         raise ins.BadInput("give a period name, or both start and end")
     period_name = p.period or (None if p.start is not None else DEFAULT_RECESSION_PERIOD)
     start = ins.resolve_window(period_name, windows).start if period_name else p.start
-    bars = _bars(market, p.tickers, _shift(market, start, -RECESSION_BEFORE), None)
+    bars = _bars(market, p.tickers, _shift(market, start, -RECESSION_BEFORE), None, _cols(p.measure))
     return ins.recession(bars, period_name, p.start, p.end, windows, p.measure, market.actions)
 
 
@@ -428,7 +443,7 @@ def recession_compare(
     rows = []
     for w in (windows or BUILTIN_WINDOWS).values():
         try:
-            bars = market.present(chosen, _shift(market, w.start, -RECESSION_BEFORE), None)
+            bars = market.present(chosen, _shift(market, w.start, -RECESSION_BEFORE), None, _cols(p.measure))
             res = ins.recession(bars, w, measure=p.measure, corporate_actions=market.actions)
         except TickerlakeError as e:
             rows.append(WindowComparison(w.name, w.label, w.start, w.end, error=str(e), tickers={}))
@@ -453,7 +468,7 @@ def recession_compare(
 
 def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.SummaryResult:
     """A QuickSight-style autonarrative: the window's insights ranked by importance."""
-    span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None)
+    span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None, returns=True)
     return ins.summary(bars, span.start, span.end, p.n, p.measure, market.actions)
 
 
