@@ -47,6 +47,7 @@ class Settings(BaseSettings):
         query_timeout_s: Wall-clock limit for one SQL query.
         query_row_limit: Maximum rows returned by the query API.
         duckdb_memory_limit: DuckDB memory limit for ETL and queries.
+        derived_layer: Whether ``etl`` keeps the insight-ready tables (``market.daily_by_date``...).
         recession_windows: User-defined analysis windows for ``insights recessions``:
             ``name=YYYY-MM-DD..YYYY-MM-DD[:label]; ...``.
         sql_rate_per_s: SQL queries per second each web client (token, or address when
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     query_timeout_s: float = 30.0
     query_row_limit: int = 10_000
     duckdb_memory_limit: str = "3GB"
+    derived_layer: bool = True
     recession_windows: str = ""
     sql_rate_per_s: float = 5.0
     sql_burst: int = 20

@@ -108,6 +108,10 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
                     "load the split in a corporate-actions file to apply it",
                     highlight=False,
                 )
+        d = report.derived
+        if d is not None:
+            what = f"{len(d.years)} year(s) rebuilt ({d.rows:,} rows)" if d.years else "up to date"
+            console.print(f"insight-ready tables: {what} in {d.seconds:.1f} s", highlight=False)
 
     payload = {
         "run_id": report.run_id,
@@ -115,6 +119,7 @@ def etl(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         "seconds": report.seconds,
         "tables": [{**t.__dict__, "loaded": t.loaded, "reconciles": t.reconciles} for t in report.tables],
         "corporate_actions": None if report.actions is None else dataclasses.asdict(report.actions),
+        "derived": None if report.derived is None else dataclasses.asdict(report.derived),
     }
     render(payload, as_json, text)
     if not all(t.reconciles for t in report.tables):

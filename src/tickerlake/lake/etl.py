@@ -83,6 +83,7 @@ from tickerlake.lake.contract import (
     sql_map,
 )
 from tickerlake.lake.crawler import CrawlReport, crawl, raw_changed, scan_raw_zone
+from tickerlake.lake.derived import DerivedReport, refresh_derived
 from tickerlake.lake.duck import connect
 from tickerlake.lake.storage import FileEntry, LakeStorage
 from tickerlake.lake.validation import (
@@ -177,6 +178,7 @@ class EtlReport:
         crawl: The crawl report when crawled.
         tables: Per-table loads.
         actions: The corporate-actions pass (None when no ticker was pending).
+        derived: The insight-ready layer's refresh (:mod:`tickerlake.lake.derived`; None: not run).
         seconds: Wall-clock duration.
     """
 
@@ -185,6 +187,7 @@ class EtlReport:
     crawl: CrawlReport | None = None
     tables: list[TableLoad] = field(default_factory=list)
     actions: ActionsPass | None = None
+    derived: DerivedReport | None = None
     seconds: float = 0.0
 
 
@@ -295,6 +298,16 @@ def run_etl(settings: Settings, on_progress: Progress | None = None) -> EtlRepor
         )
         if on_progress:
             on_progress("corporate actions", 1, 1)
+        if settings.derived_layer:
+            # The insight-ready tables, for the years whose bars changed (after the pass: it rewrites bars).
+            report.derived = retry(
+                lambda: refresh_derived(settings, report.run_id),
+                what="etl: insight-ready layer",
+                on=_is_conflict,
+                attempts=_PLAN_ATTEMPTS,
+                base_delay_s=0.05,
+                gave_up="changed under the insight-ready refresh too often; run `tickerlake etl` again",
+            )
     finally:
         con.close()
     report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()

@@ -37,7 +37,10 @@ from tickerlake.lake.contract import (
     sql_literal,
 )
 
-__all__ = ["LakeIndex", "LakeSlices"]
+__all__ = ["BY_DATE_TICKERS", "LakeIndex", "LakeSlices"]
+
+#: Slices of more tickers than this (over a bounded span) read ``market.daily_by_date``.
+BY_DATE_TICKERS = 200
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +74,30 @@ def _materialise(con: Any, name: str, table: pa.Table) -> str:
     return name
 
 
+def _parquet(settings: Settings, paths: Sequence[str]) -> str:
+    local = settings.is_local
+    # By name: files written before a column was added (raw_close) lack it.
+    return f"read_parquet({sql_list([p.removeprefix('file://') if local else p for p in paths])}, union_by_name = true)"
+
+
+def _derived_sources(settings: Settings, catalog: Any, bar_files: list[str]) -> dict[str, str]:
+    """The insight-ready tables' relations, when all three were built from exactly ``bar_files``."""
+    from tickerlake.lake.catalog import load_table_or_none
+    from tickerlake.lake.derived import BY_DATE, DAILY_TOTALS, DIGEST_PROP, TICKER_YEARS, source_digest
+
+    digest = source_digest(bar_files)
+    out: dict[str, str] = {}
+    for key, name in (("by_date", BY_DATE), ("ticker_years", TICKER_YEARS), ("totals", DAILY_TOTALS)):
+        table = load_table_or_none(catalog, name)
+        if table is None or table.properties.get(DIGEST_PROP) != digest:
+            return {}
+        tasks = list(table.scan().plan_files())
+        if not tasks or any(t.delete_files for t in tasks):
+            return {}
+        out[key] = _parquet(settings, [t.file.file_path for t in tasks])
+    return out
+
+
 def _in(values: Sequence[str]) -> str:
     return "(" + ", ".join(sql_literal(v) for v in values) + ")"
 
@@ -91,6 +118,11 @@ class LakeSlices:
         self._src = sources
         self._have = columns
         self._lock = threading.Lock()
+
+    @property
+    def derived(self) -> bool:
+        """Whether the insight-ready layer (:mod:`tickerlake.lake.derived`) is current and used."""
+        return "by_date" in self._src
 
     @classmethod
     def open(cls, settings: Settings) -> LakeSlices:
@@ -117,12 +149,9 @@ class LakeSlices:
                 # pyiceberg's scan applies them.
                 sources[key] = _materialise(con, f"_{key}", read_table(settings, name))
             else:
-                local = settings.is_local
-                paths = [
-                    t.file.file_path.removeprefix("file://") if local else t.file.file_path for t in tasks
-                ]
-                # By name: files written before a column was added (raw_close) lack it.
-                sources[key] = f"read_parquet({sql_list(paths)}, union_by_name = true)"
+                sources[key] = _parquet(settings, [t.file.file_path for t in tasks])
+                if key == "bars":
+                    sources.update(_derived_sources(settings, catalog, [t.file.file_path for t in tasks]))
         return cls(con, sources, columns)
 
     @classmethod
@@ -151,6 +180,8 @@ class LakeSlices:
 
     def index(self) -> LakeIndex:
         """Tickers with their first and last day and bar count, and the trading days."""
+        if self.derived:
+            return self._derived_index()
         src = self._src["bars"]
         per = self._sql(
             f"SELECT upper(ticker) AS ticker, min(date) AS first, max(date) AS last, count(*) AS n "
@@ -167,6 +198,21 @@ class LakeSlices:
             _days(per.column("last")),
             per.column("n").to_numpy().astype(np.int64),
             _days(days.column("date")),
+        )
+
+    def _derived_index(self) -> LakeIndex:
+        """:meth:`index` from ``market.ticker_years`` and ``market.daily_totals`` (a few thousand rows)."""
+        per = self._sql(
+            "SELECT ticker, min(first_date) AS first, max(last_date) AS last, sum(bars) AS n "
+            f"FROM {self._src['ticker_years']} GROUP BY 1 ORDER BY 1"
+        )
+        days = self._sql(f"SELECT date FROM {self._src['totals']} ORDER BY 1")
+        return LakeIndex(
+            tuple(per.column("ticker").to_pylist()),
+            per.column("first").to_numpy().astype("datetime64[D]"),
+            per.column("last").to_numpy().astype("datetime64[D]"),
+            per.column("n").to_numpy().astype(np.int64),
+            days.column("date").to_numpy().astype("datetime64[D]"),
         )
 
     def _where(self, tickers: Sequence[str] | None, start: dt.date | None, end: dt.date | None) -> str:
@@ -188,9 +234,12 @@ class LakeSlices:
     ) -> pa.Table:
         """The bars of ``tickers`` (None: all) in ``[start, end]``, sorted by (ticker, date)."""
         select = ", ".join(sql_ident(c) for c in self.columns(columns))
+        # Many tickers over a bounded span: the date-clustered copy reads a few row groups
+        # where the ticker-clustered table would read a piece of every one.
+        wide = tickers is None or len(tickers) > BY_DATE_TICKERS
+        src = self._src["by_date"] if self.derived and wide and (start or end) else self._src["bars"]
         return self._sql(
-            f"SELECT {select} FROM {self._src['bars']} WHERE {self._where(tickers, start, end)} "
-            "ORDER BY ticker, date"
+            f"SELECT {select} FROM {src} WHERE {self._where(tickers, start, end)} ORDER BY ticker, date"
         )
 
     def boundary(
