@@ -24,16 +24,20 @@ from tickerlake.insights.errors import (
     NotATradingDay,
     UnknownTicker,
 )
-from tickerlake.insights.narrative import fmt_date
+from tickerlake.insights.narrative import fmt_date, fmt_num, join_and
 
 __all__ = [
     "MEASURES",
     "PRICE_MEASURES",
+    "ActionNote",
+    "Basis",
     "Panel",
     "Returns",
     "SplitDay",
     "adjust_splits",
+    "adjusted_for",
     "as_date",
+    "basis",
     "basis_returns",
     "build_panel",
     "log_returns",
@@ -431,3 +435,190 @@ def adjust_splits(panel: Panel, actions: pa.Table | None) -> tuple[Panel, list[S
         j = panel.tickers.index(split.ticker)
         values[:t, j] /= split.ratio
     return Panel(panel.measure, panel.dates, panel.tickers, values, panel.has_row), found
+
+
+@dataclass(frozen=True)
+class ActionNote:
+    """A corporate action that a change across it was adjusted for.
+
+    Attributes:
+        ticker: The ticker.
+        date: Its effective (ex-) date.
+        action: ``split`` or ``dividend``.
+        ratio: New shares per old share (splits).
+        amount: Cash per share (dividends), when known.
+        source: Where it came from (``inferred``, ``suspected``, a file...), when known.
+    """
+
+    ticker: str
+    date: dt.date
+    action: str
+    ratio: float | None
+    amount: float | None
+    source: str | None
+
+    def describe(self) -> str:
+        """E.g. ``a $3.08 dividend on 15 Nov 2004`` or ``a suspected 2:1 split on 28 Feb 2005``."""
+        when = fmt_date(self.date)
+        if self.action == "split":
+            r = self.ratio or 1.0
+            ratio = f"{fmt_num(r)}:1" if r >= 1 else f"1:{fmt_num(1 / r)}"
+            kind = "suspected " if self.source == "suspected" else ""
+            return f"a {kind}{ratio} split on {when}"
+        return f"a ${self.amount:.2f} dividend on {when}" if self.amount else f"a dividend on {when}"
+
+
+def adjusted_for(notes: Sequence[ActionNote], name_tickers: bool = False, most: int = 3) -> str:
+    """A clause ``adjusted for a $3.08 dividend on 15 Nov 2004`` ('' without notes).
+
+    Args:
+        notes: The actions.
+        name_tickers: Say whose action each is (for totals over several tickers).
+        most: List at most this many, then count the rest.
+    """
+    if not notes:
+        return ""
+    parts = [f"{n.ticker}'s {n.describe()[2:]}" if name_tickers else n.describe() for n in notes[:most]]
+    if len(notes) > most:
+        parts.append(f"{len(notes) - most} more")
+    return "adjusted for " + join_and(parts)
+
+
+@dataclass(frozen=True, eq=False)
+class Basis:
+    """A measure's levels with the corporate-action factor that makes their changes returns.
+
+    ``factor`` is 1 until a ticker's first corporate action and steps on each action day
+    by the part of the day's move the action made (adj_close's return against close's, or
+    a split's ratio in unadjusted prices), so ``values * factor`` is a series whose ratios
+    are the returns of :func:`basis_returns`. A change from row ``t0`` to ``t1`` compares
+    ``values[t1]`` (the level as it was) with :meth:`previous` — ``values[t0]`` adjusted for
+    the actions in between, as a terminal's adjusted history shows it.
+
+    Attributes:
+        panel: The measure's panel (the levels shown).
+        factor: ``(T, N)`` cumulative factor; None for volume (split-adjusted by the ETL, no dividends).
+        actions: The actions applied, by ticker then date.
+    """
+
+    panel: Panel
+    factor: np.ndarray | None
+    actions: tuple[ActionNote, ...]
+
+    def previous(self, t0: np.ndarray | int, t1: np.ndarray | int) -> np.ndarray:
+        """Per ticker: the value on row ``t0`` (an int or one row per ticker) on row ``t1``'s basis."""
+        cols = np.arange(len(self.panel.tickers))
+        a = np.broadcast_to(np.asarray(t0), cols.shape)
+        v: np.ndarray = self.panel.values[a, cols]
+        if self.factor is None:
+            return v.copy()
+        b = np.broadcast_to(np.asarray(t1), cols.shape)
+        out: np.ndarray = v * (self.factor[a, cols] / self.factor[b, cols])
+        return out
+
+    def as_of(self, t1: int) -> np.ndarray:
+        """The whole panel on row ``t1``'s basis (row ``t1`` itself unchanged)."""
+        if self.factor is None:
+            return self.panel.values.copy()
+        out: np.ndarray = self.panel.values * (self.factor / self.factor[t1])
+        return out
+
+    def between(self, ticker: str, after: dt.date, upto: dt.date) -> tuple[ActionNote, ...]:
+        """The ticker's applied actions with ``after < date <= upto``."""
+        return tuple(n for n in self.actions if n.ticker == ticker and after < n.date <= upto)
+
+    def across(self, tickers: Sequence[str], after: dt.date, upto: dt.date) -> tuple[ActionNote, ...]:
+        """Applied actions of any of ``tickers`` with ``after < date <= upto``, by date."""
+        who = set(tickers)
+        found = [n for n in self.actions if n.ticker in who and after < n.date <= upto]
+        return tuple(sorted(found, key=lambda n: (n.date, n.ticker)))
+
+
+def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = None) -> Basis:
+    """The measure's panel and the factor that puts any two of its days on one basis.
+
+    The factor follows :func:`basis_returns` (the one definition of a return): where a
+    ticker has ``adj_close`` on both days the day's return is adj_close's, so a dividend
+    (a special one included) moves nothing; else the close's, with a recognised split's
+    jump (known, inferred or suspected, in unadjusted prices) taken out — the day keeps
+    its move net of the split. ``open``, ``high`` and ``low`` share the close's factor
+    (the ETL adjusts them together); ``adj_close`` needs none; volume is left as it is.
+
+    Args:
+        bars: Rows in the ``market.daily_bars`` schema.
+        measure: The measure shown.
+        actions: ``market.corporate_actions`` rows, or None.
+    """
+    panel = build_panel(bars, measure)
+    if measure not in PRICE_MEASURES or measure == "adj_close":
+        return Basis(panel, None, ())
+    with_close = "close" in bars.column_names
+    ref = build_panel(bars, "close") if with_close and measure != "close" else panel
+    raw = log_returns(ref, None, allow_gaps=True).r
+    r = raw.copy()
+    mask, found = split_days(ref, actions)
+    for sp in found:
+        t, j = int(np.searchsorted(ref.dates, np.datetime64(sp.date, "D"))), ref.tickers.index(sp.ticker)
+        r[t, j] = raw[t, j] + math.log(sp.ratio)
+    use = np.zeros(r.shape, dtype=bool)
+    if (
+        with_close
+        and "adj_close" in bars.column_names
+        and bars.column("adj_close").null_count < bars.num_rows
+    ):
+        adj = log_returns(build_panel(bars, "adj_close"), None, allow_gaps=True).r
+        use = ~np.isnan(adj)
+        r[use] = adj[use]
+    step = np.where(np.isnan(r) | np.isnan(raw), 0.0, r - raw)
+    factor = np.exp(np.cumsum(step, axis=0))
+    return Basis(panel, factor, _applied(ref, actions, mask, use))
+
+
+def _applied(
+    panel: Panel, actions: pa.Table | None, split_mask: np.ndarray, adj_used: np.ndarray
+) -> tuple[ActionNote, ...]:
+    """The actions the factor reflects: splits (the close is split-adjusted, or the jump was
+    recognised; a suspected one only then) and dividends on days whose return is adj_close's."""
+    if actions is None or actions.num_rows == 0:
+        return ()
+    cols = {
+        name: actions.column(name).to_pylist()
+        for name in ("ticker", "action", "ratio", "amount", "source")
+        if name in actions.column_names
+    }
+    n = actions.num_rows
+    dates = _date_column(actions).to_pylist()
+    out: list[ActionNote] = []
+    for i in range(n):
+        ticker, action, day = (
+            cols.get("ticker", [None] * n)[i],
+            str(cols.get("action", [""] * n)[i]).lower(),
+            dates[i],
+        )
+        if ticker is None or day is None or action not in ("split", "dividend"):
+            continue
+        key = np.datetime64(day, "D")
+        t = int(np.searchsorted(panel.dates, key))
+        try:
+            j = panel.col(str(ticker))
+        except UnknownTicker:
+            continue
+        on_day = t < len(panel.dates) and panel.dates[t] == key
+        source = cols.get("source", [None] * n)[i]
+        if action == "split":
+            if source == "suspected" and not (on_day and split_mask[t, j]):
+                continue
+        elif not (on_day and adj_used[t, j]):
+            continue
+        ratio, amount = cols.get("ratio", [None] * n)[i], cols.get("amount", [None] * n)[i]
+        out.append(
+            ActionNote(
+                panel.tickers[j],
+                day,
+                action,
+                float(ratio) if ratio is not None else None,
+                float(amount) if amount is not None else None,
+                str(source) if source is not None else None,
+            )
+        )
+    return tuple(sorted(out, key=lambda a: (a.ticker, a.date)))
