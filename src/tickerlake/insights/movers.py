@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import as_date, build_panel, prev_index, split_days
+from tickerlake.insights._panel import as_date, basis, build_panel, prev_index, split_days
 from tickerlake.insights.errors import BadInput
 from tickerlake.insights.narrative import change_phrase, fmt_date, fmt_num, join_and, measure_label
 
@@ -26,10 +26,12 @@ class Mover:
         ticker: The ticker (from the row's ticker column).
         date: The day of the move.
         previous_date: The ticker's previous trading day.
-        previous: Value on ``previous_date``.
-        current: Value on ``date``.
+        previous: Value on ``previous_date``, adjusted for a corporate action on ``date``
+            (so ``pct_change`` is the return no split or dividend moves).
+        current: Value on ``date``, as it was.
         change: ``current - previous``.
         pct_change: ``change / previous * 100``.
+        adjusted_for: The corporate actions ``previous`` is adjusted for, described.
     """
 
     rank: int
@@ -40,6 +42,7 @@ class Mover:
     current: float
     change: float
     pct_change: float
+    adjusted_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,16 @@ def movers(
         raise BadInput(f"--n must be at least 1, got {n}")
     if rank_by not in ("pct_change", "change"):
         raise BadInput(f"unknown ranking {rank_by!r} (pct_change or change)")
-    panel = build_panel(bars, measure)
+    base = basis(bars, measure, corporate_actions)
+    panel = base.panel
     day = as_date(date) if date is not None else panel.last_date
     t = panel.locate(day)
     valid = panel.valid
     prev = prev_index(valid)[t]
-    splits, _ = split_days(panel, corporate_actions)
+    splits, _ = split_days(
+        build_panel(bars, "close") if "close" in bars.column_names else panel, corporate_actions
+    )
+    adjusted = base.previous(prev, t)
     first_row = np.argmax(panel.has_row, axis=0)
     found: list[Mover] = []
     excluded: list[Excluded] = []
@@ -141,9 +148,12 @@ def movers(
         if reason is not None:
             excluded.append(Excluded(ticker, reason))
             continue
-        before, now = float(panel.values[p, j]), float(panel.values[t, j])
+        before, now = float(adjusted[j]), float(panel.values[t, j])
         change = now - before
-        found.append(Mover(0, ticker, day, panel.date(p), before, now, change, change / before * 100.0))
+        notes = tuple(n.describe() for n in base.between(ticker, panel.date(p), day))
+        found.append(
+            Mover(0, ticker, day, panel.date(p), before, now, change, change / before * 100.0, notes)
+        )
     sign = 1.0 if bottom else -1.0
 
     def key(m: Mover) -> tuple[float, str]:
@@ -151,7 +161,17 @@ def movers(
         return (sign * round(getattr(m, rank_by), 9), m.ticker)
 
     ranked = tuple(
-        Mover(i + 1, m.ticker, m.date, m.previous_date, m.previous, m.current, m.change, m.pct_change)
+        Mover(
+            i + 1,
+            m.ticker,
+            m.date,
+            m.previous_date,
+            m.previous,
+            m.current,
+            m.change,
+            m.pct_change,
+            m.adjusted_for,
+        )
         for i, m in enumerate(sorted(found, key=key))
     )
     rows = ranked[:n]
@@ -176,6 +196,11 @@ def _narrative(
         parts = [
             f"{m.ticker} {change_phrase(m.pct_change, m.change)}, from {_value(m.previous, measure)} "
             f"to {_value(m.current, measure)}"
+            + (
+                f" (the previous value adjusted for {join_and(list(m.adjusted_for))})"
+                if m.adjusted_for
+                else ""
+            )
             for m in rows
         ]
         noun, verb = ("movers", "are") if len(rows) > 1 else ("mover", "is")
