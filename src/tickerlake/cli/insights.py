@@ -367,11 +367,15 @@ def anomalies_cmd(
 
     def text() -> None:
         _say(res.narrative)
+        # A screen of them on a universe: the strongest, in date order.
+        shown = sorted(res.anomalies, key=lambda a: -a.score)[:SCREEN_ROWS]
         rows = [
             (a.date, a.view, a.scored_series, _pct(a.scored_pct), f"{a.score:.1f}", _num(a.actual),
              _num(a.expected), ", ".join(f"{c.ticker} {_num(c.actual)} vs {_num(c.expected)}" for c in a.top))
-            for a in res.anomalies
+            for a in res.anomalies if a in shown
         ]  # fmt: skip
+        if len(res.anomalies) > len(shown):
+            rows.append((f"… {len(res.anomalies) - len(shown):,} weaker (--json has all)", *[""] * 7))
         # The deviation shown is the scored series' (the basket's, or the named ticker's).
         cols = ["date", "view", "scored", "deviation", "score", "total", "expected",
                 "top contributors (actual vs expected)"]  # fmt: skip
