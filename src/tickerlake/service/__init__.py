@@ -10,7 +10,7 @@ Modules (imported directly, so that a shell pays only for what it uses):
 
 =================  ===========================================================================
 ``selection``      tickers, days, windows, measures and grains as the user names them (pure)
-``market``         the lake's bars per lake state (:class:`~.market.MarketStore`), the lake's meta
+``market``         one lake state per commit: its index and its bars by the slice (:class:`~.market.MarketStore`), the lake's meta
 ``charts``         the line and candlestick series of the dashboard
 ``insights``       every insight kind, and the recession comparison across windows
 ``queries``        read-only SQL, named and saved queries, the query history, cancel, CSV cells
