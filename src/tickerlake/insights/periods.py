@@ -6,7 +6,9 @@ the other (an IPO, missing data) is left out of both totals and reported as excl
 a listing can never masquerade as a rally.
 
 Price measures (close, adj_close, ...) are levels: a period's value is each ticker's last
-value in the period. Volume is a flow: a period's value is the sum over its trading days.
+value in the period, and the previous value is adjusted for the corporate actions between
+the two days (:class:`~tickerlake.insights._panel.Basis`), so a split or a dividend never
+moves a change. Volume is a flow: a period's value is the sum over its trading days.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import PRICE_MEASURES, Panel, adjust_splits, as_date, build_panel
+from tickerlake.insights._panel import PRICE_MEASURES, Basis, Panel, adjusted_for, as_date, basis
 from tickerlake.insights.errors import BadInput, DateOutsideData, EmptyWindow, UnknownPeriod, WindowTooShort
 from tickerlake.insights.movers import Excluded
 from tickerlake.insights.narrative import (
@@ -108,11 +110,12 @@ class TickerChange:
     Attributes:
         ticker: The ticker.
         from_date: Day of the previous value (None for flows, which sum a period).
-        previous: Previous period's value.
+        previous: Previous period's value (a level adjusted for the corporate actions up to ``to_date``).
         to_date: Day of the current value (None for flows).
-        current: Current period's value.
+        current: Current period's value, as it was.
         change: ``current - previous``.
         pct_change: Percent change (NaN when ``previous`` is zero).
+        adjusted_for: The corporate actions ``previous`` is adjusted for, described.
     """
 
     ticker: str
@@ -122,6 +125,7 @@ class TickerChange:
     current: float
     change: float
     pct_change: float
+    adjusted_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,11 +169,18 @@ class PeriodResult:
     narrative: str
 
 
-def _prepare(bars: pa.Table, measure: str, corporate_actions: pa.Table | None) -> Panel:
-    panel = build_panel(bars, measure)
-    if measure in PRICE_MEASURES:
-        panel, _ = adjust_splits(panel, corporate_actions)
-    return panel
+def _actions_note(base: Basis, rows: list[TickerChange]) -> str:
+    """`` Previous values adjusted for …`` when a corporate action lies inside a compared span."""
+    notes = [
+        n
+        for r in rows
+        if r.from_date is not None and r.to_date is not None
+        for n in base.between(r.ticker, r.from_date, r.to_date)
+    ]
+    if not notes:
+        return ""
+    notes.sort(key=lambda n: (n.date, n.ticker))
+    return f" Previous values are {adjusted_for(notes, name_tickers=True)}."
 
 
 def _span(panel: Panel, start: dt.date, end: dt.date) -> tuple[int, int]:
@@ -192,11 +203,16 @@ def _values(panel: Panel, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _compare(
-    panel: Panel, cur: tuple[int, int], prev: tuple[int, int], cur_label: str, prev_label: str
+    base: Basis, cur: tuple[int, int], prev: tuple[int, int], cur_label: str, prev_label: str
 ) -> tuple[list[TickerChange], list[Excluded], float, float]:
+    panel = base.panel
     now, now_row = _values(panel, *cur)
     was, was_row = _values(panel, *prev)
     level = panel.measure in PRICE_MEASURES
+    if level:
+        # Each previous level on its current day's basis: the change is the return.
+        adj = base.previous(np.maximum(was_row, 0), np.maximum(now_row, 0))
+        was = np.where(np.isnan(was), np.nan, adj)
     rows: list[TickerChange] = []
     excluded: list[Excluded] = []
     for j, ticker in enumerate(panel.tickers):
@@ -204,15 +220,19 @@ def _compare(
         if a and b:
             change = float(now[j] - was[j])
             pct = change / float(was[j]) * 100.0 if was[j] != 0 else math.nan
+            since = panel.date(int(was_row[j])) if level else None
+            upto = panel.date(int(now_row[j])) if level else None
+            notes = base.between(ticker, since, upto) if since and upto else ()
             rows.append(
                 TickerChange(
                     ticker,
-                    panel.date(int(was_row[j])) if level else None,
+                    since,
                     float(was[j]),
-                    panel.date(int(now_row[j])) if level else None,
+                    upto,
                     float(now[j]),
                     change,
                     pct,
+                    tuple(n.describe() for n in notes),
                 )
             )
         elif a or b:
@@ -260,7 +280,8 @@ def period_over_period(
         UnknownPeriod: Unknown grain.
     """
     _check_grain(grain)
-    panel = _prepare(bars, measure, corporate_actions)
+    base = basis(bars, measure, corporate_actions)
+    panel = base.panel
     day = as_date(date) if date is not None else panel.last_date
     t = _anchor(panel, day, grain)
     if grain == "day":
@@ -280,10 +301,11 @@ def period_over_period(
             raise EmptyWindow(f"no trading day in the previous {grain} ({period_label(qs, grain)})")
         complete = pe <= panel.last_date
     cur_label, prev_label = period_label(ps, grain), period_label(qs, grain)
-    rows, excluded, previous, current = _compare(panel, cur, prev, cur_label, prev_label)
+    rows, excluded, previous, current = _compare(base, cur, prev, cur_label, prev_label)
     change = current - previous
     pct = change / previous * 100.0 if previous else math.nan
     text = _period_text(measure, grain, cur_label, prev_label, rows, previous, current, change, pct)
+    text += _actions_note(base, rows)
     if not complete:
         text += f" {cur_label} is not over yet: the data ends {fmt_date(panel.last_date)}."
     return PeriodResult(
@@ -349,7 +371,8 @@ def period_to_date(
     _check_grain(grain)
     if grain == "day":
         raise BadInput("period-to-date needs a week, month, quarter or year grain")
-    panel = _prepare(bars, measure, corporate_actions)
+    base = basis(bars, measure, corporate_actions)
+    panel = base.panel
     day = as_date(date) if date is not None else panel.last_date
     _anchor(panel, day, grain)
     ps, _ = period_bounds(day, grain)
@@ -370,7 +393,7 @@ def period_to_date(
             f"no trading day in the previous {grain} ({period_label(qs, grain)}) to compare with"
         )
     cur_label = f"{period_label(ps, grain)} to date"
-    rows, excluded, previous, current = _compare(panel, cur, prev, cur_label, period_label(qs, grain))
+    rows, excluded, previous, current = _compare(base, cur, prev, cur_label, period_label(qs, grain))
     change = current - previous
     pct = change / previous * 100.0 if previous else math.nan
     label = measure_label(measure)
@@ -382,7 +405,7 @@ def period_to_date(
         text = (
             f"{word}-to-date {label} for {fmt_date(day)} {change_phrase(pct, change)} "
             f"from {fmt_num(previous)} on {fmt_date(when)} to {fmt_num(current)}."
-        )
+        ) + _actions_note(base, rows)
     else:
         text = (
             f"{word}-to-date {label} for {fmt_date(day)} {change_phrase(pct, change)} "
@@ -415,12 +438,13 @@ class TickerGrowth:
     Attributes:
         ticker: The ticker.
         first_date: Day (levels) or period start (flows) of the first value.
-        first_value: The first value.
+        first_value: The first value (a level adjusted for the corporate actions up to ``last_date``).
         last_date: Day (levels) or period start (flows) of the last value.
         last_value: The last value.
         periods: Elapsed grain periods between them.
         rate_pct: Compound growth per grain period, in percent.
         partial: The ticker started or stopped trading inside the window.
+        adjusted_for: The corporate actions ``first_value`` (a level) is adjusted for, described.
     """
 
     ticker: str
@@ -431,6 +455,7 @@ class TickerGrowth:
     periods: float
     rate_pct: float
     partial: bool
+    adjusted_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -493,14 +518,17 @@ def growth(
     periods is the elapsed calendar time in grain units (trading days for the day
     grain). Flows grow from the first to the last calendar period's sum, over the
     number of periods between them (give whole periods: a window starting mid-month
-    compares a partial first month). Only tickers with values at both ends are totalled.
+    compares a partial first month). Only tickers with values at both ends are totalled;
+    a level's first value is adjusted for the corporate actions up to its last day, so
+    growth is the return no split or dividend moves.
 
     Raises:
         WindowTooShort: Less than one grain period between the ends.
         EmptyWindow, DateOutsideData: No data in the window.
     """
     _check_grain(grain)
-    panel = _prepare(bars, measure, corporate_actions)
+    base = basis(bars, measure, corporate_actions)
+    panel = base.panel
     s = as_date(start, "start") if start is not None else None
     e = as_date(end, "end") if end is not None else None
     lo, hi = panel.window(s, e)
@@ -535,6 +563,7 @@ def growth(
     rows: list[TickerGrowth] = []
     excluded: list[Excluded] = []
     full: list[int] = []
+    firsts = np.full(len(panel.tickers), np.nan)
     for j, ticker in enumerate(panel.tickers):
         ok = np.flatnonzero(~np.isnan(values[:, j]))
         if len(ok) == 0:
@@ -543,23 +572,30 @@ def growth(
         a, b = int(ok[0]), int(ok[-1])
         partial = a != 0 or b != len(dates) - 1
         n = elapsed(a, b)
+        v0 = float(values[a, j])
+        notes: tuple[str, ...] = ()
+        if level and base.factor is not None:
+            v0 *= float(base.factor[lo + a, j] / base.factor[lo + b, j])
+            notes = tuple(x.describe() for x in base.between(ticker, panel.date(lo + a), panel.date(lo + b)))
+        firsts[j] = v0
         rows.append(
             TickerGrowth(
                 ticker,
                 dates[a].astype(object),
-                float(values[a, j]),
+                v0,
                 dates[b].astype(object),
                 float(values[b, j]),
                 n,
-                _rate(float(values[a, j]), float(values[b, j]), n),
+                _rate(v0, float(values[b, j]), n),
                 partial,
+                notes,
             )
         )
         if partial:
             excluded.append(Excluded(ticker, "no value at both ends of the window"))
         else:
             full.append(j)
-    first = float(np.sum(values[0, full])) if full else math.nan
+    first = float(np.sum(firsts[full])) if full else math.nan
     last = float(np.sum(values[-1, full])) if full else math.nan
     rate = _rate(first, last, n_all) if full else math.nan
     years = n_all / (365.25 / _DAYS_PER[grain]) if grain != "day" else n_all / 252.0
