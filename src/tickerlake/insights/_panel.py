@@ -567,7 +567,9 @@ def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = Non
         and bars.column("adj_close").null_count < bars.num_rows
     ):
         adj = log_returns(build_panel(bars, "adj_close"), None, allow_gaps=True).r
-        use = ~np.isnan(adj)
+        # A recognised split jump in close means unadjusted prices reached the engine: the
+        # day's move net of the split stands, whatever adj_close (the same feed) says.
+        use = ~np.isnan(adj) & ~mask
         r[use] = adj[use]
     step = np.where(np.isnan(r) | np.isnan(raw), 0.0, r - raw)
     factor = np.exp(np.cumsum(step, axis=0))
