@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import PRICE_MEASURES, adjust_splits, as_date, build_panel
+from tickerlake.insights._panel import PRICE_MEASURES, as_date, basis
 from tickerlake.insights.errors import BadInput
 from tickerlake.insights.movers import Excluded
 from tickerlake.insights.narrative import change_phrase, fmt_date, fmt_num, join_and
@@ -25,13 +25,15 @@ class RankedRow:
         rank: 1 = first in the requested direction.
         ticker: The ticker.
         first_date: Its first trading day in the window.
-        first_value: Its value that day.
+        first_value: Its value that day, adjusted for the corporate actions up to ``last_date``
+            (so ``pct_change`` is the return no split or dividend moves).
         last_date: Its last trading day in the window.
         last_value: Its value that day.
         change: ``last_value - first_value``.
         pct_change: Percent change (the ranking key for prices).
         total: Sum over the window (the ranking key for volume).
         partial: The ticker started or stopped trading inside the window.
+        adjusted_for: The corporate actions ``first_value`` is adjusted for, described.
     """
 
     rank: int
@@ -44,6 +46,7 @@ class RankedRow:
     pct_change: float
     total: float
     partial: bool
+    adjusted_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,8 @@ def ranked(
     """
     if n < 1:
         raise BadInput(f"--n must be at least 1, got {n}")
-    panel = build_panel(bars, measure)
-    if measure in PRICE_MEASURES:
-        panel, _ = adjust_splits(panel, corporate_actions)
+    base = basis(bars, measure, corporate_actions)
+    panel = base.panel
     s = as_date(start, "start") if start is not None else None
     e = as_date(end, "end") if end is not None else None
     lo, hi = panel.window(s, e)
@@ -109,7 +111,8 @@ def ranked(
             excluded.append(Excluded(ticker, f"no {measure} in the window"))
             continue
         a, b = int(ok[0]), int(ok[-1])
-        first, last = float(block[a, j]), float(block[b, j])
+        first, last = float(base.previous(lo + a, lo + b)[j]), float(block[b, j])
+        notes = tuple(x.describe() for x in base.between(ticker, panel.date(lo + a), panel.date(lo + b)))
         change = last - first
         pct = change / first * 100.0 if first else math.nan
         found.append(
@@ -124,6 +127,7 @@ def ranked(
                 pct,
                 float(np.nansum(block[:, j])),
                 a != 0 or b != hi - lo - 1,
+                notes,
             )
         )
     rank_by = "pct_change" if level else "total"
@@ -149,6 +153,8 @@ def ranked(
             part = f"{r.ticker} {change_phrase(r.pct_change, r.change)}, from {fmt_num(r.first_value)} to {fmt_num(r.last_value)}"
             if r.partial:
                 part += f" (trading {fmt_date(r.first_date)} to {fmt_date(r.last_date)} only)"
+            if r.adjusted_for:
+                part += f" (the first value adjusted for {join_and(list(r.adjusted_for))})"
             parts.append(part)
         noun = "tickers" if len(rows) > 1 else "ticker"
         text = f"{which} {len(rows)} {noun} by {measure.replace('_', ' ')} change {span}: {join_and(parts)}."
