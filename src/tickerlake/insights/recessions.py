@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import PRICE_MEASURES, Panel, adjust_splits, as_date, build_panel
+from tickerlake.insights._panel import PRICE_MEASURES, Panel, as_date, basis
 from tickerlake.insights.errors import BadInput, UnknownPeriod, WindowTooShort
 from tickerlake.insights.movers import Excluded
 from tickerlake.insights.narrative import fmt_date, fmt_pct, fmt_signed_pct, join_and
@@ -111,8 +111,8 @@ class TickerRecession:
         ticker: The ticker (or ``BASKET`` for the equal-weight basket).
         first_date: First trading day with a value in the window.
         last_date: Last trading day with a value in the window.
-        start_value: Value on ``first_date``.
-        end_value: Value on ``last_date``.
+        start_value: Value on ``first_date``, adjusted for the corporate actions up to the window's end.
+        end_value: Value on ``last_date`` (on the window's last day: as it was).
         return_pct: ``end_value / start_value - 1``.
         max_drawdown_pct: Largest fall from a running peak inside the window (≤ 0).
         peak_date: The peak before the deepest fall.
@@ -298,7 +298,10 @@ def recession(
     """Analyse a downturn window per ticker, with a ranking and a narrative.
 
     Pass the full history: the pre-window peak is looked for in the year before the
-    window and the recovery after it.
+    window and the recovery after it. Every figure is on the corporate-action basis: the
+    levels are the measure adjusted for the splits and dividends up to the window's last
+    day (:class:`~tickerlake.insights._panel.Basis`), so returns and drawdowns are total
+    returns that no split or dividend moves, and the window's last levels are as they were.
 
     Args:
         bars: Rows in the ``market.daily_bars`` schema.
@@ -307,7 +310,8 @@ def recession(
         end: Window end, when no ``period`` is given.
         windows: User-defined windows by name.
         measure: A price measure.
-        corporate_actions: Optional splits, to back-adjust unadjusted prices.
+        corporate_actions: ``market.corporate_actions`` rows (splits in unadjusted prices are
+            recognised by their jump).
 
     Raises:
         UnknownPeriod: Unknown window name.
@@ -328,14 +332,14 @@ def recession(
         win = Window("custom", s, e, f"{fmt_date(s)} to {fmt_date(e)}")
     else:
         raise BadInput("give a period name or both a start and an end")
-    panel = build_panel(bars, measure)
-    panel, _ = adjust_splits(panel, corporate_actions)
-    lo, hi = panel.window(win.start, win.end)
+    base = basis(bars, measure, corporate_actions)
+    lo, hi = base.panel.window(win.start, win.end)
     if hi - lo < 2:
         raise WindowTooShort(
             f"{win.label} holds {hi - lo} trading day of data; the analysis needs at least 2"
         )
-    return _analyse(panel, win, lo, hi)
+    p = base.panel
+    return _analyse(Panel(p.measure, p.dates, p.tickers, base.as_of(hi - 1), p.has_row), win, lo, hi)
 
 
 def _basket_returns(panel: Panel, lo: int, hi: int) -> np.ndarray:
