@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import adjust_splits, as_date, build_panel
+from tickerlake.insights._panel import as_date, basis
 from tickerlake.insights.anomalies import Anomaly, anomalies
 from tickerlake.insights.errors import WindowTooShort
 from tickerlake.insights.extremes import extremes
@@ -91,8 +91,8 @@ def summary(
     """
     s = as_date(start, "start") if start is not None else None
     e = as_date(end, "end") if end is not None else None
-    panel = build_panel(bars, measure)
-    panel, _ = adjust_splits(panel, corporate_actions)
+    base = basis(bars, measure, corporate_actions)
+    panel = base.panel
     lo, hi = panel.window(s, e)
     if hi - lo < 2:
         raise WindowTooShort(f"a summary needs at least 2 trading days; the window holds {hi - lo}")
@@ -129,8 +129,9 @@ def summary(
         return math.log1p(pct / 100) if pct > -100 else -math.inf
 
     head = label[0].upper() + label[1:]
-    # Change of the total over the tickers present at both ends.
-    v0, v1 = panel.values[lo], panel.values[hi - 1]
+    # Change of the total over the tickers present at both ends, the first levels adjusted
+    # for the corporate actions in between (no split or dividend moves it).
+    v0, v1 = np.where(np.isnan(panel.values[lo]), np.nan, base.previous(lo, hi - 1)), panel.values[hi - 1]
     both = ~np.isnan(v0) & ~np.isnan(v1)
     if both.any():
         a, b = float(v0[both].sum()), float(v1[both].sum())
@@ -161,9 +162,13 @@ def summary(
             basket.max_drawdown_pct,
             text,
         )
-    # Biggest day-over-day move of the total, over the tickers trading on both days.
+    # Biggest day-over-day move of the total, over the tickers trading on both days (each
+    # previous level adjusted for that day's corporate actions).
     start_row = max(lo, 1)
-    cur, prev = panel.values[start_row:hi], panel.values[start_row - 1 : hi - 1]
+    cur = panel.values[start_row:hi]
+    prev = panel.values[start_row - 1 : hi - 1]
+    if base.factor is not None:
+        prev = prev * (base.factor[start_row - 1 : hi - 1] / base.factor[start_row:hi])
     matched = ~np.isnan(cur) & ~np.isnan(prev)
     tot_now, tot_before = np.where(matched, cur, 0).sum(axis=1), np.where(matched, prev, 0).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
