@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from tickerlake import insights as ins
 from tickerlake.errors import TickerlakeError
 from tickerlake.insights import Window
+from tickerlake.insights._panel import PRICE_MEASURES
 from tickerlake.service.market import Market
 from tickerlake.service.selection import (
     DEFAULT_RECESSION_PERIOD,
@@ -230,9 +231,11 @@ def _around(
 
 
 def _cols(measure: str, returns: bool = False) -> tuple[str, ...]:
-    """The columns an insight reads: the key and its measure; for returns also ``close`` and
-    ``adj_close`` (the basis no corporate action moves). Fewer columns, less to decode."""
-    return tuple(dict.fromkeys(("ticker", "date", measure, *(("close", "adj_close") if returns else ()))))
+    """The columns an insight reads: the key and its measure; for returns and for any price
+    measure also ``close`` and ``adj_close`` (the basis no corporate action moves: a change
+    of a price is a return on it). Fewer columns, less to decode."""
+    basis = returns or measure in PRICE_MEASURES
+    return tuple(dict.fromkeys(("ticker", "date", measure, *(("close", "adj_close") if basis else ()))))
 
 
 def _bars(
