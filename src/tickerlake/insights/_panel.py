@@ -541,7 +541,8 @@ def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = Non
     ticker has ``adj_close`` on both days the day's return is adj_close's, so a dividend
     (a special one included) moves nothing; else the close's, with a recognised split's
     jump (known, inferred or suspected, in unadjusted prices) taken out — the day keeps
-    its move net of the split. ``open``, ``high`` and ``low`` share the close's factor
+    its move net of the split. Given the corporate actions, the factor steps on their days
+    only (elsewhere adj_close and close differ by rounding alone). ``open``, ``high`` and ``low`` share the close's factor
     (the ETL adjusts them together); ``adj_close`` needs none; volume is left as it is.
 
     Args:
@@ -572,17 +573,24 @@ def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = Non
         use = ~np.isnan(adj) & ~mask
         r[use] = adj[use]
     step = np.where(np.isnan(r) | np.isnan(raw), 0.0, r - raw)
+    notes, cells = _applied(ref, actions, mask, use)
+    if actions is not None:
+        # The ETL lists every split and dividend it sees in adj_close: on any other day the
+        # two columns differ only by rounding, and a close shown as it was stays exact.
+        step = np.where(cells | mask, step, 0.0)
     factor = np.exp(np.cumsum(step, axis=0))
-    return Basis(panel, factor, _applied(ref, actions, mask, use))
+    return Basis(panel, factor, notes)
 
 
 def _applied(
     panel: Panel, actions: pa.Table | None, split_mask: np.ndarray, adj_used: np.ndarray
-) -> tuple[ActionNote, ...]:
-    """The actions the factor reflects: splits (the close is split-adjusted, or the jump was
-    recognised; a suspected one only then) and dividends on days whose return is adj_close's."""
+) -> tuple[tuple[ActionNote, ...], np.ndarray]:
+    """The actions the factor reflects — splits (the close is split-adjusted, or the jump was
+    recognised; a suspected one only then) and dividends on days whose return is adj_close's —
+    and the cells of every split or dividend row that falls on a trading day."""
+    cells = np.zeros(panel.values.shape, dtype=bool)
     if actions is None or actions.num_rows == 0:
-        return ()
+        return (), cells
     cols = {
         name: actions.column(name).to_pylist()
         for name in ("ticker", "action", "ratio", "amount", "source")
@@ -606,6 +614,8 @@ def _applied(
         except UnknownTicker:
             continue
         on_day = t < len(panel.dates) and panel.dates[t] == key
+        if on_day:
+            cells[t, j] = True
         source = cols.get("source", [None] * n)[i]
         if action == "split":
             if source == "suspected" and not (on_day and split_mask[t, j]):
@@ -623,4 +633,4 @@ def _applied(
                 str(source) if source is not None else None,
             )
         )
-    return tuple(sorted(out, key=lambda a: (a.ticker, a.date)))
+    return tuple(sorted(out, key=lambda a: (a.ticker, a.date))), cells
