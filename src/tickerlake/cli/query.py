@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -26,7 +26,6 @@ from tickerlake.cli._common import (
     render,
     render_rows,
     settings_of,
-    to_jsonable,
     user_errors,
 )
 from tickerlake.config import Settings
@@ -86,24 +85,22 @@ def _print_result(result: QueryResult, fmt: OutputFormat, limit_hint: bool) -> N
 
 
 def _print_named(settings: Settings, as_json: bool) -> None:
-    from tickerlake.service.queries import named_queries, saved_queries
+    from tickerlake.service.queries import listed_queries
 
-    builtin: list[Any] = list(named_queries())
-    saved: list[Any] = list(saved_queries(settings))
+    listed = listed_queries(settings)
 
     def text() -> None:
         rows = [
-            (q.name, getattr(q, "kind", "builtin"),
+            (q.name, q.kind,
              ", ".join(f"{p.name}: {p.type}{'?' if p.optional else ''}" for p in q.params), q.description)
-            for q in [*builtin, *saved]
+            for q in listed
         ]  # fmt: skip
         title = "named queries (tickerlake query --named NAME --param name=value …)"
         render_rows(
             title, ["name", "kind", "parameters", "description"], rows, ["name", "parameters", "description"]
         )
 
-    doc = [{**to_jsonable(q), "kind": "builtin"} for q in builtin] + [to_jsonable(q) for q in saved]
-    render(doc, as_json, text)
+    render(listed, as_json, text)
 
 
 def _save(settings: Settings, name: str, sql: str, description: str, declare: list[str], replace: bool,

@@ -80,12 +80,14 @@ class NamedQuery:
         description: The header's description lines joined into one paragraph.
         params: Declared parameters in header order.
         sql: The full file text (header comments included; DuckDB ignores them).
+        kind: Always ``builtin`` (a saved query's is ``saved``), for listings of both.
     """
 
     name: str
     description: str
     params: tuple[Param, ...]
     sql: str
+    kind: str = "builtin"
 
 
 def parse_named(name: str, text: str) -> NamedQuery:

@@ -36,6 +36,7 @@ __all__ = [
     "delete_saved",
     "get_saved",
     "history",
+    "listed_queries",
     "named_queries",
     "run",
     "save_query",
@@ -91,6 +92,11 @@ def named_queries() -> list[NamedQuery]:
     from tickerlake.query.named import list_named
 
     return list_named()
+
+
+def listed_queries(settings: Settings) -> list[NamedQuery | SavedQuery]:
+    """Every query runnable by name: the built-in ones, then the lake's saved ones (``kind``)."""
+    return [*named_queries(), *saved_queries(settings)]
 
 
 def _limits(settings: Settings, req: QueryRequest, capped: bool) -> tuple[int | None, float | None]:

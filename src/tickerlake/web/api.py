@@ -486,9 +486,9 @@ def insight_summary(
 
 
 @router.get("/named", response_model=list[NamedQuery], summary="Named queries", tags=["query"])
-def named_queries() -> Response:
-    """The shipped named queries with their parameters (saved ones: GET /api/saved)."""
-    return _json(dumps(queries.named_queries()))
+def named_queries(request: Request) -> Response:
+    """Every query runnable by name: the shipped ones, then the lake's saved ones (``kind``)."""
+    return _json(dumps(queries.listed_queries(_cache(request).settings)))
 
 
 def caller(request: Request) -> tuple[str, str]:
