@@ -6,12 +6,12 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import PRICE_MEASURES, Panel, as_date, basis
+from tickerlake.insights._panel import PRICE_MEASURES, Panel, adjusted_for, as_date, basis
 from tickerlake.insights.errors import BadInput, UnknownPeriod, WindowTooShort
 from tickerlake.insights.movers import Excluded
 from tickerlake.insights.narrative import fmt_date, fmt_pct, fmt_signed_pct, join_and
@@ -339,7 +339,13 @@ def recession(
             f"{win.label} holds {hi - lo} trading day of data; the analysis needs at least 2"
         )
     p = base.panel
-    return _analyse(Panel(p.measure, p.dates, p.tickers, base.as_of(hi - 1), p.has_row), win, lo, hi)
+    res = _analyse(Panel(p.measure, p.dates, p.tickers, base.as_of(hi - 1), p.has_row), win, lo, hi)
+    notes = base.across([r.ticker for r in res.tickers], res.first_date, res.last_date)
+    if not notes:
+        return res
+    return replace(
+        res, narrative=f"{res.narrative} Earlier levels are {adjusted_for(notes, name_tickers=True)}."
+    )
 
 
 def _basket_returns(panel: Panel, lo: int, hi: int) -> np.ndarray:
