@@ -616,6 +616,9 @@ def growth(
             f"{when(d_last)} is {'-' if rate < 0 else ''}{fmt_pct(rate)} ({span}): it {verb} "
             f"from {fmt_num(first)} to {fmt_num(last)}, {'-' if annual < 0 else ''}{fmt_pct(annual)} a year."
         )
+        if level:
+            applied = base.across([panel.tickers[j] for j in full], d_first, d_last)
+            text += f" The first values are {adjusted_for(applied, name_tickers=True)}." if applied else ""
     return GrowthResult(
         s or panel.date(lo),
         e or panel.date(hi - 1),
