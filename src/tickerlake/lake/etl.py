@@ -713,6 +713,7 @@ def _load_table(
         load.duplicates = valid - kept
         faults.point("etl.staged")
         _commit_quarantine(catalog, spec.name, quarantined, duck_hash, summary, load)
+        summary.update(_count_props(load))
         faults.point("etl.quarantine-committed")
         try:
             with table.transaction() as tx:
@@ -777,6 +778,7 @@ def _load_table(
         )
         faults.point("etl.staged")
         _commit_quarantine(catalog, spec.name, quarantined, duck_hash, summary, load)
+        summary.update(_count_props(load))
         faults.point("etl.quarantine-committed")
         try:
             with table.transaction() as tx:
@@ -863,6 +865,16 @@ def _delete(storage: LakeStorage, uris: list[str]) -> None:
     for uri in uris:
         with contextlib.suppress(FileNotFoundError, OSError):
             storage.delete(uri)
+
+
+def _count_props(load: TableLoad) -> dict[str, str]:
+    """A load's counts for its table commit's snapshot summary (the Pipeline page reconciles
+    a run from them: read = loaded + duplicates + quarantined)."""
+    return {
+        "tickerlake.etl.read": str(load.read),
+        "tickerlake.etl.duplicates": str(load.duplicates),
+        "tickerlake.etl.quarantined": str(load.quarantined),
+    }
 
 
 def _commit_quarantine(
