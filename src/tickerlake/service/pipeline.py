@@ -24,6 +24,7 @@ import json
 import posixpath
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,6 +359,12 @@ def recent_crawls(settings: Settings, n: int = 10) -> list[CrawlRun]:
     return out
 
 
+def _carry(props: Mapping[str, str], key: str, before: int | None) -> int | None:
+    """A count from a snapshot summary; a later commit of the run without it (the
+    corporate-actions pass's) keeps the load's."""
+    return _int(props[key]) if key in props else before
+
+
 def etl_runs(settings: Settings, n: int = 10) -> list[EtlRun]:
     """The newest ETL runs first, from the curated tables' and the quarantine's snapshot summaries."""
     from tickerlake.lake.catalog import load_table_or_none, open_catalog
@@ -373,28 +380,35 @@ def etl_runs(settings: Settings, n: int = 10) -> list[EtlRun]:
             run_id = props.get("tickerlake.etl.run")
             if not run_id:
                 continue
-            run = runs.setdefault(run_id, {"at": snap.timestamp_ms, "tables": {}, "quarantined": 0})
+            run = runs.setdefault(
+                run_id, {"at": snap.timestamp_ms, "tables": {}, "quarantined": 0, "loaded": 0}
+            )
             run["at"] = min(run["at"], snap.timestamp_ms)
             added = _int(props.get("added-records")) or 0
             if name == _QUARANTINE:
                 run["quarantined"] += added
                 continue
             prev = run["tables"].get(name)
+            deleted = _int(props.get("deleted-records")) or 0
+            if "tickerlake.etl.pass" not in props:
+                # The corporate-actions pass rewrites bars and adds inferred actions: not rows read.
+                run["loaded"] += added - deleted
+
             row = EtlTableRun(
                 table=name,
-                files=_int(props.get("tickerlake.etl.files")),
+                files=_carry(props, "tickerlake.etl.files", prev.files if prev else None),
                 added=added + (prev.added if prev else 0),
-                deleted=(_int(props.get("deleted-records")) or 0) + (prev.deleted if prev else 0),
-                read=_int(props.get("tickerlake.etl.read")),
-                duplicates=_int(props.get("tickerlake.etl.duplicates")),
-                quarantined=_int(props.get("tickerlake.etl.quarantined")),
+                deleted=deleted + (prev.deleted if prev else 0),
+                read=_carry(props, "tickerlake.etl.read", prev.read if prev else None),
+                duplicates=_carry(props, "tickerlake.etl.duplicates", prev.duplicates if prev else None),
+                quarantined=_carry(props, "tickerlake.etl.quarantined", prev.quarantined if prev else None),
             )
             run["tables"][name] = row
     counted = _watch_counts(settings)
     out = []
     for run_id, run in sorted(runs.items(), key=lambda kv: kv[1]["at"], reverse=True)[:n]:
         tables: list[EtlTableRun] = list(run["tables"].values())
-        loaded = sum(t.added - t.deleted for t in tables)
+        loaded = run["loaded"]
         quarantined = run["quarantined"]
         watched = [counted.get((run_id, t.table)) for t in tables]
         if tables and all(w is not None for w in watched):
@@ -408,11 +422,13 @@ def etl_runs(settings: Settings, n: int = 10) -> list[EtlRun]:
                 )
             loaded = sum((_int(w.get("inserted")) or 0) + (_int(w.get("updated")) or 0) for w in watched if w)
             quarantined = sum(t.quarantined or 0 for t in tables)
-        reads = [t.read for t in tables if t.read is not None]
-        dup_counts = [t.duplicates for t in tables if t.duplicates is not None]
-        # Only a run whose every table records its counts can be reconciled.
-        read = sum(reads) if tables and len(reads) == len(tables) else None
-        dups = sum(dup_counts) if tables and len(dup_counts) == len(tables) else None
+        # The tables the run loaded files into (not those only its corporate-actions pass wrote).
+        loads = [t for t in tables if t.files is not None] or tables
+        reads = [t.read for t in loads if t.read is not None]
+        dup_counts = [t.duplicates for t in loads if t.duplicates is not None]
+        # Only a run whose every loaded table records its counts can be reconciled.
+        read = sum(reads) if loads and len(reads) == len(loads) else None
+        dups = sum(dup_counts) if loads and len(dup_counts) == len(loads) else None
         out.append(
             EtlRun(
                 run_id=run_id,
