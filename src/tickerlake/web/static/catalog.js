@@ -151,6 +151,25 @@ function renderCrawl(report) {
   );
 }
 
+function renderSuspected(splits) {
+  const body = $("suspected-body");
+  if (!splits || !splits.length) {
+    clear(body, el("p", { class: "muted" }, "None: every split in the lake is known (an actions file) or inferred from an adjusted close."));
+  } else {
+    const ratio = (r) => (r >= 1 ? `${r}:1` : `1:${Math.round(1 / r)}`);
+    clear(body,
+      el("p", { class: "narrative" },
+        "A one-day jump matching a split ratio in prices without an adjusted close. The close is left as traded; " +
+        "insights take the jump out of returns. Confirm a split with a corporate-actions file to apply it."),
+      el("div", { class: "table-wrap", style: "margin-top:8px" }, el("table", { class: "data", id: "suspected-table" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Ticker"), el("th", {}, "Date"), el("th", { class: "num" }, "Ratio"))),
+        el("tbody", {}, splits.map((s) => el("tr", {},
+          el("td", { class: "mono" }, el("b", {}, s.ticker)), el("td", {}, s.date), el("td", { class: "num" }, ratio(s.ratio))))))),
+    );
+  }
+  markDrawn(body, "suspected");
+}
+
 async function start() {
   try {
     catalog = await api("/api/catalog");
@@ -169,6 +188,7 @@ async function start() {
   $("stat-crawl").textContent = catalog.crawl && catalog.crawl.started_at ? when(catalog.crawl.started_at) : "never";
   renderList();
   renderCrawl(catalog.crawl);
+  renderSuspected(catalog.suspected_splits);
   const wanted = params().get("table");
   const first = catalog.tables.find((t) => t.name === wanted) || catalog.tables.find((t) => t.name === "market.daily_bars") || catalog.tables[0];
   if (first) choose(first.name, false);
