@@ -7,6 +7,7 @@ Chromium is never downloaded by Playwright: it is the system's ``/usr/bin/chromi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "browser", "server", "shots", "sim_lake_path"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "browser", "serve", "server", "shots", "sim_lake_path"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -69,9 +70,16 @@ def sim_lake_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(sim_lake_path: Path) -> Iterator[str]:
     """Base URL (``http://127.0.0.1:<port>/``) of ``tickerlake serve`` on the simulated lake."""
+    with serve(sim_lake_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve(lake: Path) -> Iterator[str]:
+    """Run ``tickerlake serve`` on ``lake`` (a free loopback port) and yield its base URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKERLAKE_")}
     proc = subprocess.Popen(
-        [*_cli(), "--lake", str(sim_lake_path), "serve", "--host", "127.0.0.1", "--port", "0", "--json"],
+        [*_cli(), "--lake", str(lake), "serve", "--host", "127.0.0.1", "--port", "0", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
