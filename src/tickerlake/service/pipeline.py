@@ -188,7 +188,7 @@ class EtlRun:
             rows the run's commits added (added minus rewritten).
         duplicates: Duplicates, when every table records them.
         reconciles: Whether read = loaded + duplicates + quarantined (None when not recorded:
-            ``tickerlake watch`` records these counts for its runs, ``tickerlake etl`` prints them).
+            every ETL commit carries them in its snapshot summary; runs of older versions lack them).
     """
 
     run_id: str
