@@ -457,15 +457,16 @@ class ActionNote:
     amount: float | None
     source: str | None
 
-    def describe(self) -> str:
-        """E.g. ``a $3.08 dividend on 15 Nov 2004`` or ``a suspected 2:1 split on 28 Feb 2005``."""
-        when = fmt_date(self.date)
+    def describe(self, owned: bool = False) -> str:
+        """E.g. ``a $3.03 dividend on Nov 15, 2004``, or with ``owned``
+        ``AAPL's suspected 2:1 split on Feb 28, 2005``."""
         if self.action == "split":
             r = self.ratio or 1.0
             ratio = f"{fmt_num(r)}:1" if r >= 1 else f"1:{fmt_num(1 / r)}"
-            kind = "suspected " if self.source == "suspected" else ""
-            return f"a {kind}{ratio} split on {when}"
-        return f"a ${self.amount:.2f} dividend on {when}" if self.amount else f"a dividend on {when}"
+            what = f"{'suspected ' if self.source == 'suspected' else ''}{ratio} split"
+        else:
+            what = f"${self.amount:.2f} dividend" if self.amount else "dividend"
+        return (f"{self.ticker}'s " if owned else "a ") + f"{what} on {fmt_date(self.date)}"
 
 
 def adjusted_for(notes: Sequence[ActionNote], name_tickers: bool = False, most: int = 3) -> str:
@@ -478,7 +479,7 @@ def adjusted_for(notes: Sequence[ActionNote], name_tickers: bool = False, most: 
     """
     if not notes:
         return ""
-    parts = [f"{n.ticker}'s {n.describe()[2:]}" if name_tickers else n.describe() for n in notes[:most]]
+    parts = [n.describe(owned=name_tickers) for n in notes[:most]]
     if len(notes) > most:
         parts.append(f"{len(notes) - most} more")
     return "adjusted for " + join_and(parts)
@@ -591,45 +592,45 @@ def _applied(
     cells = np.zeros(panel.values.shape, dtype=bool)
     if actions is None or actions.num_rows == 0:
         return (), cells
-    cols = {
-        name: actions.column(name).to_pylist()
-        for name in ("ticker", "action", "ratio", "amount", "source")
-        if name in actions.column_names
-    }
     n = actions.num_rows
-    dates = _date_column(actions).to_pylist()
+
+    def column(name: str) -> list[object]:
+        # ticker, action and ratio were checked by split_days; amount and source are optional.
+        return actions.column(name).to_pylist() if name in actions.column_names else [None] * n
+
     out: list[ActionNote] = []
-    for i in range(n):
-        ticker, action, day = (
-            cols.get("ticker", [None] * n)[i],
-            str(cols.get("action", [""] * n)[i]).lower(),
-            dates[i],
-        )
-        if ticker is None or day is None or action not in ("split", "dividend"):
+    for ticker, day, action, ratio, amount, source in zip(
+        column("ticker"),
+        _date_column(actions).to_pylist(),
+        column("action"),
+        column("ratio"),
+        column("amount"),
+        column("source"),
+        strict=True,
+    ):
+        kind = str(action).lower()
+        if ticker is None or day is None or kind not in ("split", "dividend"):
             continue
-        key = np.datetime64(day, "D")
-        t = int(np.searchsorted(panel.dates, key))
         try:
             j = panel.col(str(ticker))
         except UnknownTicker:
             continue
+        key = np.datetime64(day, "D")
+        t = int(np.searchsorted(panel.dates, key))
         on_day = t < len(panel.dates) and panel.dates[t] == key
         if on_day:
             cells[t, j] = True
-        source = cols.get("source", [None] * n)[i]
-        if action == "split":
-            if source == "suspected" and not (on_day and split_mask[t, j]):
-                continue
-        elif not (on_day and adj_used[t, j]):
+        if kind == "split" and source == "suspected" and not (on_day and split_mask[t, j]):
             continue
-        ratio, amount = cols.get("ratio", [None] * n)[i], cols.get("amount", [None] * n)[i]
+        if kind == "dividend" and not (on_day and adj_used[t, j]):
+            continue
         out.append(
             ActionNote(
                 panel.tickers[j],
                 day,
-                action,
-                float(ratio) if ratio is not None else None,
-                float(amount) if amount is not None else None,
+                kind,
+                float(ratio) if isinstance(ratio, (int, float)) else None,
+                float(amount) if isinstance(amount, (int, float)) else None,
                 str(source) if source is not None else None,
             )
         )
