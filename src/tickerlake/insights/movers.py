@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import as_date, basis, build_panel, prev_index, split_days
+from tickerlake.insights._panel import as_date, basis, prev_index, split_days
 from tickerlake.insights.errors import BadInput
 from tickerlake.insights.narrative import change_phrase, fmt_date, fmt_num, join_and, measure_label
 
@@ -117,9 +117,7 @@ def movers(
     t = panel.locate(day)
     valid = panel.valid
     prev = prev_index(valid)[t]
-    splits, _ = split_days(
-        build_panel(bars, "close") if "close" in bars.column_names else panel, corporate_actions
-    )
+    splits, _ = split_days(panel, corporate_actions)
     adjusted = base.previous(prev, t)
     first_row = np.argmax(panel.has_row, axis=0)
     found: list[Mover] = []
@@ -160,20 +158,7 @@ def movers(
         # Rounding keeps float noise from breaking ties that are equal in the data.
         return (sign * round(getattr(m, rank_by), 9), m.ticker)
 
-    ranked = tuple(
-        Mover(
-            i + 1,
-            m.ticker,
-            m.date,
-            m.previous_date,
-            m.previous,
-            m.current,
-            m.change,
-            m.pct_change,
-            m.adjusted_for,
-        )
-        for i, m in enumerate(sorted(found, key=key))
-    )
+    ranked = tuple(replace(m, rank=i + 1) for i, m in enumerate(sorted(found, key=key)))
     rows = ranked[:n]
     text = _narrative(day, measure, bottom, rows, excluded)
     return MoversResult(
