@@ -131,7 +131,7 @@ def summary(
     head = label[0].upper() + label[1:]
     # Change of the total over the tickers present at both ends, the first levels adjusted
     # for the corporate actions in between (no split or dividend moves it).
-    v0, v1 = np.where(np.isnan(panel.values[lo]), np.nan, base.previous(lo, hi - 1)), panel.values[hi - 1]
+    v0, v1 = base.previous(lo, hi - 1), panel.values[hi - 1]
     both = ~np.isnan(v0) & ~np.isnan(v1)
     if both.any():
         a, b = float(v0[both].sum()), float(v1[both].sum())
