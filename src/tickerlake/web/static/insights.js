@@ -193,7 +193,8 @@ function moversTable(res) {
     el("tbody", {}, res.rows.map((m) =>
       el("tr", {},
         el("td", {}, el("span", { class: "tdot", style: `background:${tickerColor(m.ticker)}` }), el("b", {}, m.ticker)),
-        el("td", { class: "num", title: fmtDate(m.previous_date) }, f(m.previous)),
+        // The previous value is on the day's basis: the title names the actions it is adjusted for.
+        el("td", { class: "num", title: [fmtDate(m.previous_date), ...(m.adjusted_for || []).map((a) => `adjusted for ${a}`)].join(", ") }, f(m.previous)),
         el("td", { class: "num" }, f(m.current)),
         el("td", { class: `num ${changeClass(m.change)}` }, `${fmtPct(m.pct_change)} (${m.change > 0 ? "+" : ""}${f(m.change)})`),
       ),
