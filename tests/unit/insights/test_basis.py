@@ -167,7 +167,9 @@ def test_a_suspected_split_in_raw_closes_is_no_crash_in_recessions() -> None:
     assert aapl.return_pct == pytest.approx((last / (first / 2) - 1) * 100) and aapl.return_pct > 0
     assert aapl.worst_day_pct > -10 and aapl.max_drawdown_pct > -20 and aapl.worst_day != D(2005, 2, 28)
     assert res.basket.worst_day_pct > -5
-    assert res.narrative.endswith("Earlier levels are adjusted for AAPL's suspected 2:1 split on Feb 28, 2005.")
+    assert res.narrative.endswith(
+        "Earlier levels are adjusted for AAPL's suspected 2:1 split on Feb 28, 2005."
+    )
 
 
 def _synthetic() -> tuple[pa.Table, pa.Table]:
