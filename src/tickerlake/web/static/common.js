@@ -309,12 +309,17 @@ export class Selection {
     this.startInput = document.getElementById("start");
     this.endInput = document.getElementById("end");
     this.measureGroup = measure ? document.getElementById("measure") : null;
-    for (const chip of this.chips) {
-      chip.querySelector(".dot").style.background = tickerColor(chip.dataset.ticker);
-      chip.addEventListener("click", () => this.toggle(chip.dataset.ticker));
-      chip.addEventListener("dblclick", () => this.solo(chip.dataset.ticker));
-      chip.title = "Click to show or hide; double-click to show it alone";
-    }
+    for (const chip of this.chips) this.wire(chip);
+    // A universe: the search box adds a ticker (shows it alone when every ticker is shown).
+    const search = document.getElementById("ticker-search");
+    this.universe = Boolean(search);
+    search?.addEventListener("change", () => {
+      const t = search.value.trim().toUpperCase();
+      if (!this.all.includes(t)) return;
+      search.value = "";
+      const now = this.tickers;
+      this.setTickers(now.length === this.all.length ? [t] : [...new Set([...now, t])]);
+    });
     document.getElementById("tickers-all")?.addEventListener("click", () => this.setTickers(this.all));
     document.getElementById("tickers-only")?.remove();
     this.select?.addEventListener("change", () => this.choosePreset(this.select.value));
@@ -334,6 +339,29 @@ export class Selection {
     });
     this.refresh();
     syncNav();
+  }
+
+  /** A chip's colour and handlers. */
+  wire(chip) {
+    chip.querySelector(".dot").style.background = tickerColor(chip.dataset.ticker);
+    chip.addEventListener("click", () => this.toggle(chip.dataset.ticker));
+    chip.addEventListener("dblclick", () => this.solo(chip.dataset.ticker));
+    chip.title = "Click to show or hide; double-click to show it alone";
+  }
+
+  /** A chip for every selected ticker the page was not rendered with (a universe's search). */
+  ensureChips(chosen) {
+    if (chosen.length === this.all.length) return;
+    const have = new Set(this.chips.map((c) => c.dataset.ticker));
+    const before = document.getElementById("ticker-search") || document.getElementById("tickers-all");
+    for (const t of chosen) {
+      if (have.has(t) || !before) continue;
+      const chip = el("button", { type: "button", class: "chip", "data-ticker": t, "aria-pressed": "true" },
+        el("span", { class: "dot" }), t);
+      before.before(chip);
+      this.wire(chip);
+      this.chips.push(chip);
+    }
   }
 
   get tickers() {
@@ -381,6 +409,8 @@ export class Selection {
 
   toggle(ticker) {
     const now = this.tickers;
+    // A universe shown whole: a chip shows its ticker alone (not thousands minus one).
+    if (this.universe && now.length === this.all.length) return this.solo(ticker);
     const next = now.includes(ticker) ? now.filter((t) => t !== ticker) : [...now, ticker];
     if (!next.length) return; // at least one ticker stays selected
     this.setTickers(next);
@@ -417,6 +447,7 @@ export class Selection {
   /** Show the URL's selection in the controls. */
   refresh() {
     const chosen = this.tickers;
+    this.ensureChips(chosen);
     for (const chip of this.chips) chip.setAttribute("aria-pressed", String(chosen.includes(chip.dataset.ticker)));
     const p = params();
     const span = this.span();
