@@ -369,7 +369,7 @@ def anomalies_cmd(
         _say(res.narrative)
         # A screen of them on a universe: the strongest, in date order.
         shown = sorted(res.anomalies, key=lambda a: -a.score)[:SCREEN_ROWS]
-        rows = [
+        rows: list[tuple[Any, ...]] = [
             (a.date, a.view, a.scored_series, _pct(a.scored_pct), f"{a.score:.1f}", _num(a.actual),
              _num(a.expected), ", ".join(f"{c.ticker} {_num(c.actual)} vs {_num(c.expected)}" for c in a.top))
             for a in res.anomalies if a in shown
