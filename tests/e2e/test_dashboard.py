@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tickerlake.config import DEFAULT_TICKERS
+from tickerlake.lake.contract import TABLES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -294,7 +295,8 @@ def test_catalog_page(server: str, page: Any, shots: Callable[[Any, str], Path])
     names = page.eval_on_selector_all("#table-list li[data-table]", "els => els.map(e => e.dataset.table)")
     assert {"market.daily_bars", "market.corporate_actions", "raw.daily_bars"} <= set(names)
     assert page.inner_text("#detail-name") == "market.daily_bars"
-    assert page.locator("#schema-table tbody tr").count() == 10
+    # One row per column of the contract's market.daily_bars (raw_close included).
+    assert page.locator("#schema-table tbody tr").count() == len(TABLES["market.daily_bars"].fields) == 11
     assert page.locator("#snapshot-table tbody tr").count() >= 1
     assert "current" in page.inner_text("#snapshot-table tbody tr:first-child")
     assert page.locator("#crawl-table tbody tr").count() >= 2
