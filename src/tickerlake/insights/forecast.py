@@ -20,8 +20,8 @@ volatility. For a forecast from day ``T`` to ``T + h`` (trading days):
 
 What is forecast: one ticker's close, or the *total close* of several tickers (the sum
 of their closes on the days every one of them traded, so a listing inside the history is
-not a jump). Prices are split-adjusted first (:func:`~tickerlake.insights._panel.adjust_splits`),
-so a split is never a move. From any *origin*: the model sees only the bars up to the
+not a jump). Prices are put on the one basis of returns first
+(:func:`~tickerlake.insights._panel.basis`), so neither a split nor a dividend is a move. From any *origin*: the model sees only the bars up to the
 origin (the last trading day on or before the date asked for) and the result carries
 the actual value of each forecast day the data holds, so "from the 2008 peak" can be
 shown beside what happened next.
@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tickerlake.calendar import next_trading_days
-from tickerlake.insights._panel import PRICE_MEASURES, adjust_splits, as_date, build_panel
+from tickerlake.insights._panel import PRICE_MEASURES, as_date, basis, build_panel
 from tickerlake.insights.errors import BadInput, DateOutsideData, WindowTooShort
 from tickerlake.insights.narrative import fmt_date, fmt_num, measure_label
 
@@ -167,17 +167,33 @@ TOTAL = "TOTAL"
 
 
 def _series(
-    bars: pa.Table, tickers: str | Sequence[str] | None, measure: str, corporate_actions: pa.Table | None
+    bars: pa.Table,
+    tickers: str | Sequence[str] | None,
+    measure: str,
+    corporate_actions: pa.Table | None,
+    origin: dt.date | None,
 ) -> tuple[str, tuple[str, ...], np.ndarray, np.ndarray]:
-    """(name, tickers, dates, values): one ticker's series, or the total of several on their common days."""
+    """(name, tickers, dates, values): one ticker's series, or the total of several on their common days.
+
+    Values are on the basis of :func:`~tickerlake.insights._panel.basis` (no split or
+    dividend moves them), scaled so that each ticker's value on the origin (or the last
+    day) is its close as it was: the history before it is adjusted as a terminal's
+    adjusted chart is, and the actual path after it compares with the forecast.
+    """
     if measure not in PRICE_MEASURES:
         raise BadInput(f"forecasts need a price measure ({', '.join(PRICE_MEASURES)}), not {measure!r}")
-    panel = build_panel(bars, measure)
+    base = basis(bars, measure, corporate_actions)
+    panel = base.panel
     names = [tickers] if isinstance(tickers, str) else list(tickers or panel.tickers)
     cols = sorted({panel.col(t) for t in names})
-    panel, _ = adjust_splits(panel, corporate_actions)
     chosen = tuple(panel.tickers[j] for j in cols)
     values = panel.values[:, cols]
+    if base.factor is not None:
+        o = len(panel.dates) - 1
+        if origin is not None:
+            o = max(int(np.searchsorted(panel.dates, np.datetime64(origin, "D"), "right")) - 1, 0)
+        factor = base.factor[:, cols]
+        values = values * (factor / factor[o])
     ok = ~np.isnan(values).any(axis=1)
     name = chosen[0] if len(chosen) == 1 else TOTAL
     return name, chosen, panel.dates[ok], values[ok].sum(axis=1)
@@ -198,7 +214,7 @@ def forecast(
         ticker: One ticker, several (their total close), or None for the total close of all.
         horizon: Trading days ahead (exchange calendar), 1 to 750.
         measure: The price forecast.
-        corporate_actions: Splits, so that unadjusted prices are adjusted first.
+        corporate_actions: Splits and dividends, so that no corporate action is a move.
         origin: Forecast from this day (the last trading day on or before it); default the last bar.
 
     Raises:
@@ -209,12 +225,13 @@ def forecast(
     """
     if not 1 <= horizon <= 750:
         raise BadInput(f"--horizon must be between 1 and 750 trading days, got {horizon}")
-    name, chosen, all_dates, all_values = _series(bars, ticker, measure, corporate_actions)
+    origin_day = None if origin is None else as_date(origin, "origin")
+    name, chosen, all_dates, all_values = _series(bars, ticker, measure, corporate_actions, origin_day)
     if not len(all_values):
         raise WindowTooShort(f"{', '.join(chosen)} never all traded on the same day")
     cut = len(all_values)
     if origin is not None:
-        day = np.datetime64(as_date(origin, "origin"), "D")
+        day = np.datetime64(origin_day, "D")
         cut = int(np.searchsorted(all_dates, day, "right"))
         if cut == 0:
             first = all_dates[0].astype(object)

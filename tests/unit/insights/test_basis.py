@@ -231,3 +231,17 @@ def test_a_dividend_by_hand() -> None:
     plain = bars.set_column(bars.column_names.index("adj_close"), "adj_close", bars.column("close"))
     b = next(m for m in movers(plain, "2022-01-05").ranked if m.ticker == "A")
     assert (b.previous, b.pct_change, b.adjusted_for) == (102.0, pytest.approx(-400 / 102), ())
+
+
+def test_a_forecast_series_across_the_special_dividend_sees_no_drop() -> None:
+    from tickerlake.insights.forecast import _series
+
+    bars, actions = real()
+    _, _, dates, values = _series(bars, "MSFT", "close", actions, D(2004, 11, 1))
+    at = dict(zip(dates.astype(object).tolist(), values.tolist(), strict=True))
+    # On the origin the value is the close as traded (28.08); every other day is on that
+    # day's basis, so the ex-dividend day moves by adj_close's ratio (+1.67 %), not -8.6 %.
+    assert at[D(2004, 11, 1)] == pytest.approx(28.08, rel=1e-12)
+    ratio = 20.521860133372 / 20.185104962165
+    assert at[D(2004, 11, 15)] / at[D(2004, 11, 12)] == pytest.approx(ratio, rel=1e-9)
+    assert at[D(2004, 11, 12)] == pytest.approx(28.08 * 20.185104962165 / 18.912170415001, rel=1e-9)
