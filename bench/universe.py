@@ -100,7 +100,8 @@ class Server:
         if not line:
             raise SystemExit(f"serve did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
         parts = urllib.parse.urlsplit(json.loads(line)["url"])
-        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=600)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=900)
         self.health_s = self._first("/api/health")
         self.meta_s = self._first("/api/meta")
 
@@ -111,8 +112,17 @@ class Server:
     def get(self, path: str) -> tuple[float, Any]:
         """Milliseconds to the whole answer, and the answer."""
         t = time.perf_counter()
-        self.conn.request("GET", path)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request("GET", path)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server closed an idle keep-alive connection: a new one (timed from here).
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve exited ({self.proc.returncode}) during GET {path}") from None
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=900)
+            t = time.perf_counter()
+            self.conn.request("GET", path)
+            resp = self.conn.getresponse()
         body = resp.read()
         ms = (time.perf_counter() - t) * 1000
         if resp.status >= 400:
@@ -226,6 +236,7 @@ def main() -> None:
         serve = measure_serve(facts["lake"])
         cli = {} if args.no_cli else measure_cli(facts["lake"], serve["last"], serve["first_ticker"])
         results.append({**facts, "rows": serve["rows"], "serve": serve, "cli": cli})
+        (root / "results.json").write_text(json.dumps(results, indent=1))
         print(f"... {n} tickers measured", file=sys.stderr, flush=True)
     baseline = None
     if args.baseline_src and any(r["tickers"] == 8 for r in results):
