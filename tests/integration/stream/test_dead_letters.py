@@ -149,6 +149,6 @@ def test_bad_events_go_to_the_dead_letter_topic_with_reasons(kit):
     rejected = sum(
         int(s.summary.get(REJECTED_PROP, 0))
         for s in table.metadata.snapshots
-        if s.summary is not None and topic in s.summary.get("tickerlake.stream.batch", "")
+        if s.summary is not None and topic in (s.summary.get("tickerlake.stream.batch") or "")
     )
     assert rejected == bad

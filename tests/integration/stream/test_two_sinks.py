@@ -85,7 +85,7 @@ def test_two_sinks_share_the_partitions_exactly_once(kit):
     if a["accepted"] + b["accepted"] != sent.delivered:
         table = open_catalog(kit.settings).load_table("stream.ticks")
         for s in table.metadata.snapshots:
-            if s.summary is not None and topic in s.summary.get("tickerlake.stream.batch", ""):
+            if s.summary is not None and topic in (s.summary.get("tickerlake.stream.batch") or ""):
                 print(s.summary.get(SINK_PROP), s.summary.get("tickerlake.stream.batch"), s.timestamp_ms)
         print(
             kit.sql(
@@ -103,6 +103,6 @@ def test_two_sinks_share_the_partitions_exactly_once(kit):
     writers = {
         s.summary.get(SINK_PROP)
         for s in table.metadata.snapshots
-        if s.summary is not None and topic in s.summary.get("tickerlake.stream.batch", "")
+        if s.summary is not None and topic in (s.summary.get("tickerlake.stream.batch") or "")
     }
     assert writers == {a["sink_id"], b["sink_id"]}

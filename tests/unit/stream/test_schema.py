@@ -68,6 +68,30 @@ def test_parse_timestamps_converts_offsets_and_refuses_the_rest():
     assert values[:2].tolist() == [T0, T0 + 500_000]
 
 
+def test_canonical_timestamps_read_by_position_agree_with_the_general_parser():
+    # A batch in format_ts's own shape takes the positional fast path; mixed with other
+    # shapes each entry is read by whichever path fits, and impossible dates are refused.
+    canonical = [
+        "2020-02-29T23:59:59.999999Z",  # leap day
+        "1900-03-01T00:00:00.000000Z",  # 1900 is not a leap year
+        "0001-01-01T00:00:00.000000Z",
+        "9999-12-31T23:59:59.999999Z",
+    ]
+    expected = [
+        1_583_020_799_999_999,
+        -2_203_891_200_000_000,
+        -62_135_596_800_000_000,
+        253_402_300_799_999_999,
+    ]
+    values, ok = parse_ts(canonical)
+    assert ok.all() and values.tolist() == expected
+    impossible = ["2019-02-29T00:00:00.000000Z", "1900-02-29T00:00:00.000000Z", "2020-01-02T24:00:00.000000Z"]
+    mixed = [*canonical, *impossible, "2020-01-02T15:30:00+01:00", "2020-01-02T14:30:00.000000z"]
+    values, ok = parse_ts(mixed)
+    assert ok.tolist() == [True] * 4 + [False] * 3 + [True, False]
+    assert values[:4].tolist() == expected and values[7] == T0
+
+
 def test_encoded_ticks_decode_to_the_same_values():
     ts = np.array([T0, T0 + 1_000], dtype=np.int64)
     price = np.array([74.06, 0.1 + 0.2])

@@ -1,8 +1,9 @@
 """The sink loop: consume, rebalance, and flush micro-batches through dead letters, raw files and the committer.
 
 Shaped like a batching sink: records are *added* to per-partition buffers as they arrive,
-and a *flush* (``max_records`` records or ``max_interval`` seconds, whichever first, and
-before partitions are revoked) runs dead letters → raw files → commit. A flush that fails
+and a *flush* (as soon as Kafka has no more records waiting, else at ``max_records`` records
+or ``max_interval`` seconds, whichever first, and before partitions are revoked) runs dead
+letters → raw files → commit. A flush that fails
 raises, so no Kafka offset moves past what the table holds; the group's offsets are only
 committed after the table commit, for monitoring. On start and on every assignment the
 loop seeks to the offsets recorded in the table, not to the group's.
@@ -56,7 +57,8 @@ class SinkOptions:
         group: Consumer group id.
         bootstrap: Kafka address (None: settings or the dev broker).
         max_records: Records per micro-batch at most.
-        max_interval_s: Seconds a micro-batch may stay open.
+        max_interval_s: Seconds a micro-batch may stay open at most (it is committed sooner
+            when the sink has caught up with the topic).
         dlq_topic: Dead-letter topic (None: ``<topic>.dlq``).
         once: Drain the topic and exit: every partition read up to the end offsets seen at
             start (by this sink or by others of its group), or give up after ``once_timeout_s``
@@ -554,20 +556,29 @@ class StreamSink:
     def _add(self, msgs: list[_kafka.Message], now: float) -> None:
         """Buffer the records of assigned partitions; errors and end-of-partition events are handled."""
         got = 0
+        # Per record only what cannot be done in bulk: records of one partition arrive in
+        # runs, so the bucket lookup is skipped while the partition stays the same.
+        pending, expected = self.pending, self.expected
+        last: int | None = None
+        append: Callable[[_kafka.Message], None] | None = None
         for m in msgs:
             if m.error() is not None:
                 self._handle_error(m)
+                last = None  # an end-of-partition event may have marked it
                 continue
             p = m.partition()
-            if p is None:
-                continue
-            bucket = self.pending.get(p)
-            if bucket is None:
-                if p not in self.expected:
-                    continue  # arrived after the partition was revoked
-                bucket = self.pending[p] = []
-            bucket.append(m)
-            self.eof[p] = False
+            if p != last or append is None:
+                last, append = p, None
+                if p is None:
+                    continue
+                bucket = pending.get(p)
+                if bucket is None:
+                    if p not in expected:
+                        continue  # arrived after the partition was revoked
+                    bucket = pending[p] = []
+                append = bucket.append
+                self.eof[p] = False
+            append(m)
             got += 1
         if got:
             self.pending_count += got
@@ -615,8 +626,16 @@ class StreamSink:
                         raise self._callback_error
                     now = time.monotonic()
                     self._add(msgs, now)
-                    if self.pending_count >= opts.max_records or (
-                        self.batch_started is not None and now - self.batch_started >= opts.max_interval_s
+                    # Caught up (Kafka had fewer records than asked for): commit what waits now
+                    # rather than at the size or time bound, so a record is visible one commit
+                    # after it arrives; while records stream in faster than commits, the next
+                    # commit starts as soon as this one ends and batches grow on their own.
+                    if (
+                        self.pending_count >= opts.max_records
+                        or len(msgs) < room
+                        or (
+                            self.batch_started is not None and now - self.batch_started >= opts.max_interval_s
+                        )
                     ):
                         self._flush()
                     if opts.once and self._once_done(now):

@@ -14,6 +14,10 @@ import re
 from collections.abc import Callable
 from typing import cast
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from tickerlake.lake.contract import LakeLayout
 from tickerlake.lake.storage import LakeStorage
 from tickerlake.stream.sink.batch import PartitionBatch
@@ -34,17 +38,49 @@ def raw_lines(part: PartitionBatch) -> bytes:
     # Accepted records always have a value: the decoder rejects a missing or empty one.
     every = cast("list[bytes]", part.values)
     values = every if len(accepted) == len(every) else [every[i] for i in accepted.tolist()]
+    offsets = part.accepted_offsets
+    joined = _joined_in_bulk(values, offsets)
+    if joined is not None:
+        return joined
     # One string join makes every line's prefix; a decoded event is a JSON object, so
     # after optional whitespace its first byte is "{", which the prefix replaces.
-    prefixes = (
-        '{"kafka_offset":' + ',\n{"kafka_offset":'.join(map(str, part.accepted_offsets.tolist())) + ","
-    ).encode()
+    prefixes = ('{"kafka_offset":' + ',\n{"kafka_offset":'.join(map(str, offsets.tolist())) + ",").encode()
     lines = [
         p + (v[1:] if v[:1] == b"{" else v.strip()[1:])
         for p, v in zip(prefixes.split(b"\n"), values, strict=True)
     ]
     lines.append(b"")
     return b"\n".join(lines)
+
+
+def _joined_in_bulk(values: list[bytes], offsets: np.ndarray) -> bytes | None:
+    """:func:`raw_lines` in Arrow kernels, for values that all start with ``{`` and are UTF-8 (else None)."""
+    if not values:
+        return None
+    text = pa.large_string()
+    try:
+        arr = pa.array(values, pa.large_binary()).cast(text)
+    except pa.ArrowInvalid:
+        return None  # not UTF-8 text: the per-line path copies the bytes as they are
+    if not pc.all(pc.starts_with(arr, "{")).as_py():
+        return None
+    n = len(arr)
+    zeros = pa.array(np.zeros(n, dtype=np.int64))
+
+    def repeated(s: str) -> pa.Array:
+        return pa.array([s], text).take(zeros)
+
+    lines = pc.binary_join_element_wise(
+        repeated('{"kafka_offset":'),
+        pa.array(offsets, pa.int64()).cast(text),
+        repeated(","),
+        pc.utf8_slice_codeunits(arr, 1),
+        repeated("\n"),
+        repeated(""),  # the separator between the pieces above
+    )
+    buffers = lines.buffers()
+    ends = np.frombuffer(buffers[1], dtype=np.int64)
+    return buffers[2][ends[0] : ends[n]].to_pybytes()
 
 
 class RawZone:
