@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -76,3 +77,29 @@ def test_pages_explain_a_missing_lake_and_the_api_answers_404(tmp_path: Path) ->
     resp = client.get("/api/bars")
     assert resp.status_code == 404 and resp.json()["error"] == "NoData"
     assert not (tmp_path / "typo").exists()
+
+
+def test_answers_are_kept_up_to_a_byte_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tickerlake.web.data as data
+
+    settings = Settings(lake=str(tmp_path / "lake"))
+    ensure_table(open_catalog(settings), "market.daily_bars").append(bars([("AAPL", "2023-01-09", 10.0)]))
+    monkeypatch.setattr(data, "RESULT_CACHE_BYTES", 100)
+    cache = LakeCache(settings)
+    calls: list[str] = []
+
+    def answer(key: str) -> Callable[[object], bytes]:
+        def compute(market: object) -> bytes:
+            calls.append(key)
+            return b"x" * 40
+
+        return compute
+
+    for key in ("a", "b", "c"):  # 120 bytes: the oldest answer goes
+        cache.cached((key,), answer(key))
+    cache.cached(("c",), answer("c"))
+    cache.cached(("a",), answer("a"))
+    assert calls == ["a", "b", "c", "a"]
+    cache.cached(("big",), lambda m: b"y" * 101)  # larger than the bound: sent, not kept
+    cache.cached(("big",), lambda m: b"y" * 101)
+    assert cache.misses == 6 and cache.hits == 1
