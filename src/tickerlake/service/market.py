@@ -39,7 +39,6 @@ from tickerlake.lake.pushdown import LakeSlices
 from tickerlake.service.selection import all_windows, order_tickers, parse_tickers
 
 __all__ = [
-    "PRICE_COLUMNS",
     "SLICE_CACHE_ROWS",
     "LakeMeta",
     "Loader",
@@ -51,8 +50,6 @@ __all__ = [
     "windows",
 ]
 
-#: The price columns of the curated bars (all split-adjusted like ``close``, but adj_close).
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
 #: Bars kept in a market's slice cache (all slices together): ~100 MB of Arrow at most.
 SLICE_CACHE_ROWS = 1_500_000
 # Remote catalogs are re-checked at most this often (a local SQLite file is checked every call).
