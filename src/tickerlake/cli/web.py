@@ -15,6 +15,7 @@ import contextlib
 import json
 import socket
 import sys
+import threading
 from typing import Any
 
 import typer
@@ -110,7 +111,9 @@ def serve(
             # then draw at full speed, and a lake that cannot be read is reported here, in one line.
             web.state.cache.market()
             watcher = _watcher(settings, schedule or []) if watch or schedule else None
-        _warm_engine(settings)
+        # Counting the raw tables scans the raw zone (seconds on a universe): in the
+        # background, so the first answer does not wait for it.
+        threading.Thread(target=_warm_engine, args=(settings,), name="warm-sql", daemon=True).start()
         warm_static()
     except BaseException:
         sock.close()

@@ -249,6 +249,22 @@ def _bars(
     return market.present(market.select(tickers), start, end, columns)
 
 
+def _acts(market: Market, bars: pa.Table) -> pa.Table:
+    """The corporate actions of the tickers and days in ``bars`` (what an insight on them can use)."""
+    acts = market.actions
+    if acts.num_rows == 0 or bars.num_rows == 0:
+        return acts
+    days = bars.column("date")
+    keep = pc.and_(
+        pc.is_in(acts.column("ticker"), value_set=pc.unique(bars.column("ticker"))),
+        pc.and_(
+            pc.greater_equal(acts.column("date"), pc.min(days)),
+            pc.less_equal(acts.column("date"), pc.max(days)),
+        ),
+    )
+    return acts.filter(keep)
+
+
 def _span(p: _Windowed, windows: Windows) -> Span:
     return resolve_span(p.window, p.start, p.end, windows)
 
@@ -284,7 +300,7 @@ def movers(market: Market, p: MoversParams, windows: Windows = None) -> ins.Move
             pc.greater(edge.column("date"), pa.scalar(hi, pa.date32())),
         )
         bars = pa.concat_tables([bars, edge.filter(outside).cast(bars.schema)])
-    return ins.movers(bars, day, p.n, p.bottom, p.measure, p.rank_by, market.actions)
+    return ins.movers(bars, day, p.n, p.bottom, p.measure, p.rank_by, _acts(market, bars))
 
 
 def _period_bars(market: Market, tickers: str | None, day: dt.date, grain: str, measure: str) -> pa.Table:
@@ -299,14 +315,14 @@ def period(market: Market, p: PeriodParams, windows: Windows = None) -> ins.Peri
     """The total across tickers for the period containing the day against the previous period."""
     day = market.day(p.date)
     bars = _period_bars(market, p.tickers, day, p.grain, p.measure)
-    return ins.period_over_period(bars, day, p.grain, p.measure, market.actions)
+    return ins.period_over_period(bars, day, p.grain, p.measure, _acts(market, bars))
 
 
 def period_to_date(market: Market, p: PeriodToDateParams, windows: Windows = None) -> ins.PeriodResult:
     """Week/month/quarter/year-to-date total against the previous period."""
     day = market.day(p.date)
     bars = _period_bars(market, p.tickers, day, p.grain, p.measure)
-    return ins.period_to_date(bars, day, p.grain, p.measure, market.actions)
+    return ins.period_to_date(bars, day, p.grain, p.measure, _acts(market, bars))
 
 
 def _windowed(
@@ -325,25 +341,25 @@ def _windowed(
 def growth(market: Market, p: GrowthParams, windows: Windows = None) -> ins.GrowthResult:
     """Compound growth rate of the total (and of each ticker) over a window."""
     span, bars = _windowed(market, p, windows)
-    return ins.growth(bars, span.start, span.end, p.grain, p.measure, market.actions)
+    return ins.growth(bars, span.start, span.end, p.grain, p.measure, _acts(market, bars))
 
 
 def ranked(market: Market, p: RankedParams, windows: Windows = None) -> ins.RankedResult:
     """Tickers ranked by their change (prices) or total (volume) over a window."""
     span, bars = _windowed(market, p, windows)
-    return ins.ranked(bars, span.start, span.end, p.n, p.bottom, p.measure, market.actions)
+    return ins.ranked(bars, span.start, span.end, p.n, p.bottom, p.measure, _acts(market, bars))
 
 
 def extremes(market: Market, p: ExtremesParams, windows: Windows = None) -> ins.ExtremesResult:
     """Highest and lowest total (and per-ticker values) over a window, with their dates."""
     span, bars = _windowed(market, p, windows)
-    return ins.extremes(bars, span.start, span.end, p.measure, market.actions)
+    return ins.extremes(bars, span.start, span.end, p.measure, _acts(market, bars))
 
 
 def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> ins.AnomalyResult:
     """Unusual days found on returns (so a split is never one), with the tickers that drove each."""
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, ANOMALY_AFTER, returns=True)
-    return ins.anomalies(bars, span.start, span.end, p.sensitivity, p.measure, p.top_n, market.actions)
+    return ins.anomalies(bars, span.start, span.end, p.sensitivity, p.measure, p.top_n, _acts(market, bars))
 
 
 def forecast(market: Market, p: ForecastParams, windows: Windows = None) -> ins.ForecastResult:
@@ -358,7 +374,7 @@ def forecast(market: Market, p: ForecastParams, windows: Windows = None) -> ins.
     )
     target: str | list[str] = chosen[0] if len(chosen) == 1 else chosen
     bars = market.bars_for(chosen, columns=_cols(p.measure))
-    return ins.forecast(bars, target, p.horizon, p.measure, market.actions, p.origin)
+    return ins.forecast(bars, target, p.horizon, p.measure, _acts(market, bars), p.origin)
 
 
 def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> ins.RecessionResult:
@@ -372,7 +388,7 @@ def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> i
     period_name = p.period or (None if p.start is not None else DEFAULT_RECESSION_PERIOD)
     start = ins.resolve_window(period_name, windows).start if period_name else p.start
     bars = _bars(market, p.tickers, _shift(market, start, -RECESSION_BEFORE), None, _cols(p.measure))
-    return ins.recession(bars, period_name, p.start, p.end, windows, p.measure, market.actions)
+    return ins.recession(bars, period_name, p.start, p.end, windows, p.measure, _acts(market, bars))
 
 
 @dataclass(frozen=True)
@@ -447,7 +463,7 @@ def recession_compare(
     for w in (windows or BUILTIN_WINDOWS).values():
         try:
             bars = market.present(chosen, _shift(market, w.start, -RECESSION_BEFORE), None, _cols(p.measure))
-            res = ins.recession(bars, w, measure=p.measure, corporate_actions=market.actions)
+            res = ins.recession(bars, w, measure=p.measure, corporate_actions=_acts(market, bars))
         except TickerlakeError as e:
             rows.append(WindowComparison(w.name, w.label, w.start, w.end, error=str(e), tickers={}))
             continue
@@ -472,7 +488,7 @@ def recession_compare(
 def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.SummaryResult:
     """A QuickSight-style autonarrative: the window's insights ranked by importance."""
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None, returns=True)
-    return ins.summary(bars, span.start, span.end, p.n, p.measure, market.actions)
+    return ins.summary(bars, span.start, span.end, p.n, p.measure, _acts(market, bars))
 
 
 #: Every insight kind by its CLI command and API path name: (parameters, operation).
