@@ -189,6 +189,7 @@ def measure_serve(lake: str, pythonpath: str | None = None) -> dict[str, Any]:
             cold, _ = server.get(path)
             warm = statistics.median(server.get(path)[0] for _ in range(WARM))
             out["requests"][name] = {"cold_ms": cold, "warm_ms": warm}
+            print(f"    {name}: cold {cold:.0f} ms, warm {warm:.1f} ms", file=sys.stderr, flush=True)
         out["peak_mb"] = server.peak_mb()
         return out
     finally:
@@ -213,6 +214,7 @@ def measure_cli(lake: str, meta_last: str, one: str) -> dict[str, Any]:
     for name, args in cmds.items():
         secs, mb, stdout = run_timed([*TL, "--lake", lake, *args])
         out[name] = {"s": secs, "peak_mb": mb, "lines": stdout.count("\n")}
+        print(f"    CLI {name}: {secs:.1f} s, {mb:.0f} MB", file=sys.stderr, flush=True)
     return out
 
 
