@@ -92,6 +92,31 @@ def test_canonical_timestamps_read_by_position_agree_with_the_general_parser():
     assert values[:4].tolist() == expected and values[7] == T0
 
 
+def test_a_batch_read_in_bulk_equals_its_records_read_one_by_one():
+    ts = T0 + np.arange(50, dtype=np.int64) * 1_000
+    values = encode_ticks(["AAPL", "MSFT"] * 25, ts, np.linspace(1, 2, 50), np.arange(50), np.arange(50))
+    bulk = decode_ticks(values, AAPL_ONLY)
+    assert bulk.rejected == [] and len(bulk) == 50
+    # An empty value sends the whole batch record by record; the 50 others come out alike.
+    one_by_one = decode_ticks([*values, b""], AAPL_ONLY)
+    assert one_by_one.rejected == [(50, "invalid_json: empty record value")]
+    for name, column in bulk.columns.items():
+        assert column.equals(one_by_one.columns[name]), name
+    assert bulk.watermarks == one_by_one.watermarks == {"AAPL": int(ts[48]), "MSFT": int(ts[49])}
+
+
+def test_records_the_bulk_reader_would_take_apart_or_let_through_are_judged_one_by_one():
+    good = tick()
+    two_lines = good + b"\n" + tick(ticker="MSFT")  # two objects in one record
+    no_price = tick().replace(b'"price": 74.06, ', b"")
+    got = reasons([good, two_lines, tick(price=float("nan")), no_price, tick(size=-1)])
+    assert sorted(got) == [1, 2, 3, 4]
+    assert got[1].startswith("invalid_json:")
+    assert got[2] == "invalid_price: price is nan"
+    assert got[3].startswith("missing_field: price")
+    assert got[4].startswith("invalid_size:")
+
+
 def test_encoded_ticks_decode_to_the_same_values():
     ts = np.array([T0, T0 + 1_000], dtype=np.int64)
     price = np.array([74.06, 0.1 + 0.2])
