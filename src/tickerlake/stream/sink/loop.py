@@ -271,6 +271,9 @@ class StreamSink:
             "fetch.max.bytes": 64 * 1024 * 1024,
             "max.partition.fetch.bytes": 8 * 1024 * 1024,
             "queued.min.messages": 200_000,
+            # Room to prefetch while a batch is being committed (librdkafka's 64 MB default
+            # fills in a fraction of a commit, and the sink then waits for fetches).
+            "queued.max.messages.kbytes": 512 * 1024,
         }
         if self._instance_id:
             conf["group.instance.id"] = self._instance_id
@@ -372,12 +375,12 @@ class StreamSink:
             self.report.duplicates_skipped += before - len(messages)
         if not messages:
             return None
-        offsets = np.fromiter((m.offset() for m in messages), dtype=np.int64, count=len(messages))
+        offsets = np.fromiter(map(_kafka.Message.offset, messages), dtype=np.int64, count=len(messages))
         # Offsets Kafka no longer holds (retention ran before they were sunk) or never had.
         self.report.offset_gaps += int(offsets[-1] - offsets[0] + 1 - len(offsets))
         if exp is not None:
             self.report.offset_gaps += max(int(offsets[0]) - exp, 0)
-        values = [m.value() for m in messages]
+        values = list(map(_kafka.Message.value, messages))
         decoded = self.mode.decode(values, self.rules, self.marks.get(p, {}))
         return PartitionBatch(p, offsets, values, decoded, start=exp, messages=messages)
 
