@@ -3,9 +3,9 @@
 Shaped like a batching sink: records are *added* to per-partition buffers as they arrive,
 and a *flush* (as soon as Kafka has no more records waiting, else at ``max_records`` records
 or ``max_interval`` seconds, whichever first, and before partitions are revoked) runs dead
-letters → raw files → commit. A flush that fails
-raises, so no Kafka offset moves past what the table holds; the group's offsets are only
-committed after the table commit, for monitoring. On start and on every assignment the
+letters → raw files → commit. A flush that fails raises, so no Kafka offset moves past
+what the table holds; the group's offsets are only committed after the table commit, for
+monitoring. On start and on every assignment the
 loop seeks to the offsets recorded in the table, not to the group's.
 """
 
