@@ -177,6 +177,9 @@ def shift(day: str, days: int) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=days)).isoformat()
 
 
+SKIP: list[str] = []
+
+
 def measure_serve(lake: str, pythonpath: str | None = None) -> dict[str, Any]:
     server = Server(lake, pythonpath)
     try:
@@ -186,6 +189,8 @@ def measure_serve(lake: str, pythonpath: str | None = None) -> dict[str, Any]:
             "last": meta["last_date"][:10], "first_ticker": meta["tickers"][0],
         }  # fmt: skip
         for name, path in requests(meta):
+            if any(w in name for w in SKIP):
+                continue
             cold, _ = server.get(path)
             warm = statistics.median(server.get(path)[0] for _ in range(WARM))
             out["requests"][name] = {"cold_ms": cold, "warm_ms": warm}
@@ -212,6 +217,8 @@ def measure_cli(lake: str, meta_last: str, one: str) -> dict[str, Any]:
     }
     out = {}
     for name, args in cmds.items():
+        if any(w in name for w in SKIP):
+            continue
         secs, mb, stdout = run_timed([*TL, "--lake", lake, *args])
         out[name] = {"s": secs, "peak_mb": mb, "lines": stdout.count("\n")}
         print(f"    CLI {name}: {secs:.1f} s, {mb:.0f} MB", file=sys.stderr, flush=True)
@@ -228,8 +235,12 @@ def main() -> None:
         "--baseline-src", help="the src folder of another checkout, measured on the 8-ticker lake"
     )
     ap.add_argument("--no-cli", action="store_true", help="skip the CLI commands")
+    ap.add_argument(
+        "--skip", default="", help="comma-separated words: requests and commands naming one are skipped"
+    )
     ap.add_argument("--json", action="store_true", help="print JSON")
     args = ap.parse_args()
+    SKIP.extend(w for w in args.skip.split(",") if w)
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
