@@ -57,7 +57,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import In, Reference
 from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
@@ -114,7 +114,9 @@ COMMIT_FILES_PROP = "tickerlake.etl.loaded-files"
 _TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}
 _PLAN_ATTEMPTS = 5
 _QUARANTINE_ATTEMPTS = 30
-_CONFLICTS = (CommitFailedException, sqlalchemy.exc.OperationalError)
+# A ValidationException is pyiceberg finding, while it retries a delete or overwrite, that a
+# concurrent writer added files the delete would cover: a lost race too, so re-plan.
+_CONFLICTS = (CommitFailedException, ValidationException, sqlalchemy.exc.OperationalError)
 
 _FILE_ROWS = 4_000_000
 _BATCH_ROWS = 1_000_000
