@@ -525,7 +525,10 @@ def _route_cases() -> list[HostileCase]:
         get("anomalies sensitivity NaN", "/api/insights/anomalies?sensitivity=nan"),
         get("anomalies sensitivity inf", "/api/insights/anomalies?sensitivity=inf"),
         get("anomalies top_n 0", "/api/insights/anomalies?top_n=0"),
-        get("forecast without ticker", "/api/insights/forecast"),
+        # (no ticker at all is the total close of the selection: a valid question since forecasts
+        # of a total exist, so it is not among the hostile requests)
+        get("forecast origin not a date", "/api/insights/forecast?ticker=AAPL&origin=yesterday"),
+        get("forecast origin before the data", "/api/insights/forecast?ticker=AAPL&origin=1900-01-02"),
         get("forecast unknown ticker", "/api/insights/forecast?ticker=ZZZZ"),
         get("forecast horizon huge", "/api/insights/forecast?ticker=AAPL&horizon=1000000"),
         get("forecast horizon 0", "/api/insights/forecast?ticker=AAPL&horizon=0"),
