@@ -55,7 +55,6 @@ __all__ = [
     "TICKER_YEARS",
     "DerivedReport",
     "bars_sources",
-    "fresh_sources",
     "refresh_derived",
     "source_digest",
 ]
@@ -160,18 +159,6 @@ def bars_sources(table: Any) -> dict[str, list[str | None]]:
 def source_digest(paths: Iterable[str]) -> str:
     """A digest of a set of ``market.daily_bars`` data files (what the derived tables record)."""
     return hashlib.sha256(json.dumps(sorted(paths), separators=(",", ":")).encode()).hexdigest()[:32]
-
-
-def fresh_sources(catalog: Any, bars: Any) -> bool:
-    """Whether every derived table was built from ``bars``' current data files."""
-    from tickerlake.lake.catalog import load_table_or_none
-
-    digest = source_digest(bars_sources(bars))
-    for name in DERIVED_SCHEMAS:
-        table = load_table_or_none(catalog, name)
-        if table is None or table.properties.get(DIGEST_PROP) != digest:
-            return False
-    return True
 
 
 def _years(bounds: list[str | None]) -> set[int]:

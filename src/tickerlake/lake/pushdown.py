@@ -8,6 +8,11 @@ other ticker's row groups and a date filter the rest of each one. What reaches P
 a slice (some tickers, some days, some columns), the lake's index (tickers with their
 first and last day, the trading days) and a few boundary rows.
 
+When the insight-ready tables (:mod:`tickerlake.lake.derived`) were built from the bars'
+current files, the index comes from ``market.ticker_years`` and ``market.daily_totals``
+(thousands of rows, not millions) and a slice of many tickers over a bounded span from
+``market.daily_by_date`` (clustered by date: a day reads a row group or two).
+
 A table whose plan carries delete files (merge-on-read deletes, which tickerlake's own
 writers never make) is read through pyiceberg's scan instead, with the same filters, so a
 slice is always the table's current rows.
