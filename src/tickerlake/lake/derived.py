@@ -21,7 +21,7 @@ Each is rebuilt only for the years whose bars changed: the bars' data files and 
 date bounds are recorded in ``market.daily_by_date``'s properties, and a run compares
 them with the table's current files (an appended day touches one year; a rewritten
 ticker, every year it spans). A reader trusts the layer only when it was built from the
-bars' current files (:func:`fresh_sources`), so it is never stale: a stream commit or a
+bars' current files (see :mod:`tickerlake.lake.pushdown`), so it is never stale: a stream commit or a
 concurrent ETL after it simply makes readers fall back to ``market.daily_bars``.
 """
 
