@@ -479,7 +479,10 @@ def _bar_date(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         us = epoch_us(float(value))
         if us is not None:
-            return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=us)).date().isoformat()
+            try:
+                return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=us)).date().isoformat()
+            except OverflowError:
+                pass  # before year 1 or after 9999: left as it is, so it is rejected with a reason
     return value
 
 

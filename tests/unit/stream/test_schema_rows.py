@@ -77,6 +77,7 @@ def test_rows_that_cannot_be_read_are_rejected_with_the_reason() -> None:
         row(symbol="AMZN", Date="15/08/2022", Close=143.5),  # day-first date: not guessed
         row(symbol="AMZN", Close=143.5, close=143.6, Date="2022-08-15"),  # two closes
         row(symbol="AMZN", Date="2022-08-15", Close=-1),
+        row(symbol="AMZN", Date=-9.9e10, Close=143.5),  # epoch seconds of the year -1167
     ]
     assert dict(decode_bars(values, ANY).rejected) == {
         0: "missing_field: close (keys: Date, symbol; name it with the topic's field mapping)",
@@ -84,6 +85,7 @@ def test_rows_that_cannot_be_read_are_rejected_with_the_reason() -> None:
         2: 'invalid_date: date is "15/08/2022" (invalid RFC3339 encoded date)',
         3: "invalid_event: two keys mean close (name one with the topic's field mapping)",
         4: "invalid_price: close is -1 (expected `float` > 0.0)",
+        5: "invalid_date: date is -99000000000.0 (expected `date`, got `float`)",
     }
 
 
