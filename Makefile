@@ -25,7 +25,7 @@ install: $(STAMP) $(PLOTLY_PARTIAL)
 $(PLOTLY_PARTIAL): scripts/plotly-partial.sh pyproject.toml | $(STAMP)
 	@scripts/plotly-partial.sh $@ $(BIN)/python || echo "partial plotly.js not built: the full bundle is served"
 
-# Kafka and S3Proxy jars from Maven Central (needs java + mvn); cached in services/lib.
+# Kafka, S3Proxy, Spark-Iceberg and REST-catalog jars from Maven Central (needs java + mvn); cached in services/lib.
 services-jars: install
 	$(BIN)/python -m tickerlake.services.jars
 
