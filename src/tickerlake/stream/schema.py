@@ -694,6 +694,13 @@ def _ticks_in_bulk(
         return None
     table = table.combine_chunks()
     ticker, ts = table.column("ticker").chunk(0), table.column("ts").chunk(0)
+    try:
+        # Arrow's JSON reader lets bytes that are not UTF-8 into strings; the record path
+        # rejects such a record with its reason.
+        ticker.validate(full=True)
+        ts.validate(full=True)
+    except pa.ArrowInvalid:
+        return None
     price = table.column("price").to_numpy()
     size = table.column("size").to_numpy()
     seq = table.column("seq").to_numpy()

@@ -117,6 +117,15 @@ def test_records_the_bulk_reader_would_take_apart_or_let_through_are_judged_one_
     assert got[4].startswith("invalid_size:")
 
 
+def test_bytes_that_are_not_utf8_inside_a_string_are_judged_one_by_one():
+    # Arrow's JSON reader would let them into the ticker or ts column undecoded.
+    bad_ts = tick().replace(b"14:30:00", b"14:30:\xff0")
+    bad_ticker = tick().replace(b'"AAPL"', b'"AA\xffL"')
+    got = reasons([tick(), bad_ts, bad_ticker])
+    assert sorted(got) == [1, 2]
+    assert all(r.startswith("invalid_json: not UTF-8 text") for r in got.values())
+
+
 def test_encoded_ticks_decode_to_the_same_values():
     ts = np.array([T0, T0 + 1_000], dtype=np.int64)
     price = np.array([74.06, 0.1 + 0.2])
