@@ -96,6 +96,7 @@ class Panel:
     values: np.ndarray
     has_row: np.ndarray
     _date_objs: list[dt.date] = field(default_factory=list, repr=False)
+    _cols: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def valid(self) -> np.ndarray:
@@ -125,9 +126,11 @@ class Panel:
         Raises:
             UnknownTicker: Not in the data.
         """
-        t = ticker.strip().upper()
-        j = int(np.searchsorted(np.array(self.tickers, dtype=object), t))
-        if j >= len(self.tickers) or self.tickers[j] != t:
+        if not self._cols and self.tickers:
+            # Built once: split_days and _applied look up a column per corporate action.
+            self._cols.update((t, j) for j, t in enumerate(self.tickers))
+        j = self._cols.get(ticker.strip().upper())
+        if j is None:
             known = ", ".join(self.tickers)
             raise UnknownTicker(f"unknown ticker {ticker!r} (the data has {known})")
         return j
@@ -432,7 +435,7 @@ def adjust_splits(panel: Panel, actions: pa.Table | None) -> tuple[Panel, list[S
     values = panel.values.copy()
     for split in found:
         t = int(np.searchsorted(panel.dates, np.datetime64(split.date, "D")))
-        j = panel.tickers.index(split.ticker)
+        j = panel.col(split.ticker)
         values[:t, j] /= split.ratio
     return Panel(panel.measure, panel.dates, panel.tickers, values, panel.has_row), found
 
@@ -505,6 +508,14 @@ class Basis:
     panel: Panel
     factor: np.ndarray | None
     actions: tuple[ActionNote, ...]
+    _by_ticker: dict[str, list[ActionNote]] = field(default_factory=dict, repr=False)
+
+    def _of(self, ticker: str) -> list[ActionNote]:
+        if not self._by_ticker and self.actions:
+            # Grouped once: views ask for one ticker's actions per ticker shown.
+            for n in self.actions:
+                self._by_ticker.setdefault(n.ticker, []).append(n)
+        return self._by_ticker.get(ticker, [])
 
     def previous(self, t0: np.ndarray | int, t1: np.ndarray | int) -> np.ndarray:
         """Per ticker: the value on row ``t0`` (an int or one row per ticker) on row ``t1``'s basis."""
@@ -526,12 +537,11 @@ class Basis:
 
     def between(self, ticker: str, after: dt.date, upto: dt.date) -> tuple[ActionNote, ...]:
         """The ticker's applied actions with ``after < date <= upto``."""
-        return tuple(n for n in self.actions if n.ticker == ticker and after < n.date <= upto)
+        return tuple(n for n in self._of(ticker) if after < n.date <= upto)
 
     def across(self, tickers: Sequence[str], after: dt.date, upto: dt.date) -> tuple[ActionNote, ...]:
         """Applied actions of any of ``tickers`` with ``after < date <= upto``, by date."""
-        who = set(tickers)
-        found = [n for n in self.actions if n.ticker in who and after < n.date <= upto]
+        found = [n for t in set(tickers) for n in self._of(t) if after < n.date <= upto]
         return tuple(sorted(found, key=lambda n: (n.date, n.ticker)))
 
 
@@ -560,7 +570,7 @@ def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = Non
     r = raw.copy()
     mask, found = split_days(ref, actions)
     for sp in found:
-        t, j = int(np.searchsorted(ref.dates, np.datetime64(sp.date, "D"))), ref.tickers.index(sp.ticker)
+        t, j = int(np.searchsorted(ref.dates, np.datetime64(sp.date, "D"))), ref.col(sp.ticker)
         r[t, j] = raw[t, j] + math.log(sp.ratio)
     use = np.zeros(r.shape, dtype=bool)
     if (
