@@ -249,14 +249,21 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
     rank[order] = np.arange(len(order))
     col_of_row = rank[encoded.indices.to_numpy(zero_copy_only=False)]
     days = date.combine_chunks().to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    # Integer views keep numpy on its fast sort-based paths.
-    uniq, row_of_row = np.unique(days.view(np.int64), return_inverse=True)
-    uniq_days = uniq.view("datetime64[D]")
+    # Days are small integers over a span of decades: a presence table numbers them without
+    # the sort np.unique would need (millions of rows on a universe).
+    ints = days.view(np.int64)
+    first = int(ints.min())
+    present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
+    present[ints - first] = True
+    uniq_days = (np.flatnonzero(present) + first).astype("datetime64[D]")
+    row_of_row = (np.cumsum(present) - 1)[ints - first]
     n_t, n_n = len(uniq_days), len(names)
-    key = np.sort(row_of_row.astype(np.int64) * n_n + col_of_row)
-    repeated = np.flatnonzero(key[1:] == key[:-1])
-    if len(repeated):
-        dup = int(key[repeated[0]])
+    has_row = np.zeros((n_t, n_n), dtype=bool)
+    has_row[row_of_row, col_of_row] = True
+    if int(np.count_nonzero(has_row)) != len(ints):
+        # Only a bad input pays for the sort that names the first duplicate.
+        key = np.sort(row_of_row.astype(np.int64) * n_n + col_of_row)
+        dup = int(key[np.flatnonzero(key[1:] == key[:-1])[0]])
         who, when = names[order][dup % n_n], uniq_days[dup // n_n]
         raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
     raw = pc.cast(bars.column(measure), pa.float64()).combine_chunks().to_numpy(zero_copy_only=False)
@@ -267,8 +274,6 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
         raise BadInput(f"{who} has a non-positive {measure} on {when}")
     values = np.full((n_t, n_n), np.nan)
     values[row_of_row, col_of_row] = raw
-    has_row = np.zeros((n_t, n_n), dtype=bool)
-    has_row[row_of_row, col_of_row] = True
     return Panel(measure, uniq_days, tuple(names[order].tolist()), values, has_row)
 
 
