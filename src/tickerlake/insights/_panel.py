@@ -248,21 +248,23 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     col_of_row = rank[encoded.indices.to_numpy(zero_copy_only=False)]
-    days = date.combine_chunks().to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    # Days are small integers over a span of decades: a presence table numbers them without
-    # the sort np.unique would need (millions of rows on a universe).
-    ints = days.view(np.int64)
+    # Days since the epoch (date32's storage): small integers over a span of decades, so a
+    # presence table numbers them without the sort np.unique would need (millions of rows).
+    ints = date.combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False)
     first = int(ints.min())
+    offset = ints - first
     present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
-    present[ints - first] = True
+    present[offset] = True
     uniq_days = (np.flatnonzero(present) + first).astype("datetime64[D]")
-    row_of_row = (np.cumsum(present) - 1)[ints - first]
+    row_of_row = (np.cumsum(present) - 1)[offset]
     n_t, n_n = len(uniq_days), len(names)
+    # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing.
+    cell = row_of_row * n_n + col_of_row
     has_row = np.zeros((n_t, n_n), dtype=bool)
-    has_row[row_of_row, col_of_row] = True
+    has_row.ravel()[cell] = True
     if int(np.count_nonzero(has_row)) != len(ints):
         # Only a bad input pays for the sort that names the first duplicate.
-        key = np.sort(row_of_row.astype(np.int64) * n_n + col_of_row)
+        key = np.sort(cell)
         dup = int(key[np.flatnonzero(key[1:] == key[:-1])[0]])
         who, when = names[order][dup % n_n], uniq_days[dup // n_n]
         raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
@@ -270,10 +272,10 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
     raw = np.where(np.isfinite(raw), raw, np.nan)
     if measure in PRICE_MEASURES and np.any(raw <= 0):
         bad = int(np.argmax(raw <= 0))
-        who, when = names[order][col_of_row[bad]], days[bad]
+        who, when = names[order][col_of_row[bad]], uniq_days[row_of_row[bad]]
         raise BadInput(f"{who} has a non-positive {measure} on {when}")
     values = np.full((n_t, n_n), np.nan)
-    values[row_of_row, col_of_row] = raw
+    values.ravel()[cell] = raw
     return Panel(measure, uniq_days, tuple(names[order].tolist()), values, has_row)
 
 
