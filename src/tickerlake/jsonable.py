@@ -31,6 +31,11 @@ def _interval(value: Any) -> str | None:
     return f"P{value.months}M{value.days}DT{seconds:g}S"
 
 
+# Field names per dataclass type: a result of thousands of rows would otherwise ask
+# dataclasses.fields for every row.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def jsonable(obj: Any) -> Any:
     """Any result value as a JSON-ready value.
 
@@ -41,12 +46,24 @@ def jsonable(obj: Any) -> Any:
     NaN and infinities become None (JSON has neither); numpy scalars become Python numbers;
     anything else unknown becomes its ``str``.
     """
+    kind = type(obj)
+    # Fast paths by exact type (the bulk of a large result); subclasses take the general path.
+    if kind is float:
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if obj is None or kind is str or kind is int or kind is bool:
+        return obj
+    names = _FIELDS.get(kind)
+    if names is not None:
+        return {n: jsonable(getattr(obj, n)) for n in names}
+    if kind is tuple or kind is list:
+        return [jsonable(v) for v in obj]
     if obj is None or isinstance(obj, bool | int | str):
         return obj
     if isinstance(obj, float):
         return None if math.isnan(obj) or math.isinf(obj) else obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(obj))
+        return {n: jsonable(getattr(obj, n)) for n in names}
     if isinstance(obj, decimal.Decimal):
         if obj.is_finite() and obj == obj.to_integral_value():
             return int(obj)

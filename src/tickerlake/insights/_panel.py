@@ -96,6 +96,7 @@ class Panel:
     values: np.ndarray
     has_row: np.ndarray
     _date_objs: list[dt.date] = field(default_factory=list, repr=False)
+    _cols: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def valid(self) -> np.ndarray:
@@ -125,9 +126,11 @@ class Panel:
         Raises:
             UnknownTicker: Not in the data.
         """
-        t = ticker.strip().upper()
-        j = int(np.searchsorted(np.array(self.tickers, dtype=object), t))
-        if j >= len(self.tickers) or self.tickers[j] != t:
+        if not self._cols and self.tickers:
+            # Built once: split_days and _applied look up a column per corporate action.
+            self._cols.update((t, j) for j, t in enumerate(self.tickers))
+        j = self._cols.get(ticker.strip().upper())
+        if j is None:
             known = ", ".join(self.tickers)
             raise UnknownTicker(f"unknown ticker {ticker!r} (the data has {known})")
         return j
@@ -245,27 +248,34 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     col_of_row = rank[encoded.indices.to_numpy(zero_copy_only=False)]
-    days = date.combine_chunks().to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    # Integer views keep numpy on its fast sort-based paths.
-    uniq, row_of_row = np.unique(days.view(np.int64), return_inverse=True)
-    uniq_days = uniq.view("datetime64[D]")
+    # Days since the epoch (date32's storage): small integers over a span of decades, so a
+    # presence table numbers them without the sort np.unique would need (millions of rows).
+    ints = date.combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False)
+    first = int(ints.min())
+    offset = ints - first
+    present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
+    present[offset] = True
+    uniq_days = (np.flatnonzero(present) + first).astype("datetime64[D]")
+    row_of_row = (np.cumsum(present) - 1)[offset]
     n_t, n_n = len(uniq_days), len(names)
-    key = np.sort(row_of_row.astype(np.int64) * n_n + col_of_row)
-    repeated = np.flatnonzero(key[1:] == key[:-1])
-    if len(repeated):
-        dup = int(key[repeated[0]])
+    # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing.
+    cell = row_of_row * n_n + col_of_row
+    has_row = np.zeros((n_t, n_n), dtype=bool)
+    has_row.ravel()[cell] = True
+    if int(np.count_nonzero(has_row)) != len(ints):
+        # Only a bad input pays for the sort that names the first duplicate.
+        key = np.sort(cell)
+        dup = int(key[np.flatnonzero(key[1:] == key[:-1])[0]])
         who, when = names[order][dup % n_n], uniq_days[dup // n_n]
         raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
     raw = pc.cast(bars.column(measure), pa.float64()).combine_chunks().to_numpy(zero_copy_only=False)
     raw = np.where(np.isfinite(raw), raw, np.nan)
     if measure in PRICE_MEASURES and np.any(raw <= 0):
         bad = int(np.argmax(raw <= 0))
-        who, when = names[order][col_of_row[bad]], days[bad]
+        who, when = names[order][col_of_row[bad]], uniq_days[row_of_row[bad]]
         raise BadInput(f"{who} has a non-positive {measure} on {when}")
     values = np.full((n_t, n_n), np.nan)
-    values[row_of_row, col_of_row] = raw
-    has_row = np.zeros((n_t, n_n), dtype=bool)
-    has_row[row_of_row, col_of_row] = True
+    values.ravel()[cell] = raw
     return Panel(measure, uniq_days, tuple(names[order].tolist()), values, has_row)
 
 
@@ -432,7 +442,7 @@ def adjust_splits(panel: Panel, actions: pa.Table | None) -> tuple[Panel, list[S
     values = panel.values.copy()
     for split in found:
         t = int(np.searchsorted(panel.dates, np.datetime64(split.date, "D")))
-        j = panel.tickers.index(split.ticker)
+        j = panel.col(split.ticker)
         values[:t, j] /= split.ratio
     return Panel(panel.measure, panel.dates, panel.tickers, values, panel.has_row), found
 
@@ -505,6 +515,14 @@ class Basis:
     panel: Panel
     factor: np.ndarray | None
     actions: tuple[ActionNote, ...]
+    _by_ticker: dict[str, list[ActionNote]] = field(default_factory=dict, repr=False)
+
+    def _of(self, ticker: str) -> list[ActionNote]:
+        if not self._by_ticker and self.actions:
+            # Grouped once: views ask for one ticker's actions per ticker shown.
+            for n in self.actions:
+                self._by_ticker.setdefault(n.ticker, []).append(n)
+        return self._by_ticker.get(ticker, [])
 
     def previous(self, t0: np.ndarray | int, t1: np.ndarray | int) -> np.ndarray:
         """Per ticker: the value on row ``t0`` (an int or one row per ticker) on row ``t1``'s basis."""
@@ -526,12 +544,11 @@ class Basis:
 
     def between(self, ticker: str, after: dt.date, upto: dt.date) -> tuple[ActionNote, ...]:
         """The ticker's applied actions with ``after < date <= upto``."""
-        return tuple(n for n in self.actions if n.ticker == ticker and after < n.date <= upto)
+        return tuple(n for n in self._of(ticker) if after < n.date <= upto)
 
     def across(self, tickers: Sequence[str], after: dt.date, upto: dt.date) -> tuple[ActionNote, ...]:
         """Applied actions of any of ``tickers`` with ``after < date <= upto``, by date."""
-        who = set(tickers)
-        found = [n for n in self.actions if n.ticker in who and after < n.date <= upto]
+        found = [n for t in set(tickers) for n in self._of(t) if after < n.date <= upto]
         return tuple(sorted(found, key=lambda n: (n.date, n.ticker)))
 
 
@@ -560,7 +577,7 @@ def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = Non
     r = raw.copy()
     mask, found = split_days(ref, actions)
     for sp in found:
-        t, j = int(np.searchsorted(ref.dates, np.datetime64(sp.date, "D"))), ref.tickers.index(sp.ticker)
+        t, j = int(np.searchsorted(ref.dates, np.datetime64(sp.date, "D"))), ref.col(sp.ticker)
         r[t, j] = raw[t, j] + math.log(sp.ratio)
     use = np.zeros(r.shape, dtype=bool)
     if (

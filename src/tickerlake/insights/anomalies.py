@@ -543,14 +543,24 @@ def _explain(
         series = "equal-weight basket"
         excess = float(sc.r_basket[t] - sc.mu_basket[t])
         mu = float(sc.mu_basket[t])
-    for j, ticker in enumerate(panel.tickers):
-        actual = float(panel.values[t, j])
+    # The day's row as Python floats once: indexing numpy per ticker costs more than the maths.
+    cols = np.arange(len(panel.tickers))
+    p_t = prev[t]
+    befores = np.where(p_t >= 0, panel.values[np.maximum(p_t, 0), cols], np.nan).tolist()
+    m_t = float(sc.m[t])
+    for ticker, actual, r, z, before, m_other, beta in zip(
+        panel.tickers,
+        panel.values[t].tolist(),
+        sc.r[t].tolist(),
+        sc.z[t].tolist(),
+        befores,
+        sc.m_other[t].tolist(),
+        sc.beta[t].tolist(),
+        strict=True,
+    ):
         if math.isnan(actual):
             continue
-        r, z = float(sc.r[t, j]), float(sc.z[t, j])
-        p = int(prev[t, j])
-        before = float(panel.values[p, j]) if p >= 0 else math.nan
-        own = bool(not math.isnan(z) and abs(z) >= thr)
+        own = not math.isnan(z) and abs(z) >= thr
         if math.isnan(r):
             expected = actual
         elif wide:
@@ -558,8 +568,8 @@ def _explain(
             expected = actual * math.exp(mu - r)
         elif own:
             # The anomalous part replaced by its expectation (zero): the market move only.
-            market = sc.m_other[t, j] if not math.isnan(sc.m_other[t, j]) else sc.m[t]
-            expected = actual * math.exp(float(sc.beta[t, j] * market) - r)
+            market = m_other if not math.isnan(m_other) else m_t
+            expected = actual * math.exp(beta * market - r)
         else:
             expected = actual
         rows.append(_contribution(ticker, before, actual, expected, z, own))
