@@ -144,3 +144,22 @@ def shots(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
         return path
 
     return save
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A new tab; the test fails if the page logs a JavaScript error.
+
+    A module whose pages ask for 4xx answers on purpose sets ``ALLOW_4XX = True``: the
+    browser logs those as failed loads, which are then not counted as errors.
+    """
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    tab.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    tab.set_default_timeout(20_000)
+    yield tab
+    tab.close()
+    if getattr(request.module, "ALLOW_4XX", False):
+        errors = [e for e in errors if "status of 4" not in e]
+    assert not errors, errors

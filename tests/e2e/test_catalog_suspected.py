@@ -38,19 +38,6 @@ def raw_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A new tab; the test fails if the page logs a JavaScript error."""
-    tab = browser.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    tab.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    tab.set_default_timeout(20_000)
-    yield tab
-    tab.close()
-    assert not errors, errors
-
-
 def test_catalog_page_lists_the_suspected_split(raw_only_server: str, page: Any) -> None:
     page.goto(raw_only_server + "catalog")
     page.wait_for_selector('#suspected-body[data-drawn="true"]')

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +29,8 @@ def _delete_saved(server: str, name: str) -> None:
         assert e.code == 404
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A new tab; the test fails if the page logs a JavaScript error."""
-    tab = browser.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    tab.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    tab.set_default_timeout(20_000)
-    yield tab
-    tab.close()
-    real = [e for e in errors if "status of 4" not in e]
-    assert not real, real
+#: The page asks for some 4xx answers on purpose (the browser logs them as failed loads).
+ALLOW_4XX = True
 
 
 def test_save_run_export_csv(server: str, page: Any, shots: Callable[[Any, str], Path]) -> None:

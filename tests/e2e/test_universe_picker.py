@@ -30,19 +30,6 @@ def universe_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A new tab; the test fails if the page logs a JavaScript error."""
-    tab = browser.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    tab.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    tab.set_default_timeout(20_000)
-    yield tab
-    tab.close()
-    assert not errors, errors
-
-
 def traces(page: Any) -> list[str]:
     """The chart's ticker series (a single ticker's chart also has its volume)."""
     names = page.evaluate("document.getElementById('market-chart').data.map(t => t.name)")
