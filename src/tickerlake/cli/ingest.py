@@ -265,28 +265,11 @@ def ingest_csv(
     _ingest_files(ctx, paths, options, as_json)
 
 
-@ingest_app.command("file")
-def ingest_file(
-    ctx: typer.Context,
-    paths: list[str] = typer.Argument(
-        ..., metavar="PATH", help="CSV/text, Parquet, JSON-lines or zip files, or folders of them."
-    ),
-    ticker: str = TickerOpt,
-    columns: str = ColumnsOpt,
-    date_format: str = DateFormatOpt,
-    decimal: str = DecimalOpt,
-    delimiter: str = DelimiterOpt,
-    encoding: str = EncodingOpt,
-    pattern: str = PatternOpt,
-    symbol_map: str = SymbolMapOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Ingest price files of any kind, by extension: .csv/.txt/.tsv (also .gz), .parquet, .jsonl/.json, .zip."""
-    with user_errors():
-        options = _read_options(
-            ticker, columns, date_format, decimal, delimiter, encoding, pattern, symbol_map
-        )
-    _ingest_files(ctx, paths, options, as_json)
+# The same command under the name that says any kind of file; only its help differs.
+ingest_app.command(
+    "file",
+    help="Ingest price files of any kind, by extension: .csv/.txt/.tsv (also .gz), .parquet, .jsonl/.json, .zip.",
+)(ingest_csv)
 
 
 @ingest_app.command("yahoo")
