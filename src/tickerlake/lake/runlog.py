@@ -12,6 +12,7 @@ import atexit
 import datetime as dt
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -31,19 +32,38 @@ log = logging.getLogger(__name__)
 _PRUNE_EVERY = 20
 _APPENDS: dict[str, int] = {}
 _APPENDS_LOCK = threading.Lock()
-# Records being written in the background (object stores), waited for at exit.
-_PENDING: set[threading.Thread] = set()
-_PENDING_LOCK = threading.Lock()
+# Records waiting to be written to an object store: one writer thread per process drains
+# them in order (a thread per record would pile up during an outage), and the process
+# waits for it at exit, a few seconds at most.
+_QUEUE: queue.Queue[tuple[RunLog, str, dict[str, Any]]] = queue.Queue()
+_WRITER: threading.Thread | None = None
+_WRITER_LOCK = threading.Lock()
 _EXIT_WAIT_S = 5.0
+
+
+def _drain() -> None:
+    while True:
+        runlog, run_id, doc = _QUEUE.get()
+        try:
+            runlog._append(run_id, doc)
+        finally:
+            _QUEUE.task_done()
+
+
+def _enqueue(runlog: RunLog, run_id: str, doc: dict[str, Any]) -> None:
+    global _WRITER
+    with _WRITER_LOCK:
+        if _WRITER is None:
+            _WRITER = threading.Thread(target=_drain, name="runlog", daemon=True)
+            _WRITER.start()
+    _QUEUE.put((runlog, run_id, doc))
 
 
 @atexit.register
 def _flush() -> None:
     deadline = time.monotonic() + _EXIT_WAIT_S
-    with _PENDING_LOCK:
-        pending = list(_PENDING)
-    for thread in pending:
-        thread.join(max(deadline - time.monotonic(), 0))
+    while _QUEUE.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def new_run_id(now: dt.datetime | None = None) -> tuple[str, str]:
@@ -82,10 +102,7 @@ class RunLog:
             if not self.storage.exists(self.settings.lake_uri):
                 return False  # never create a lake at a mistyped path just to log a run
             return self._append(run_id, doc)
-        thread = threading.Thread(target=self._append, args=(run_id, doc), name="runlog", daemon=True)
-        with _PENDING_LOCK:
-            _PENDING.add(thread)
-        thread.start()
+        _enqueue(self, run_id, doc)
         return True
 
     def _append(self, run_id: str, doc: dict[str, Any]) -> bool:
@@ -102,9 +119,6 @@ class RunLog:
         except (OSError, TickerlakeError) as e:
             log.warning("%s: run not recorded: %s", self.name, e)
             return False
-        finally:
-            with _PENDING_LOCK:
-                _PENDING.discard(threading.current_thread())
         return True
 
     def recent(self, limit: int) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +92,31 @@ def retry_transient(
     )
 
 
+# Arrow's S3 clients are not safe to create from several threads at once (a native crash
+# seen when a background history write built one while the main thread built another), and
+# a client per query would also redo the TLS/credential set-up: so one lock, one client per
+# store and credentials, kept for the process.
+_S3_LOCK = threading.Lock()
+_S3_CLIENTS: dict[tuple[str, str, str, str], pafs.S3FileSystem] = {}
+
+
+def _s3_filesystem(endpoint: str, region: str, key_id: str, secret: str) -> pafs.S3FileSystem:
+    key = (endpoint, region, key_id, secret)
+    with _S3_LOCK:
+        fs = _S3_CLIENTS.get(key)
+        if fs is None:
+            parsed = urlparse(endpoint) if endpoint else None
+            fs = _S3_CLIENTS[key] = pafs.S3FileSystem(
+                access_key=key_id or None,
+                secret_key=secret or None,
+                region=region,
+                endpoint_override=parsed.netloc if parsed else None,
+                scheme=parsed.scheme if parsed else "https",
+                allow_bucket_creation=True,
+            )
+        return fs
+
+
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """A file in the lake.
@@ -119,21 +145,18 @@ class LakeStorage:
 
     @cached_property
     def fs(self) -> pafs.FileSystem:
-        """The pyarrow filesystem behind the lake."""
+        """The pyarrow filesystem behind the lake (one per store and credentials per process)."""
         if self.settings.is_local:
             return pafs.LocalFileSystem()
         parsed = urlparse(self.root)
         if parsed.scheme not in ("s3", "s3a"):
             raise UserError(f"unsupported lake scheme {parsed.scheme!r}: use a path, file:// or s3://")
         s = self.settings
-        endpoint = urlparse(s.s3_endpoint) if s.s3_endpoint else None
-        return pafs.S3FileSystem(
-            access_key=s.s3_access_key_id or None,
-            secret_key=s.s3_secret_access_key.get_secret_value() or None,
-            region=s.s3_region,
-            endpoint_override=endpoint.netloc if endpoint else None,
-            scheme=endpoint.scheme if endpoint else "https",
-            allow_bucket_creation=True,
+        return _s3_filesystem(
+            s.s3_endpoint or "",
+            s.s3_region,
+            s.s3_access_key_id or "",
+            s.s3_secret_access_key.get_secret_value(),
         )
 
     def uri(self, *parts: str) -> str:
