@@ -294,7 +294,7 @@ def _stream_health(
     if before is not None and 0.2 < now - before[0] < 120:
         out.events_per_s = round(max(total_high - before[1], 0) / (now - before[0]), 1)
     # The sink's last commit of this topic: the newest snapshot whose batch covers it.
-    table = load_table_or_none(open_catalog(settings), out.table)
+    table = None if _missing_lake(settings) else load_table_or_none(open_catalog(settings), out.table)
     if table is not None:
         prefix = topic + "/"
         for snap in sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)[:500]:
@@ -461,6 +461,15 @@ def _watch_counts(settings: Settings) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
+def _missing_lake(settings: Settings) -> str | None:
+    """Why a local lake cannot be read: opening its catalog would create one at a mistyped path."""
+    from tickerlake.lake.storage import LakeStorage
+
+    if settings.is_local and not LakeStorage(settings).exists(settings.lake_uri):
+        return f"no lake at {settings.lake_uri}: ingest data first or pass --lake"
+    return None
+
+
 def pipeline_health(
     settings: Settings,
     topic: str = "ticks",
@@ -484,12 +493,13 @@ def pipeline_health(
         runs: Crawls, ETL runs and dead letters shown.
     """
     stream = _stream_health(settings, topic, mode, sink_group, live_group, bootstrap, live_positions, runs)
-    problem = None
+    problem = _missing_lake(settings)
     crawls: list[CrawlRun] = []
     etl: list[EtlRun] = []
     try:
-        crawls = recent_crawls(settings, runs)
-        etl = etl_runs(settings, runs)
+        if problem is None:
+            crawls = recent_crawls(settings, runs)
+            etl = etl_runs(settings, runs)
     except TickerlakeError as e:
         problem = str(e)
     return PipelineHealth(

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tickerlake.config import Settings
 from tickerlake.lake.contract import read_table
 from tickerlake.service.live import LiveFeed, LiveOptions
 from tickerlake.service.pipeline import pipeline_health
@@ -179,3 +180,12 @@ def test_stream_live_command_prints_the_final_state(kit):
     # The sink's group is refused.
     refused = kit.run_cli("stream", "live", "--topic", topic, "--group", "tickerlake-sink", "--json")
     assert refused.returncode == 2 and "sink" in refused.stderr
+
+
+def test_pipeline_health_of_a_missing_lake_says_so_and_creates_nothing(kit, tmp_path):
+    topic = kit.new_topic("health-nolake")
+    missing = tmp_path / "typo"
+    health = pipeline_health(Settings(lake=str(missing)), topic, bootstrap=kit.bootstrap)
+    assert health.problem is not None and health.problem.startswith("no lake at ")
+    assert (health.crawls, health.etl_runs, health.stream.last_commit_at) == ([], [], None)
+    assert not missing.exists()
