@@ -178,6 +178,26 @@ class Bar:
         self.trades += 1
         self.notional += price * size
 
+    def extend(
+        self,
+        last: tuple[int, int],
+        close: float,
+        high: float,
+        low: float,
+        volume: int,
+        trades: int,
+        notional: float,
+    ) -> None:
+        """Fold in a run of trades that all come after this bar's last one, given as its aggregates."""
+        self.last, self.close = last, close
+        if high > self.high:
+            self.high = high
+        if low < self.low:
+            self.low = low
+        self.volume += volume
+        self.trades += trades
+        self.notional += notional
+
 
 def _new_bar(start_us: int, ts_us: int, seq: int, price: float, size: int) -> Bar:
     key = (ts_us, seq)
@@ -312,24 +332,7 @@ class _Frame:
 class _Ticker:
     """One ticker's running state."""
 
-    __slots__ = (
-        "day",
-        "first",
-        "frames",
-        "high",
-        "last",
-        "last_key",
-        "low",
-        "notional",
-        "open",
-        "previous_close",
-        "ref",
-        "returns",
-        "trades",
-        "volume",
-        "watermark",
-        "z",
-    )
+    __slots__ = ("day", "frames", "previous_close", "ref", "returns", "session", "watermark", "z")
 
     def __init__(self, config: LiveConfig) -> None:
         self.frames = [_Frame(t * 1_000_000, config.bars_kept) for t in config.timeframes_s]
@@ -344,10 +347,9 @@ class _Ticker:
 
     def _reset_session(self, day: int, ts_us: int, seq: int, price: float) -> None:
         self.day = day
-        self.open = self.high = self.low = self.last = price
-        self.first = self.last_key = (ts_us, seq)
-        self.volume = self.trades = 0
-        self.notional = 0.0
+        # The session is a bar as wide as the day, empty until its first trade is folded in.
+        key = (ts_us, seq)
+        self.session = Bar(day * DAY_US, price, price, price, price, 0, 0, 0.0, key, key)
 
 
 class LiveBook:
@@ -426,7 +428,12 @@ class LiveBook:
         """One ticker's trades of a batch, in arrival order."""
         st = self._tickers.get(name)
         in_order = bool(np.all((ts[1:] > ts[:-1]) | ((ts[1:] == ts[:-1]) & (q[1:] >= q[:-1]))))
-        if st is None or not in_order or int(ts[0]) < st.watermark or (int(ts[0]), int(q[0])) < st.last_key:
+        if (
+            st is None
+            or not in_order
+            or int(ts[0]) < st.watermark
+            or (int(ts[0]), int(q[0])) < st.session.last
+        ):
             for t, pr, sz, sq in zip(ts.tolist(), p.tolist(), s.tolist(), q.tolist(), strict=True):
                 self._one(name, t, pr, sz, sq)
             return
@@ -457,12 +464,10 @@ class LiveBook:
         self._changes.events += n
         self._dirty.add(name)
         notional = p * s
-        st.last_key, st.last = (last_ts, int(q[-1])), float(p[-1])
-        st.high = max(st.high, float(p.max()))
-        st.low = min(st.low, float(p.min()))
-        st.volume += int(s.sum())
-        st.trades += n
-        st.notional += float(notional.sum())
+        st.session.extend(
+            (last_ts, int(q[-1])), float(p[-1]), float(p.max()), float(p.min()), int(s.sum()), n,
+            float(notional.sum()),
+        )  # fmt: skip
         horizon = max(last_ts, st.watermark) - self.config.allowed_lateness_us
         for k, frame in enumerate(st.frames):
             width = frame.width_us
@@ -485,12 +490,7 @@ class LiveBook:
                     )  # fmt: skip
                     frame.first_end = min(frame.first_end, start + width)
                 else:
-                    bar.last, bar.close = last, float(p[b - 1])
-                    bar.high = max(bar.high, highs[j])
-                    bar.low = min(bar.low, lows[j])
-                    bar.volume += vols[j]
-                    bar.trades += b - a
-                    bar.notional += nots[j]
+                    bar.extend(last, float(p[b - 1]), highs[j], lows[j], vols[j], b - a, nots[j])
             if horizon >= frame.first_end:
                 self._close(name, st, k, frame, horizon)
         st.watermark = max(st.watermark, last_ts)
@@ -516,18 +516,7 @@ class LiveBook:
         self.events += 1
         self._changes.events += 1
         self._dirty.add(name)
-        key = (ts, seq)
-        if key < st.first:
-            st.first, st.open = key, price
-        if key >= st.last_key:
-            st.last_key, st.last = key, price
-        if price > st.high:
-            st.high = price
-        if price < st.low:
-            st.low = price
-        st.volume += size
-        st.trades += 1
-        st.notional += price * size
+        st.session.add(ts, seq, price, size)
         lateness = self.config.allowed_lateness_us
         horizon = max(ts, st.watermark) - lateness
         for k, frame in enumerate(st.frames):
@@ -553,7 +542,7 @@ class LiveBook:
 
     def _new_session(self, name: str, st: _Ticker, day: int, ts: int, seq: int, price: float) -> None:
         if st.day >= 0:
-            st.previous_close = st.last
+            st.previous_close = st.session.close
         elif self._previous_close is not None:
             st.previous_close = self._previous_close(name, day)
         st._reset_session(day, ts, seq, price)
@@ -612,24 +601,25 @@ class LiveBook:
             KeyError: Unknown ticker.
         """
         st = self._tickers[name]
+        session = st.session
         prev = st.previous_close
-        change = st.last - prev if prev else None
+        change = session.close - prev if prev else None
         clock = self.clock_us
         mark = clock if clock is not None else st.watermark
         return Quote(
             ticker=name,
             day=st.day,
-            open=st.open,
-            high=st.high,
-            low=st.low,
-            last=st.last,
+            open=session.open,
+            high=session.high,
+            low=session.low,
+            last=session.close,
             previous_close=prev,
             change=change,
-            change_pct=(st.last / prev - 1.0) * 100.0 if prev else None,
-            vwap=st.notional / st.volume if st.volume else None,
-            volume=st.volume,
-            trades=st.trades,
-            last_ts_us=st.last_key[0],
+            change_pct=(session.close / prev - 1.0) * 100.0 if prev else None,
+            vwap=session.vwap,
+            volume=session.volume,
+            trades=session.trades,
+            last_ts_us=session.last[0],
             z=st.z,
             late=sum(f.late for f in st.frames),
             quiet=mark - st.watermark >= self.config.quiet_after_us,
@@ -639,7 +629,7 @@ class LiveBook:
     def clock_us(self) -> int | None:
         """The market clock: the (upper) median of the tickers' latest event times (None before any trade)."""
         if self._clock[0] != self.events:
-            marks = [t.watermark for t in self._tickers.values() if t.trades]
+            marks = [t.watermark for t in self._tickers.values() if t.session.trades]
             self._clock = (self.events, statistics.median_high(marks) if marks else None)
         return self._clock[1]
 
