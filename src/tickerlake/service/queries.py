@@ -13,9 +13,9 @@ import csv
 import getpass
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from tickerlake.config import Settings
 from tickerlake.jsonable import jsonable
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from tickerlake.query.history import HistoryEntry
     from tickerlake.query.named import NamedQuery
     from tickerlake.query.saved import SavedParam, SavedQuery
+
+_R = TypeVar("_R")
 
 __all__ = [
     "QueryAnswer",
@@ -214,19 +216,31 @@ def run(
     """
     from tickerlake.query.engine import run_query
 
+    record, result, limit = _start(settings, req, capped, source, user, run_query)
+    record.done(result.row_count, result.truncated, None)
+    return QueryAnswer(result, limit, record.id)
+
+
+def _start(
+    settings: Settings,
+    req: QueryRequest,
+    capped: bool,
+    source: str,
+    user: str | None,
+    engine: Callable[..., _R],
+) -> tuple[_Run, _R, int | None]:
+    """Check and bind a request and start it on ``engine``; a run that fails to start is
+    recorded in the history before the error is raised."""
     _check_request(req)
     limit, timeout = _limits(settings, req, capped)
     record = _Run(settings, req, source, user)
     try:
         record.sql, values = _prepare(settings, req)
-        result = run_query(
-            settings, record.sql, values, limit=limit, timeout_s=timeout, run_id=req.cancel_key
-        )
+        started = engine(settings, record.sql, values, limit=limit, timeout_s=timeout, run_id=req.cancel_key)
     except Exception as e:
         record.done(None, False, e)
         raise
-    record.done(result.row_count, result.truncated, None)
-    return QueryAnswer(result, limit, record.id)
+    return record, started, limit
 
 
 @dataclass
@@ -273,17 +287,7 @@ def stream(
     """
     from tickerlake.query.engine import stream_query
 
-    _check_request(req)
-    limit, timeout = _limits(settings, req, capped)
-    record = _Run(settings, req, source, user)
-    try:
-        record.sql, values = _prepare(settings, req)
-        running = stream_query(
-            settings, record.sql, values, limit=limit, timeout_s=timeout, run_id=req.cancel_key
-        )
-    except Exception as e:
-        record.done(None, False, e)
-        raise
+    record, running, limit = _start(settings, req, capped, source, user, stream_query)
     state: dict[str, Any] = {"row_count": 0, "truncated": False}
 
     def pages() -> Iterator[list[tuple[Any, ...]]]:
