@@ -73,6 +73,7 @@ from tickerlake.insights.errors import BadInput, WindowTooShort
 from tickerlake.insights.narrative import fmt_date, fmt_num, fmt_signed_pct, join_and, measure_label
 
 __all__ = [
+    "CONTRIBUTIONS_SHOWN",
     "MARKET_Z",
     "SINGLE_Z",
     "Anomaly",
@@ -108,6 +109,8 @@ MARKET_Z = 4.7
 #: Single-ticker threshold at sensitivity 0.5: exceeded on 0.1% of the ticker-days of the
 #: same calibration markets (5.83 when set).
 SINGLE_Z = 5.8
+#: Contributions listed per anomaly (the leading ones; the count of all is given).
+CONTRIBUTIONS_SHOWN = 20
 
 View = Literal["market-wide", "single-ticker"]
 
@@ -376,8 +379,11 @@ class Anomaly:
         pct_deviation: ``deviation / expected * 100``.
         market_z: Long-run robust z of the total close's return (NaN when not scorable).
         market_wide: ``view == "market-wide"``.
-        contributions: Every ticker with a value that day, ranked by contribution in the
-            anomaly's direction.
+        contributions: The tickers with a value that day, ranked by contribution in the
+            anomaly's direction: all of them up to :data:`CONTRIBUTIONS_SHOWN` (then they
+            sum to ``deviation``), else the leading ones (a universe's answer stays readable).
+        contributors: How many tickers had a value that day (those ranked).
+        unusual: How many of them moved unusually by the single-ticker view.
         top: The leading contributors (at most ``top_n``).
         narrative: One QuickSight-style sentence.
     """
@@ -395,6 +401,8 @@ class Anomaly:
     market_z: float
     market_wide: bool
     contributions: tuple[Contribution, ...]
+    contributors: int
+    unusual: int
     top: tuple[Contribution, ...]
     narrative: str
 
@@ -536,46 +544,45 @@ def _contribution(
 def _explain(
     panel: Panel, prev: np.ndarray, sc: DayScores, t: int, thr: float, mthr: float, top_n: int, wide: bool
 ) -> Anomaly:
-    """Expected values, contributions and narrative of anomalous day ``t``."""
-    rows: list[Contribution] = []
+    """Expected values, contributions and narrative of anomalous day ``t``.
+
+    Vectorised over the day's tickers (thousands on a universe); only the contributions
+    shown become objects. The expected values that differ from the actual ones (the
+    flagged tickers', or every ticker's on a market-wide day) are computed with
+    :func:`math.exp` one by one, as they always were, so the figures do not move.
+    """
     if wide:
         z_scored = float(sc.z_basket[t])
         series = "equal-weight basket"
         excess = float(sc.r_basket[t] - sc.mu_basket[t])
         mu = float(sc.mu_basket[t])
-    # The day's row as Python floats once: indexing numpy per ticker costs more than the maths.
-    cols = np.arange(len(panel.tickers))
-    p_t = prev[t]
-    befores = np.where(p_t >= 0, panel.values[np.maximum(p_t, 0), cols], np.nan).tolist()
-    m_t = float(sc.m[t])
-    for ticker, actual, r, z, before, m_other, beta in zip(
-        panel.tickers,
-        panel.values[t].tolist(),
-        sc.r[t].tolist(),
-        sc.z[t].tolist(),
-        befores,
-        sc.m_other[t].tolist(),
-        sc.beta[t].tolist(),
-        strict=True,
-    ):
-        if math.isnan(actual):
-            continue
-        own = not math.isnan(z) and abs(z) >= thr
-        if math.isnan(r):
-            expected = actual
-        elif wide:
-            # Every ticker expected to move as the aggregate was expected to.
-            expected = actual * math.exp(mu - r)
-        elif own:
-            # The anomalous part replaced by its expectation (zero): the market move only.
-            market = m_other if not math.isnan(m_other) else m_t
-            expected = actual * math.exp(beta * market - r)
+    actual_all = panel.values[t]
+    idx = np.flatnonzero(~np.isnan(actual_all))
+    actual = actual_all[idx]
+    r, z = sc.r[t, idx], sc.z[t, idx]
+    with np.errstate(invalid="ignore"):
+        own = ~np.isnan(z) & (np.abs(z) >= thr)
+    # Who is expected to have moved otherwise than it did (see the module docstring).
+    moved = np.flatnonzero(~np.isnan(r) & (True if wide else own))
+    expected = actual.copy()
+    if moved.size:
+        m_t = float(sc.m[t])
+        a_l, r_l = actual[moved].tolist(), r[moved].tolist()
+        if wide:
+            expected[moved] = [a * math.exp(mu - rr) for a, rr in zip(a_l, r_l, strict=True)]
         else:
-            expected = actual
-        rows.append(_contribution(ticker, before, actual, expected, z, own))
-    actual_total = math.fsum(c.actual for c in rows)
-    expected_total = math.fsum(c.expected for c in rows)
-    deviation = math.fsum(c.contribution for c in rows)
+            cols = idx[moved]
+            mk = [m if not math.isnan(m) else m_t for m in sc.m_other[t, cols].tolist()]
+            expected[moved] = [
+                a * math.exp(b * m - rr)
+                for a, b, m, rr in zip(a_l, sc.beta[t, cols].tolist(), mk, r_l, strict=True)
+            ]
+    contribution = actual - expected
+    actual_total = math.fsum(actual.tolist())
+    expected_total = math.fsum(expected.tolist())
+    deviation = math.fsum(contribution.tolist())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct_all = np.where(expected != 0, contribution / expected * 100.0, np.nan)
     pct_dev = deviation / expected_total * 100.0 if expected_total else math.nan
     day = panel.date(t)
     label = measure_label(panel.measure)
@@ -583,11 +590,28 @@ def _explain(
         sign = 1.0 if z_scored >= 0 else -1.0
         score, scored_pct = abs(z_scored), (math.exp(excess) - 1.0) * 100.0
     else:
-        named = max((c for c in rows if c.anomalous), key=lambda c: abs(c.z))
-        sign = 1.0 if named.contribution >= 0 else -1.0
-        score, scored_pct, series = abs(named.z), named.pct_deviation, named.ticker
-    ranked = tuple(sorted(rows, key=lambda c: (-sign * c.contribution, c.ticker)))
-    top = tuple(c for c in ranked if sign * c.contribution > 0 and (c.anomalous or wide))[:top_n]
+        flagged = np.flatnonzero(own)
+        k = int(flagged[np.argmax(np.abs(z[flagged]))])
+        named_ticker = panel.tickers[int(idx[k])]
+        sign = 1.0 if contribution[k] >= 0 else -1.0
+        score, scored_pct, series = abs(float(z[k])), float(pct_all[k]), named_ticker
+    # By contribution in the anomaly's direction, then by ticker (the columns are sorted).
+    aligned = sign * contribution
+    order = np.lexsort((idx, -aligned))
+    with np.errstate(invalid="ignore"):
+        leads = (aligned > 0) & (own | wide)
+    top_rows = order[leads[order]][:top_n]
+    p_t = prev[t, idx]
+    befores = np.where(p_t >= 0, panel.values[np.maximum(p_t, 0), idx], np.nan)
+
+    def row(i: int) -> Contribution:
+        return _contribution(
+            panel.tickers[int(idx[i])], float(befores[i]), float(actual[i]), float(expected[i]),
+            float(z[i]), bool(own[i]),
+        )  # fmt: skip
+
+    ranked = tuple(row(int(i)) for i in order[:CONTRIBUTIONS_SHOWN])
+    top = tuple(row(int(i)) for i in top_rows)
     direction = "higher" if sign > 0 else "lower"
     parts = [f"{c.ticker} at {fmt_num(c.actual)} (expected {fmt_num(c.expected)})" for c in top]
     head = f"An anomaly was detected on {fmt_date(day)}"
@@ -601,7 +625,7 @@ def _explain(
     else:
         text = (
             f"{head} primarily driven by {direction} than expected daily {label} for {join_and(parts)}: "
-            f"{named.ticker} moved {fmt_signed_pct(scored_pct)} against the market, {score:.1f} robust "
+            f"{named_ticker} moved {fmt_signed_pct(scored_pct)} against the market, {score:.1f} robust "
             f"sigmas of its own recent moves. {label[0].upper() + label[1:]} was {fmt_num(actual_total)} "
             f"against {fmt_num(expected_total)} expected ({fmt_signed_pct(pct_dev)})."
         )
@@ -620,6 +644,8 @@ def _explain(
         float(sc.z_total[t]),
         wide,
         ranked,
+        len(idx),
+        int(own.sum()),
         top,
         text,
     )
