@@ -42,7 +42,9 @@ __all__ = [
     "build_panel",
     "log_returns",
     "prev_index",
+    "since",
     "split_days",
+    "stored_returns",
     "window_bounds",
 ]
 
@@ -227,6 +229,24 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
             raise BadInput(f"the bars lack the column {name!r}")
     if bars.num_rows == 0:
         raise NoData("no daily bars to analyse (is the lake empty? run ingest and etl first)")
+    bars, layout = _layout(bars, tickers)
+    return Panel(measure, layout.dates, layout.tickers, _scatter(bars, measure, layout), layout.has_row)
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """Where each row of long bars lands in a dates × tickers matrix."""
+
+    dates: np.ndarray
+    tickers: tuple[str, ...]
+    has_row: np.ndarray
+    cell: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+
+def _layout(bars: pa.Table, tickers: Sequence[str] | None) -> tuple[pa.Table, _Layout]:
+    """The bars (filtered to ``tickers``) and their cells (see :func:`build_panel`)."""
     tick = bars.column("ticker")
     date = _date_column(bars)
     if tick.null_count or date.null_count:
@@ -268,15 +288,43 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
         dup = int(key[np.flatnonzero(key[1:] == key[:-1])[0]])
         who, when = names[order][dup % n_n], uniq_days[dup // n_n]
         raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
+    return bars, _Layout(uniq_days, tuple(names[order].tolist()), has_row, cell, row_of_row, col_of_row)
+
+
+def _scatter(bars: pa.Table, measure: str, layout: _Layout) -> np.ndarray:
+    """One column of ``bars`` as the layout's matrix (NaN where no finite value).
+
+    Raises:
+        BadInput: A non-positive price.
+    """
     raw = pc.cast(bars.column(measure), pa.float64()).combine_chunks().to_numpy(zero_copy_only=False)
     raw = np.where(np.isfinite(raw), raw, np.nan)
     if measure in PRICE_MEASURES and np.any(raw <= 0):
         bad = int(np.argmax(raw <= 0))
-        who, when = names[order][col_of_row[bad]], uniq_days[row_of_row[bad]]
+        who, when = layout.tickers[layout.cols[bad]], layout.dates[layout.rows[bad]]
         raise BadInput(f"{who} has a non-positive {measure} on {when}")
-    values = np.full((n_t, n_n), np.nan)
-    values.ravel()[cell] = raw
-    return Panel(measure, uniq_days, tuple(names[order].tolist()), values, has_row)
+    values = np.full(layout.has_row.shape, np.nan)
+    values.ravel()[layout.cell] = raw
+    return values
+
+
+def since(bars: pa.Table, start: dt.date | None, before: int) -> pa.Table:
+    """The bars from ``before`` trading days (of the bars' own days) before ``start`` on.
+
+    All of them when ``start`` is None or the bars start later.
+    """
+    if start is None or bars.num_rows == 0 or "date" not in bars.column_names:
+        return bars
+    ints = _date_column(bars).combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False)
+    first = int(ints.min())
+    # The days present, numbered without a sort (as build_panel does).
+    present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
+    present[ints - first] = True
+    days = np.flatnonzero(present) + first
+    at = int(np.searchsorted(days, (start - dt.date(1970, 1, 1)).days)) - before
+    if at <= 0:
+        return bars
+    return bars.filter(ints >= days[at])
 
 
 def prev_index(valid: np.ndarray) -> np.ndarray:
@@ -423,6 +471,41 @@ def basis_returns(
         use = ~np.isnan(adj)
         rets.r[use] = adj[use]
     return panel, rets
+
+
+def stored_returns(
+    bars: pa.Table, actions: pa.Table | None, trading_days: np.ndarray
+) -> tuple[Panel, Returns]:
+    """:func:`basis_returns` from the returns the ETL stored (``market.daily_by_date``'s ``ret``).
+
+    The stored return is the same definition computed once per bar (adj_close's on both
+    days, else close's unless a split explains the jump; none after a gap of a market
+    day). It counts here only where the panel's previous row is the market's previous
+    trading day, as a return computed on the panel would (the panel's first row, and a
+    row after days the bars skip, have none).
+
+    Args:
+        bars: ``ticker``, ``date``, ``close`` and ``ret`` (the log return on the basis).
+        actions: ``market.corporate_actions`` rows (the split days recognised are reported).
+        trading_days: The market's sorted trading days (``datetime64[D]``).
+
+    Returns:
+        The ``close`` panel and the returns aligned with it.
+    """
+    for name in ("ticker", "date", "close", "ret"):
+        if name not in bars.column_names:
+            raise BadInput(f"the bars lack the column {name!r}")
+    if bars.num_rows == 0:
+        raise NoData("no daily bars to analyse (is the lake empty? run ingest and etl first)")
+    bars, layout = _layout(bars, None)
+    panel = Panel("close", layout.dates, layout.tickers, _scatter(bars, "close", layout), layout.has_row)
+    r = _scatter(bars, "ret", layout)
+    at = np.searchsorted(trading_days, panel.dates)
+    follows = np.zeros(len(panel.dates), dtype=bool)
+    follows[1:] = at[1:] - 1 == at[:-1]
+    r[~follows] = np.nan
+    _, found = split_days(panel, actions)
+    return panel, Returns(r, prev_index(panel.valid), found)
 
 
 def adjust_splits(panel: Panel, actions: pa.Table | None) -> tuple[Panel, list[SplitDay]]:

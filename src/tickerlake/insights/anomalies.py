@@ -57,7 +57,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from tickerlake.insights._panel import (
@@ -68,6 +67,7 @@ from tickerlake.insights._panel import (
     basis_returns,
     build_panel,
     log_returns,
+    stored_returns,
 )
 from tickerlake.insights.errors import BadInput, WindowTooShort
 from tickerlake.insights.narrative import fmt_date, fmt_num, fmt_signed_pct, join_and, measure_label
@@ -75,6 +75,7 @@ from tickerlake.insights.narrative import fmt_date, fmt_num, fmt_signed_pct, joi
 __all__ = [
     "CONTRIBUTIONS_SHOWN",
     "MARKET_Z",
+    "SINGLE_HISTORY",
     "SINGLE_Z",
     "Anomaly",
     "AnomalyResult",
@@ -99,6 +100,11 @@ LONG_WINDOW = 504
 #: Fewest trailing returns before the market-wide view scores a day.
 MIN_LONG_OBS = 60
 _MAD_TO_SIGMA = 1.4826
+#: Trading days before a window the single-ticker view reads: the beta's year, and the
+#: EWMA scale's memory (λ = 0.94 per observation of the ticker: 0.94^780 < 1e-20 for one
+#: that trades daily; a sparsely traded one keeps more, 4e-11 of a z-score at most on a
+#: simulated 1,000-ticker lake against the whole history).
+SINGLE_HISTORY = 850
 #: Fewest trading days of history the detector can score at all.
 MIN_HISTORY = MIN_SCALE_OBS + 2
 #: Market-wide threshold at sensitivity 0.5: the basket's ``|z|`` exceeds it on 0.5% of
@@ -198,6 +204,8 @@ def _rolling_sum_before(a: np.ndarray, window: int) -> np.ndarray:
 
 def _ewma_before(x: np.ndarray) -> np.ndarray:
     """EWMA (RiskMetrics λ) of the rows strictly before each row, per column (NaNs skipped)."""
+    import pandas as pd  # here, not at import: serve starts without it
+
     frame = pd.DataFrame(x)
     return (
         frame.ewm(alpha=1 - EWMA_LAMBDA, ignore_na=True, min_periods=MIN_SCALE_OBS).mean().shift(1).to_numpy()
@@ -212,6 +220,8 @@ def local_variance(x: np.ndarray) -> np.ndarray:
     neighbours' scale much; then the variance is the mean of an EWMA over the days
     before and an EWMA over the days after (either alone at the ends of the data).
     """
+    import pandas as pd  # here, not at import: serve starts without it
+
     slow = _MAD_TO_SIGMA * pd.DataFrame(np.abs(x)).rolling(SCALE_WINDOW, min_periods=MIN_SCALE_OBS).median()
     bound = WINSOR_SIGMAS * slow.bfill().ffill().to_numpy()
     clipped = np.where(np.isnan(bound), x, np.clip(x, -bound, bound))
@@ -226,6 +236,8 @@ def local_variance(x: np.ndarray) -> np.ndarray:
 
 def _long_run_z(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Expected value (trailing median) and robust z of a series against its trailing LONG_WINDOW days."""
+    import pandas as pd  # here, not at import: serve starts without it
+
     s = pd.Series(x)
     mu = s.rolling(LONG_WINDOW, min_periods=MIN_LONG_OBS).median().shift(1).to_numpy()
     # The absolute deviations from each past day's own trailing median: a slow drift in
@@ -240,31 +252,42 @@ def _long_run_z(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _Six = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def market_scores(r: np.ndarray, level: np.ndarray) -> _Six:
+def market_scores(r: np.ndarray, level: np.ndarray | None) -> _Six:
     """The market-wide view's series: total close and equal-weight basket, returns and z.
 
     Args:
         r: ``(T, N)`` log returns (NaN where none).
         level: ``(T, N)`` closes the day's return ends at (the total close's weights are
-            each ticker's close before its move: ``level × exp(-r)``).
+            each ticker's close before its move: ``level × exp(-r)``); None: equal weights.
 
     Returns:
         ``r_total, mu_total, z_total, r_basket, mu_basket, z_basket``, each ``(T,)``.
     """
-    has = ~np.isnan(r) & ~np.isnan(level)
-    growth = np.where(has, np.exp(np.where(has, r, 0.0)), 0.0)
-    before = np.where(has, level / np.where(has, growth, 1.0), 0.0)
-    n = has.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r_total = np.where(n > 0, np.log(np.where(has, level, 0.0).sum(axis=1) / before.sum(axis=1)), np.nan)
-        r_basket = np.where(n > 0, np.log(growth.sum(axis=1) / n), np.nan)
+    n_t = len(r)
+    r_total, r_basket = np.full(n_t, np.nan), np.full(n_t, np.nan)
+    for a in range(0, n_t, _ROW_BLOCK):
+        rows = slice(a, a + _ROW_BLOCK)
+        rr = r[rows]
+        lv = np.ones_like(rr) if level is None else level[rows]
+        has = ~np.isnan(rr) & ~np.isnan(lv)
+        growth = np.where(has, np.exp(np.where(has, rr, 0.0)), 0.0)
+        before = np.where(has, lv / np.where(has, growth, 1.0), 0.0)
+        n = has.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r_total[rows] = np.where(
+                n > 0, np.log(np.where(has, lv, 0.0).sum(axis=1) / before.sum(axis=1)), np.nan
+            )
+            r_basket[rows] = np.where(n > 0, np.log(growth.sum(axis=1) / n), np.nan)
     mu_total, z_total = _long_run_z(r_total)
     mu_basket, z_basket = _long_run_z(r_basket)
     return r_total, mu_total, z_total, r_basket, mu_basket, z_basket
 
 
 def score_days(
-    panel_returns: np.ndarray, splits: list[SplitDay] | None = None, level: np.ndarray | None = None
+    panel_returns: np.ndarray,
+    splits: list[SplitDay] | None = None,
+    level: np.ndarray | None = None,
+    from_row: int = 0,
 ) -> DayScores:
     """Score every day of a returns matrix in both views (see the module docstring).
 
@@ -272,34 +295,60 @@ def score_days(
         panel_returns: ``(T, N)`` log returns, NaN where there is none.
         splits: Split days already masked out of the returns (carried through for reporting).
         level: ``(T, N)`` closes, the total close's weights (default: equal weights).
+        from_row: The single-ticker view is computed from this row on (NaN before it): on
+            a universe its (T, N) work is most of the cost, and a day needs only
+            :data:`SINGLE_HISTORY` rows before it. The market-wide view uses every row.
     """
-    r = panel_returns
-    has = ~np.isnan(r)
-    count = has.sum(axis=1)
+    agg = market_scores(panel_returns, level)
+    return DayScores(panel_returns, *_single(panel_returns, max(from_row, 0)), *agg, splits or [])
+
+
+# Rows and tickers per block of the (T, N) work: every step is row-local or column-local,
+# so blocks give the same numbers and bound the temporaries on a universe.
+_ROW_BLOCK = 256
+_COL_BLOCK = 512
+
+
+def _single(
+    r: np.ndarray, from_row: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The single-ticker view of returns ``r`` from row ``from_row`` on (NaN before it):
+    market, each ticker's market, beta, z, score."""
+    n_t, n = r.shape
+    m, score = np.full(n_t, np.nan), np.full(n_t, np.nan)
+    mk, beta, zz = np.full((n_t, n), np.nan), np.full((n_t, n), np.nan), np.full((n_t, n), np.nan)
+    sub = r[from_row:]
+    count = np.sum(~np.isnan(sub), axis=1)
     # Each ticker's market is the median of the *other* tickers, so its own shock cannot
     # leak into what it is expected to do.
-    m, mk = _medians(r)
-    # Rolling beta of each ticker on its market, from the previous BETA_WINDOW days.
-    pair = has & ~np.isnan(mk)
-    x = np.where(pair, mk, 0.0)
-    y = np.where(pair, r, 0.0)
-    n = _rolling_sum_before(pair.astype(float), BETA_WINDOW)
-    sx, sy = _rolling_sum_before(x, BETA_WINDOW), _rolling_sum_before(y, BETA_WINDOW)
-    sxx, sxy = _rolling_sum_before(x * x, BETA_WINDOW), _rolling_sum_before(x * y, BETA_WINDOW)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        var = sxx - sx * sx / n
-        beta = (sxy - sx * sy / n) / var
-    beta = np.where((n >= MIN_BETA_OBS) & (var > 0) & np.isfinite(beta), np.clip(beta, -1.0, 3.0), 1.0)
-    # Without another ticker trading that day there is no idiosyncratic part to speak of.
-    e = np.where(count[:, None] >= 2, r - beta * mk, np.nan)
-    v = local_variance(e)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zz = np.where(v > 0, e / np.sqrt(v), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        score = np.nanmax(np.abs(zz), axis=1) if zz.shape[1] else np.full(len(zz), np.nan)
-    agg = market_scores(r, np.ones_like(r) if level is None else level)
-    return DayScores(r, m, mk, beta, zz, score, *agg, splits or [])
+    for a in range(0, len(sub), _ROW_BLOCK):
+        rows = slice(from_row + a, from_row + a + _ROW_BLOCK)
+        m[rows], mk[rows] = _medians(sub[a : a + _ROW_BLOCK])
+    for c in range(0, n, _COL_BLOCK):
+        cols = slice(c, c + _COL_BLOCK)
+        rr, mm = sub[:, cols], mk[from_row:, cols]
+        # Rolling beta of each ticker on its market, from the previous BETA_WINDOW days.
+        pair = ~np.isnan(rr) & ~np.isnan(mm)
+        x = np.where(pair, mm, 0.0)
+        y = np.where(pair, rr, 0.0)
+        k = _rolling_sum_before(pair.astype(float), BETA_WINDOW)
+        sx, sy = _rolling_sum_before(x, BETA_WINDOW), _rolling_sum_before(y, BETA_WINDOW)
+        sxx, sxy = _rolling_sum_before(x * x, BETA_WINDOW), _rolling_sum_before(x * y, BETA_WINDOW)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = sxx - sx * sx / k
+            b = (sxy - sx * sy / k) / var
+        b = np.where((k >= MIN_BETA_OBS) & (var > 0) & np.isfinite(b), np.clip(b, -1.0, 3.0), 1.0)
+        # Without another ticker trading that day there is no idiosyncratic part to speak of.
+        e = np.where(count[:, None] >= 2, rr - b * mm, np.nan)
+        v = local_variance(e)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zz[from_row:, cols] = np.where(v > 0, e / np.sqrt(v), np.nan)
+        beta[from_row:, cols] = b
+    if n:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            score[from_row:] = np.nanmax(np.abs(zz[from_row:]), axis=1)
+    return m, mk, beta, zz, score
 
 
 def _medians(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -446,6 +495,7 @@ def anomalies(
     measure: str = "close",
     top_n: int = 3,
     corporate_actions: pa.Table | None = None,
+    trading_days: np.ndarray | None = None,
 ) -> AnomalyResult:
     """Detect anomalous days in ``[start, end]``, using all earlier bars as history.
 
@@ -461,6 +511,9 @@ def anomalies(
             their own day-over-day returns.
         top_n: Contributors named per anomaly.
         corporate_actions: Splits whose raw jumps are ignored where only close exists.
+        trading_days: The market's trading days, when ``bars`` carry the returns the ETL
+            stored (a ``ret`` column: see :func:`~tickerlake.insights._panel.stored_returns`);
+            they are used for ``close`` instead of being recomputed.
 
     Raises:
         BadInput: A non-price measure, a bad sensitivity.
@@ -473,7 +526,9 @@ def anomalies(
         )
     thr = threshold_for(sensitivity)
     mthr = threshold_for(sensitivity, "market-wide")
-    if measure in ("close", "adj_close"):
+    if measure == "close" and trading_days is not None and "ret" in bars.column_names:
+        panel, rets = stored_returns(bars, corporate_actions, trading_days)
+    elif measure in ("close", "adj_close"):
         close, rets = basis_returns(bars, corporate_actions)
         panel = close if measure == "close" else build_panel(bars, measure)
     else:
@@ -486,7 +541,7 @@ def anomalies(
         raise WindowTooShort(
             f"anomaly detection needs at least {MIN_HISTORY} trading days of history; the data has {len(panel.dates)}"
         )
-    scores = score_days(rets.r, rets.splits, panel.values)
+    scores = score_days(rets.r, rets.splits, panel.values, max(0, lo - SINGLE_HISTORY))
     market = scores.market_score
     single = scores.score
     window = np.stack([single[lo:hi], market[lo:hi]])

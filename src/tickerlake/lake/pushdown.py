@@ -247,6 +247,16 @@ class LakeSlices:
             f"SELECT {select} FROM {src} WHERE {self._where(tickers, start, end)} ORDER BY ticker, date"
         )
 
+    def stored_returns(
+        self, start: dt.date | None, end: dt.date | None, columns: Sequence[str] = ("ticker", "date", "close")
+    ) -> pa.Table | None:
+        """Every ticker's bar ``columns`` and stored return (``ret``) in ``[start, end]``, in no
+        particular order (a pivot needs none); None without a current insight-ready layer."""
+        if not self.derived:
+            return None
+        select = ", ".join(sql_ident(c) for c in (*self.columns(columns), "ret"))
+        return self._sql(f"SELECT {select} FROM {self._src['by_date']} WHERE {self._where(None, start, end)}")
+
     def boundary(
         self, tickers: Sequence[str], day: dt.date, measure: str, columns: Sequence[str] = BAR_COLUMNS
     ) -> pa.Table:

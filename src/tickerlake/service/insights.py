@@ -356,8 +356,45 @@ def extremes(market: Market, p: ExtremesParams, windows: Windows = None) -> ins.
     return ins.extremes(bars, span.start, span.end, p.measure, _acts(market, bars))
 
 
+def _stored_returns(
+    market: Market,
+    tickers: str | None,
+    measure: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    columns: Sequence[str] = ("ticker", "date", "close"),
+) -> pa.Table | None:
+    """The whole universe's ``columns`` and stored returns in ``[start, end]`` (with the first
+    bar of each ticker without one there, as :meth:`Market.present` adds), when the
+    insight-ready layer is current and the question is about every ticker's close; else None."""
+    if measure != "close" or len(market.select(tickers)) != len(market.tickers):
+        return None
+    bars = market.slices.stored_returns(start, end, columns)
+    if bars is None:
+        return None
+    inside = set(pc.unique(bars.column("ticker")).to_pylist()) if bars.num_rows else set()
+    absent = [t for t in market.tickers if t not in inside]
+    if not absent:
+        return bars
+    firsts = market.slices.firsts(absent, columns)
+    firsts = firsts.append_column("ret", pa.nulls(firsts.num_rows, pa.float64()))
+    return pa.concat_tables([bars, firsts.cast(bars.schema)])
+
+
 def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> ins.AnomalyResult:
-    """Unusual days found on returns (so a split is never one), with the tickers that drove each."""
+    """Unusual days found on returns (so a split is never one), with the tickers that drove each.
+
+    Over the whole universe the returns the ETL stored are read (three columns, nothing
+    recomputed) when the insight-ready layer is current.
+    """
+    span = _span(p, windows)
+    lo, hi = _around(market, span.start, span.end, ANOMALY_BEFORE, ANOMALY_AFTER)
+    stored = _stored_returns(market, p.tickers, p.measure, lo, hi)
+    if stored is not None:
+        acts = _acts(market, stored)
+        return ins.anomalies(
+            stored, span.start, span.end, p.sensitivity, p.measure, p.top_n, acts, market.dates
+        )
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, ANOMALY_AFTER, returns=True)
     return ins.anomalies(bars, span.start, span.end, p.sensitivity, p.measure, p.top_n, _acts(market, bars))
 
@@ -486,7 +523,17 @@ def recession_compare(
 
 
 def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.SummaryResult:
-    """A QuickSight-style autonarrative: the window's insights ranked by importance."""
+    """A QuickSight-style autonarrative: the window's insights ranked by importance.
+
+    Over the whole universe, the date-clustered bars with their stored returns are read
+    when the insight-ready layer is current (see :func:`anomalies`).
+    """
+    span = _span(p, windows)
+    lo, hi = _around(market, span.start, span.end, ANOMALY_BEFORE, None)
+    stored = _stored_returns(market, p.tickers, p.measure, lo, hi, _cols(p.measure, returns=True))
+    if stored is not None:
+        acts = _acts(market, stored)
+        return ins.summary(stored, span.start, span.end, p.n, p.measure, acts, market.dates)
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None, returns=True)
     return ins.summary(bars, span.start, span.end, p.n, p.measure, _acts(market, bars))
 
