@@ -251,6 +251,10 @@ def _layout(bars: pa.Table, tickers: Sequence[str] | None) -> tuple[pa.Table, _L
     date = _date_column(bars)
     if tick.null_count or date.null_count:
         raise BadInput("the bars have rows without a ticker or a date")
+    if pa.types.is_dictionary(tick.type):
+        if not tickers:
+            return bars, _place(_dictionary_columns(tick), date)
+        tick = tick.cast(pa.string())
     tick_up = pc.utf8_upper(tick).combine_chunks()
     if tickers:
         wanted = sorted({t.strip().upper() for t in tickers})
@@ -268,6 +272,27 @@ def _layout(bars: pa.Table, tickers: Sequence[str] | None) -> tuple[pa.Table, _L
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     col_of_row = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    return bars, _place((tuple(names[order].tolist()), col_of_row), date)
+
+
+def _dictionary_columns(tick: pa.ChunkedArray) -> tuple[tuple[str, ...], np.ndarray]:
+    """Sorted upper-case tickers and each row's column, from a dictionary-encoded ticker
+    column (the names are looked at once each, not once per row)."""
+    arr = tick.combine_chunks()
+    codes = arr.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    names = np.array(pc.utf8_upper(arr.dictionary).to_pylist(), dtype=object)
+    used = np.zeros(len(names), dtype=bool)
+    used[codes] = True
+    # Only the names that occur, merged when they differ by case alone, sorted.
+    sorted_names, inverse = np.unique(names[used], return_inverse=True)
+    column = np.full(len(names), -1, dtype=np.int64)
+    column[np.flatnonzero(used)] = inverse
+    return tuple(sorted_names.tolist()), column[codes]
+
+
+def _place(columns: tuple[tuple[str, ...], np.ndarray], date: pa.ChunkedArray) -> _Layout:
+    """The layout of rows with these (sorted names, each row's column) and days."""
+    names_sorted, col_of_row = columns
     # Days since the epoch (date32's storage): small integers over a span of decades, so a
     # presence table numbers them without the sort np.unique would need (millions of rows).
     ints = date.combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False)
@@ -277,7 +302,7 @@ def _layout(bars: pa.Table, tickers: Sequence[str] | None) -> tuple[pa.Table, _L
     present[offset] = True
     uniq_days = (np.flatnonzero(present) + first).astype("datetime64[D]")
     row_of_row = (np.cumsum(present) - 1)[offset]
-    n_t, n_n = len(uniq_days), len(names)
+    n_t, n_n = len(uniq_days), len(names_sorted)
     # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing.
     cell = row_of_row * n_n + col_of_row
     has_row = np.zeros((n_t, n_n), dtype=bool)
@@ -286,9 +311,9 @@ def _layout(bars: pa.Table, tickers: Sequence[str] | None) -> tuple[pa.Table, _L
         # Only a bad input pays for the sort that names the first duplicate.
         key = np.sort(cell)
         dup = int(key[np.flatnonzero(key[1:] == key[:-1])[0]])
-        who, when = names[order][dup % n_n], uniq_days[dup // n_n]
+        who, when = names_sorted[dup % n_n], uniq_days[dup // n_n]
         raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
-    return bars, _Layout(uniq_days, tuple(names[order].tolist()), has_row, cell, row_of_row, col_of_row)
+    return _Layout(uniq_days, names_sorted, has_row, cell, row_of_row, col_of_row)
 
 
 def _scatter(bars: pa.Table, measure: str, layout: _Layout) -> np.ndarray:

@@ -256,7 +256,7 @@ def _acts(market: Market, bars: pa.Table) -> pa.Table:
         return acts
     days = bars.column("date")
     keep = pc.and_(
-        pc.is_in(acts.column("ticker"), value_set=pc.unique(bars.column("ticker"))),
+        pc.is_in(acts.column("ticker"), value_set=_tickers_of(bars)),
         pc.and_(
             pc.greater_equal(acts.column("date"), pc.min(days)),
             pc.less_equal(acts.column("date"), pc.max(days)),
@@ -372,13 +372,27 @@ def _stored_returns(
     bars = market.slices.stored_returns(start, end, columns)
     if bars is None:
         return None
-    inside = set(pc.unique(bars.column("ticker")).to_pylist()) if bars.num_rows else set()
+    inside = set(_tickers_of(bars).to_pylist())
     absent = [t for t in market.tickers if t not in inside]
     if not absent:
         return bars
     firsts = market.slices.firsts(absent, columns)
     firsts = firsts.append_column("ret", pa.nulls(firsts.num_rows, pa.float64()))
-    return pa.concat_tables([bars, firsts.cast(bars.schema)])
+    # The same dictionary as the slice's (the stored tickers): one encoding for the pivot.
+    names = bars.column("ticker").chunk(0).dictionary if bars.column("ticker").num_chunks else None
+    if names is not None:
+        code = {t: i for i, t in enumerate(names.to_pylist())}
+        at = pa.array([code[t] for t in firsts.column("ticker").to_pylist()], pa.int32())
+        firsts = firsts.set_column(0, "ticker", pa.DictionaryArray.from_arrays(at, names))
+    return pa.concat_tables([bars, firsts.select(bars.column_names).cast(bars.schema)])
+
+
+def _tickers_of(bars: pa.Table) -> pa.Array:
+    """The distinct tickers of ``bars`` as strings (the column may be dictionary-encoded)."""
+    if bars.num_rows == 0:
+        return pa.array([], pa.string())
+    unique = pc.unique(bars.column("ticker"))
+    return unique.cast(pa.string()) if pa.types.is_dictionary(unique.type) else unique
 
 
 def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> ins.AnomalyResult:
