@@ -323,7 +323,11 @@ def _scatter(bars: pa.Table, measure: str, layout: _Layout) -> np.ndarray:
         BadInput: A non-positive price.
     """
     raw = pc.cast(bars.column(measure), pa.float64()).combine_chunks().to_numpy(zero_copy_only=False)
-    raw = np.where(np.isfinite(raw), raw, np.nan)
+    bad = ~np.isfinite(raw)
+    if bad.any():
+        # In place where the conversion made a copy already (nulls): one row-long array less.
+        raw = raw if raw.flags.writeable else raw.copy()
+        raw[bad] = np.nan
     if measure in PRICE_MEASURES and np.any(raw <= 0):
         bad = int(np.argmax(raw <= 0))
         who, when = layout.tickers[layout.cols[bad]], layout.dates[layout.rows[bad]]
@@ -378,7 +382,9 @@ class SplitDay:
     ratio: float
 
 
-def split_days(panel: Panel, actions: pa.Table | None) -> tuple[np.ndarray, list[SplitDay]]:
+def split_days(
+    panel: Panel, actions: pa.Table | None, prev: np.ndarray | None = None
+) -> tuple[np.ndarray, list[SplitDay]]:
     """Cells whose day-over-day jump is explained by an announced split.
 
     The curated ``close`` is split-adjusted, so normally nothing matches; this guards
@@ -388,6 +394,7 @@ def split_days(panel: Panel, actions: pa.Table | None) -> tuple[np.ndarray, list
     Args:
         panel: A price panel.
         actions: Rows in the ``market.corporate_actions`` schema, or None.
+        prev: :func:`prev_index` of the panel's valid values, when the caller has it.
 
     Returns:
         A boolean ``(T, N)`` mask and the matched splits.
@@ -400,7 +407,7 @@ def split_days(panel: Panel, actions: pa.Table | None) -> tuple[np.ndarray, list
         if name not in actions.column_names:
             raise BadInput(f"the corporate actions lack the column {name!r}")
     valid = panel.valid
-    prev = prev_index(valid)
+    prev = prev_index(valid) if prev is None else prev
     dates = _date_column(actions).to_pylist()
     for ticker, day, action, ratio in zip(
         actions.column("ticker").to_pylist(),
@@ -529,8 +536,9 @@ def stored_returns(
     follows = np.zeros(len(panel.dates), dtype=bool)
     follows[1:] = at[1:] - 1 == at[:-1]
     r[~follows] = np.nan
-    _, found = split_days(panel, actions)
-    return panel, Returns(r, prev_index(panel.valid), found)
+    prev = prev_index(panel.valid)
+    _, found = split_days(panel, actions, prev)
+    return panel, Returns(r, prev, found)
 
 
 def adjust_splits(panel: Panel, actions: pa.Table | None) -> tuple[Panel, list[SplitDay]]:

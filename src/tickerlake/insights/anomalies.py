@@ -52,7 +52,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -228,9 +230,13 @@ def local_variance(x: np.ndarray) -> np.ndarray:
     sq = clipped * clipped
     before = _ewma_before(sq)
     after = _ewma_before(sq[::-1])[::-1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        var: np.ndarray = np.nanmean(np.stack([before, after]), axis=0)
+    # The mean of the two where both exist, else the one that does (nanmean's arithmetic,
+    # without its warning filters, which are not thread-safe: blocks run in threads).
+    has_b, has_a = ~np.isnan(before), ~np.isnan(after)
+    total = np.where(has_b, before, 0.0) + np.where(has_a, after, 0.0)
+    count = has_b.astype(np.int64) + has_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var: np.ndarray = np.where(count > 0, total / count, np.nan)
     return var
 
 
@@ -306,7 +312,8 @@ def score_days(
 # Rows and tickers per block of the (T, N) work: every step is row-local or column-local,
 # so blocks give the same numbers and bound the temporaries on a universe.
 _ROW_BLOCK = 256
-_COL_BLOCK = 512
+_COL_BLOCK = 256
+_WORKERS = os.cpu_count() or 1
 
 
 def _single(
@@ -319,12 +326,14 @@ def _single(
     mk, beta, zz = np.full((n_t, n), np.nan), np.full((n_t, n), np.nan), np.full((n_t, n), np.nan)
     sub = r[from_row:]
     count = np.sum(~np.isnan(sub), axis=1)
-    # Each ticker's market is the median of the *other* tickers, so its own shock cannot
-    # leak into what it is expected to do.
-    for a in range(0, len(sub), _ROW_BLOCK):
+
+    def medians(a: int) -> None:
+        # Each ticker's market is the median of the *other* tickers, so its own shock
+        # cannot leak into what it is expected to do.
         rows = slice(from_row + a, from_row + a + _ROW_BLOCK)
         m[rows], mk[rows] = _medians(sub[a : a + _ROW_BLOCK])
-    for c in range(0, n, _COL_BLOCK):
+
+    def idiosyncratic(c: int) -> None:
         cols = slice(c, c + _COL_BLOCK)
         rr, mm = sub[:, cols], mk[from_row:, cols]
         # Rolling beta of each ticker on its market, from the previous BETA_WINDOW days.
@@ -344,11 +353,28 @@ def _single(
         with np.errstate(divide="ignore", invalid="ignore"):
             zz[from_row:, cols] = np.where(v > 0, e / np.sqrt(v), np.nan)
         beta[from_row:, cols] = b
+
+    # Blocks write disjoint cells and numpy and pandas' rolling kernels release the GIL:
+    # on a universe the blocks run on every core.
+    _each(medians, range(0, len(sub), _ROW_BLOCK))
+    _each(idiosyncratic, range(0, n, _COL_BLOCK))
     if n:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             score[from_row:] = np.nanmax(np.abs(zz[from_row:]), axis=1)
     return m, mk, beta, zz, score
+
+
+def _each(work: Callable[[int], None], starts: range) -> None:
+    """``work(start)`` for each block start, on up to :data:`_WORKERS` threads (one block: inline)."""
+    if len(starts) <= 1 or _WORKERS <= 1:
+        for start in starts:
+            work(start)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(_WORKERS, len(starts)), thread_name_prefix="anomalies") as pool:
+        list(pool.map(work, starts))
 
 
 def _medians(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
