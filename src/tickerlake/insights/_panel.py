@@ -357,9 +357,12 @@ def since(bars: pa.Table, start: dt.date | None, before: int) -> pa.Table:
 
 
 def prev_index(valid: np.ndarray) -> np.ndarray:
-    """For each cell, the row of the same column's previous valid value (-1 if none)."""
+    """For each cell, the row of the same column's previous valid value (-1 if none).
+
+    32-bit rows: a (T, N) index of a universe at half the memory (T is days, far below 2^31).
+    """
     n_t = valid.shape[0]
-    idx = np.where(valid, np.arange(n_t)[:, None], -1)
+    idx = np.where(valid, np.arange(n_t, dtype=np.int32)[:, None], np.int32(-1))
     run = np.maximum.accumulate(idx, axis=0)
     out = np.empty_like(run)
     out[0] = -1

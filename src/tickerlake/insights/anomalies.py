@@ -311,7 +311,7 @@ def score_days(
 
 # Rows and tickers per block of the (T, N) work: every step is row-local or column-local,
 # so blocks give the same numbers and bound the temporaries on a universe.
-_ROW_BLOCK = 256
+_ROW_BLOCK = 128
 _COL_BLOCK = 256
 _WORKERS = os.cpu_count() or 1
 
