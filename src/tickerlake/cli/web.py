@@ -208,7 +208,8 @@ def _watcher(settings: Settings, schedules: list[str]) -> Any:
 
 
 def _warm_engine(settings: Settings) -> None:
-    """Open the SQL engine and count the raw tables (what the catalog page asks first).
+    """Open the SQL engine and count the raw tables (what the catalog page asks first), then
+    import pandas.
 
     A failure is not fatal here: the market pages do not need the engine, and the SQL and
     catalog endpoints report the same error to whoever asks.
@@ -217,6 +218,9 @@ def _warm_engine(settings: Settings) -> None:
 
     with contextlib.suppress(Exception):
         get_engine(settings).tables(row_counts=True)
+    # The insights' rolling statistics need pandas, which serve does not import to start
+    # (about a second): loaded here, after the first answers, not by the first anomaly.
+    import pandas  # noqa: F401
 
 
 def _pid() -> int:

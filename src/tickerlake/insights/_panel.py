@@ -45,6 +45,7 @@ __all__ = [
     "since",
     "split_days",
     "stored_returns",
+    "trading_days_of",
     "window_bounds",
 ]
 
@@ -279,13 +280,13 @@ def _dictionary_columns(tick: pa.ChunkedArray) -> tuple[tuple[str, ...], np.ndar
     """Sorted upper-case tickers and each row's column, from a dictionary-encoded ticker
     column (the names are looked at once each, not once per row)."""
     arr = tick.combine_chunks()
-    codes = arr.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = arr.indices.to_numpy(zero_copy_only=False)
     names = np.array(pc.utf8_upper(arr.dictionary).to_pylist(), dtype=object)
     used = np.zeros(len(names), dtype=bool)
     used[codes] = True
     # Only the names that occur, merged when they differ by case alone, sorted.
     sorted_names, inverse = np.unique(names[used], return_inverse=True)
-    column = np.full(len(names), -1, dtype=np.int64)
+    column = np.full(len(names), -1, dtype=np.int32)
     column[np.flatnonzero(used)] = inverse
     return tuple(sorted_names.tolist()), column[codes]
 
@@ -301,10 +302,10 @@ def _place(columns: tuple[tuple[str, ...], np.ndarray], date: pa.ChunkedArray) -
     present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
     present[offset] = True
     uniq_days = (np.flatnonzero(present) + first).astype("datetime64[D]")
-    row_of_row = (np.cumsum(present) - 1)[offset]
+    row_of_row = (np.cumsum(present, dtype=np.int32) - 1)[offset]
     n_t, n_n = len(uniq_days), len(names_sorted)
     # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing.
-    cell = row_of_row * n_n + col_of_row
+    cell = row_of_row.astype(np.int64) * n_n + col_of_row
     has_row = np.zeros((n_t, n_n), dtype=bool)
     has_row.ravel()[cell] = True
     if int(np.count_nonzero(has_row)) != len(ints):
@@ -344,16 +345,23 @@ def since(bars: pa.Table, start: dt.date | None, before: int) -> pa.Table:
     """
     if start is None or bars.num_rows == 0 or "date" not in bars.column_names:
         return bars
-    ints = _date_column(bars).combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False)
-    first = int(ints.min())
-    # The days present, numbered without a sort (as build_panel does).
-    present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
-    present[ints - first] = True
-    days = np.flatnonzero(present) + first
-    at = int(np.searchsorted(days, (start - dt.date(1970, 1, 1)).days)) - before
+    days = trading_days_of(bars)
+    at = int(np.searchsorted(days, np.datetime64(start, "D"))) - before
     if at <= 0:
         return bars
-    return bars.filter(ints >= days[at])
+    return bars.filter(pc.greater_equal(_date_column(bars), pa.scalar(days[at].astype(object), pa.date32())))
+
+
+def trading_days_of(bars: pa.Table) -> np.ndarray:
+    """The sorted distinct days of ``bars`` (``datetime64[D]``), numbered without a sort."""
+    ints = _date_column(bars).combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False)
+    if len(ints) == 0:
+        return np.array([], dtype="datetime64[D]")
+    first = int(ints.min())
+    present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
+    present[ints - first] = True
+    out: np.ndarray = (np.flatnonzero(present) + first).astype("datetime64[D]")
+    return out
 
 
 def prev_index(valid: np.ndarray) -> np.ndarray:

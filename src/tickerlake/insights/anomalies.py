@@ -52,9 +52,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -231,7 +229,7 @@ def local_variance(x: np.ndarray) -> np.ndarray:
     before = _ewma_before(sq)
     after = _ewma_before(sq[::-1])[::-1]
     # The mean of the two where both exist, else the one that does (nanmean's arithmetic,
-    # without its warning filters, which are not thread-safe: blocks run in threads).
+    # without its warning for cells with neither).
     has_b, has_a = ~np.isnan(before), ~np.isnan(after)
     total = np.where(has_b, before, 0.0) + np.where(has_a, after, 0.0)
     count = has_b.astype(np.int64) + has_a
@@ -313,7 +311,6 @@ def score_days(
 # so blocks give the same numbers and bound the temporaries on a universe.
 _ROW_BLOCK = 128
 _COL_BLOCK = 256
-_WORKERS = os.cpu_count() or 1
 
 
 def _single(
@@ -354,27 +351,15 @@ def _single(
             zz[from_row:, cols] = np.where(v > 0, e / np.sqrt(v), np.nan)
         beta[from_row:, cols] = b
 
-    # Blocks write disjoint cells and numpy and pandas' rolling kernels release the GIL:
-    # on a universe the blocks run on every core.
-    _each(medians, range(0, len(sub), _ROW_BLOCK))
-    _each(idiosyncratic, range(0, n, _COL_BLOCK))
+    for a in range(0, len(sub), _ROW_BLOCK):
+        medians(a)
+    for c in range(0, n, _COL_BLOCK):
+        idiosyncratic(c)
     if n:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             score[from_row:] = np.nanmax(np.abs(zz[from_row:]), axis=1)
     return m, mk, beta, zz, score
-
-
-def _each(work: Callable[[int], None], starts: range) -> None:
-    """``work(start)`` for each block start, on up to :data:`_WORKERS` threads (one block: inline)."""
-    if len(starts) <= 1 or _WORKERS <= 1:
-        for start in starts:
-            work(start)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(_WORKERS, len(starts)), thread_name_prefix="anomalies") as pool:
-        list(pool.map(work, starts))
 
 
 def _medians(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

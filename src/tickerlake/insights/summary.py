@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import as_date, basis, since
+from tickerlake.insights._panel import PRICE_MEASURES, as_date, basis, since, trading_days_of, window_bounds
 from tickerlake.insights.anomalies import Anomaly, anomalies
-from tickerlake.insights.errors import WindowTooShort
+from tickerlake.insights.errors import BadInput, WindowTooShort
 from tickerlake.insights.extremes import extremes
 from tickerlake.insights.narrative import (
     change_phrase,
@@ -107,12 +107,26 @@ def summary(
     s = as_date(start, "start") if start is not None else None
     e = as_date(end, "end") if end is not None else None
     near = since(bars, s, PEAK_LOOKBACK)
-    base = basis(near, measure, corporate_actions)
-    panel = base.panel
-    lo, hi = panel.window(s, e)
+    if s is not None and e is not None and s > e:
+        raise BadInput(f"the window starts ({fmt_date(s)}) after it ends ({fmt_date(e)})")
+    if near.num_rows == 0 or measure not in PRICE_MEASURES:
+        # The errors the window's own analyses give (no bars; a measure without returns).
+        recession(near, Window("window", s or dt.date.min, e or dt.date.max, "window"), measure=measure)
+    days = trading_days_of(near)
+    lo, hi = window_bounds(days, s, e)
     if hi - lo < 2:
         raise WindowTooShort(f"a summary needs at least 2 trading days; the window holds {hi - lo}")
-    first, last = panel.date(lo), panel.date(hi - 1)
+    first, last = days[lo].astype(object), days[hi - 1].astype(object)
+    # The anomalies first: their (days × tickers) matrices over years of history are freed
+    # before the window's own panels are built (a universe's peak memory is one, not both).
+    try:
+        an = anomalies(
+            bars, first, last, measure=measure, corporate_actions=corporate_actions, trading_days=trading_days
+        )
+    except WindowTooShort:
+        an = None
+    base = basis(near, measure, corporate_actions)
+    panel = base.panel
     span = f"from {fmt_date(first)} to {fmt_date(last)}"
     label = measure_label(measure)
     found: list[Insight] = []
@@ -200,12 +214,6 @@ def summary(
         )
         # A three-sigma day is about as notable as a one-sigma window.
         add("biggest_day", log_of(pct), 3 * sigma, when, (), pct, text)
-    try:
-        an = anomalies(
-            bars, first, last, measure=measure, corporate_actions=corporate_actions, trading_days=trading_days
-        )
-    except WindowTooShort:
-        an = None
     if an is not None:
 
         def bar(a: Anomaly) -> float:
