@@ -112,11 +112,12 @@ def summary(
     if near.num_rows == 0 or measure not in PRICE_MEASURES:
         # The errors the window's own analyses give (no bars; a measure without returns).
         recession(near, Window("window", s or dt.date.min, e or dt.date.max, "window"), measure=measure)
-    days = trading_days_of(near)
-    lo, hi = window_bounds(days, s, e)
+    trading = trading_days_of(near)
+    lo, hi = window_bounds(trading, s, e)
     if hi - lo < 2:
         raise WindowTooShort(f"a summary needs at least 2 trading days; the window holds {hi - lo}")
-    first, last = days[lo].astype(object), days[hi - 1].astype(object)
+    first: dt.date = trading[lo].astype(object)
+    last: dt.date = trading[hi - 1].astype(object)
     # The anomalies first: their (days × tickers) matrices over years of history are freed
     # before the window's own panels are built (a universe's peak memory is one, not both).
     try:
