@@ -214,8 +214,15 @@ def _warm_engine(settings: Settings) -> None:
     A failure is not fatal here: the market pages do not need the engine, and the SQL and
     catalog endpoints report the same error to whoever asks.
     """
+    import os
+
     from tickerlake.query.engine import get_engine
 
+    # Lowest CPU priority for this thread and the engine's threads it starts (Linux
+    # threads carry their own nice value): counting a universe's raw tables takes tens of
+    # seconds, which the first insights must not share the cores with.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     with contextlib.suppress(Exception):
         get_engine(settings).tables(row_counts=True)
     # The insights' rolling statistics need pandas, which serve does not import to start

@@ -40,6 +40,7 @@ from tickerlake.service.selection import (
 
 __all__ = [
     "KINDS",
+    "STORED_RETURNS_TICKERS",
     "AnomaliesParams",
     "BasketFigures",
     "ExtremesParams",
@@ -206,6 +207,9 @@ ANOMALY_BEFORE, ANOMALY_AFTER = 1_100, 420
 RECESSION_BEFORE = 262
 #: Day-over-day views: the previous trading day and split days just before the window.
 DAY_BEFORE = 10
+#: Universe-wide anomalies and summaries read the returns the ETL stored on lakes of more
+#: tickers than this (on a few tickers recomputing them costs less than the join).
+STORED_RETURNS_TICKERS = 200
 
 
 def _shift(market: Market, day: dt.date | None, days: int, right: bool = False) -> dt.date | None:
@@ -367,7 +371,9 @@ def _stored_returns(
     """The whole universe's ``columns`` and stored returns in ``[start, end]`` (with the first
     bar of each ticker without one there, as :meth:`Market.present` adds), when the
     insight-ready layer is current and the question is about every ticker's close; else None."""
-    if measure != "close" or len(market.select(tickers)) != len(market.tickers):
+    if measure != "close" or len(market.tickers) <= STORED_RETURNS_TICKERS:
+        return None
+    if len(market.select(tickers)) != len(market.tickers):
         return None
     bars = market.slices.stored_returns(start, end, columns)
     if bars is None:
