@@ -324,13 +324,12 @@ def _single(
     sub = r[from_row:]
     count = np.sum(~np.isnan(sub), axis=1)
 
-    def medians(a: int) -> None:
-        # Each ticker's market is the median of the *other* tickers, so its own shock
-        # cannot leak into what it is expected to do.
+    # Each ticker's market is the median of the *other* tickers, so its own shock cannot
+    # leak into what it is expected to do.
+    for a in range(0, len(sub), _ROW_BLOCK):
         rows = slice(from_row + a, from_row + a + _ROW_BLOCK)
         m[rows], mk[rows] = _medians(sub[a : a + _ROW_BLOCK])
-
-    def idiosyncratic(c: int) -> None:
+    for c in range(0, n, _COL_BLOCK):
         cols = slice(c, c + _COL_BLOCK)
         rr, mm = sub[:, cols], mk[from_row:, cols]
         # Rolling beta of each ticker on its market, from the previous BETA_WINDOW days.
@@ -350,11 +349,6 @@ def _single(
         with np.errstate(divide="ignore", invalid="ignore"):
             zz[from_row:, cols] = np.where(v > 0, e / np.sqrt(v), np.nan)
         beta[from_row:, cols] = b
-
-    for a in range(0, len(sub), _ROW_BLOCK):
-        medians(a)
-    for c in range(0, n, _COL_BLOCK):
-        idiosyncratic(c)
     if n:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
