@@ -269,8 +269,9 @@ def market_scores(r: np.ndarray, level: np.ndarray | None) -> _Six:
     """
     n_t = len(r)
     r_total, r_basket = np.full(n_t, np.nan), np.full(n_t, np.nan)
-    for a in range(0, n_t, _ROW_BLOCK):
-        rows = slice(a, a + _ROW_BLOCK)
+    step = _row_block(r.shape[1])
+    for a in range(0, n_t, step):
+        rows = slice(a, a + step)
         rr = r[rows]
         lv = np.ones_like(rr) if level is None else level[rows]
         has = ~np.isnan(rr) & ~np.isnan(lv)
@@ -307,10 +308,16 @@ def score_days(
     return DayScores(panel_returns, *_single(panel_returns, max(from_row, 0)), *agg, splits or [])
 
 
-# Rows and tickers per block of the (T, N) work: every step is row-local or column-local,
-# so blocks give the same numbers and bound the temporaries on a universe.
-_ROW_BLOCK = 128
+# Cells per block of the (T, N) work (8 MB of float64): every step is row-local or
+# column-local, so blocks give the same numbers and bound the temporaries on a universe
+# (a few tickers make one block).
+_BLOCK_CELLS = 1 << 20
 _COL_BLOCK = 256
+
+
+def _row_block(n: int) -> int:
+    """Rows per block of a row-local step over ``n`` tickers."""
+    return max(1, _BLOCK_CELLS // max(n, 1))
 
 
 def _single(
@@ -326,9 +333,10 @@ def _single(
 
     # Each ticker's market is the median of the *other* tickers, so its own shock cannot
     # leak into what it is expected to do.
-    for a in range(0, len(sub), _ROW_BLOCK):
-        rows = slice(from_row + a, from_row + a + _ROW_BLOCK)
-        m[rows], mk[rows] = _medians(sub[a : a + _ROW_BLOCK])
+    step = _row_block(n)
+    for a in range(0, len(sub), step):
+        rows = slice(from_row + a, from_row + a + step)
+        m[rows], mk[rows] = _medians(sub[a : a + step])
     for c in range(0, n, _COL_BLOCK):
         cols = slice(c, c + _COL_BLOCK)
         rr, mm = sub[:, cols], mk[from_row:, cols]
