@@ -208,15 +208,26 @@ def _watcher(settings: Settings, schedules: list[str]) -> Any:
 
 
 def _warm_engine(settings: Settings) -> None:
-    """Open the SQL engine and count the raw tables (what the catalog page asks first).
+    """Open the SQL engine and count the raw tables (what the catalog page asks first), then
+    import pandas.
 
     A failure is not fatal here: the market pages do not need the engine, and the SQL and
     catalog endpoints report the same error to whoever asks.
     """
+    import os
+
     from tickerlake.query.engine import get_engine
 
+    # Lowest CPU priority for this thread and the engine's threads it starts (Linux
+    # threads carry their own nice value): counting a universe's raw tables takes tens of
+    # seconds, which the first insights must not share the cores with.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     with contextlib.suppress(Exception):
         get_engine(settings).tables(row_counts=True)
+    # The insights' rolling statistics need pandas, which serve does not import to start
+    # (about a second): loaded here, after the first answers, not by the first anomaly.
+    import pandas  # noqa: F401
 
 
 def _pid() -> int:

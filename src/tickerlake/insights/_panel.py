@@ -42,7 +42,10 @@ __all__ = [
     "build_panel",
     "log_returns",
     "prev_index",
+    "since",
     "split_days",
+    "stored_returns",
+    "trading_days_of",
     "window_bounds",
 ]
 
@@ -227,10 +230,32 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
             raise BadInput(f"the bars lack the column {name!r}")
     if bars.num_rows == 0:
         raise NoData("no daily bars to analyse (is the lake empty? run ingest and etl first)")
+    bars, layout = _layout(bars, tickers)
+    return Panel(measure, layout.dates, layout.tickers, _scatter(bars, measure, layout), layout.has_row)
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """Where each row of long bars lands in a dates × tickers matrix."""
+
+    dates: np.ndarray
+    tickers: tuple[str, ...]
+    has_row: np.ndarray
+    cell: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+
+def _layout(bars: pa.Table, tickers: Sequence[str] | None) -> tuple[pa.Table, _Layout]:
+    """The bars (filtered to ``tickers``) and their cells (see :func:`build_panel`)."""
     tick = bars.column("ticker")
     date = _date_column(bars)
     if tick.null_count or date.null_count:
         raise BadInput("the bars have rows without a ticker or a date")
+    if pa.types.is_dictionary(tick.type):
+        if not tickers:
+            return bars, _place(_dictionary_columns(tick), date)
+        tick = tick.cast(pa.string())
     tick_up = pc.utf8_upper(tick).combine_chunks()
     if tickers:
         wanted = sorted({t.strip().upper() for t in tickers})
@@ -248,6 +273,27 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     col_of_row = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    return bars, _place((tuple(names[order].tolist()), col_of_row), date)
+
+
+def _dictionary_columns(tick: pa.ChunkedArray) -> tuple[tuple[str, ...], np.ndarray]:
+    """Sorted upper-case tickers and each row's column, from a dictionary-encoded ticker
+    column (the names are looked at once each, not once per row)."""
+    arr = tick.combine_chunks()
+    codes = arr.indices.to_numpy(zero_copy_only=False)
+    names = np.array(pc.utf8_upper(arr.dictionary).to_pylist(), dtype=object)
+    used = np.zeros(len(names), dtype=bool)
+    used[codes] = True
+    # Only the names that occur, merged when they differ by case alone, sorted.
+    sorted_names, inverse = np.unique(names[used], return_inverse=True)
+    column = np.full(len(names), -1, dtype=np.int32)
+    column[np.flatnonzero(used)] = inverse
+    return tuple(sorted_names.tolist()), column[codes]
+
+
+def _place(columns: tuple[tuple[str, ...], np.ndarray], date: pa.ChunkedArray) -> _Layout:
+    """The layout of rows with these (sorted names, each row's column) and days."""
+    names_sorted, col_of_row = columns
     # Days since the epoch (date32's storage): small integers over a span of decades, so a
     # presence table numbers them without the sort np.unique would need (millions of rows).
     ints = date.combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False)
@@ -256,33 +302,75 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
     present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
     present[offset] = True
     uniq_days = (np.flatnonzero(present) + first).astype("datetime64[D]")
-    row_of_row = (np.cumsum(present) - 1)[offset]
-    n_t, n_n = len(uniq_days), len(names)
+    row_of_row = (np.cumsum(present, dtype=np.int32) - 1)[offset]
+    n_t, n_n = len(uniq_days), len(names_sorted)
     # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing.
-    cell = row_of_row * n_n + col_of_row
+    cell = row_of_row.astype(np.int64) * n_n + col_of_row
     has_row = np.zeros((n_t, n_n), dtype=bool)
     has_row.ravel()[cell] = True
     if int(np.count_nonzero(has_row)) != len(ints):
         # Only a bad input pays for the sort that names the first duplicate.
         key = np.sort(cell)
         dup = int(key[np.flatnonzero(key[1:] == key[:-1])[0]])
-        who, when = names[order][dup % n_n], uniq_days[dup // n_n]
+        who, when = names_sorted[dup % n_n], uniq_days[dup // n_n]
         raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
+    return _Layout(uniq_days, names_sorted, has_row, cell, row_of_row, col_of_row)
+
+
+def _scatter(bars: pa.Table, measure: str, layout: _Layout) -> np.ndarray:
+    """One column of ``bars`` as the layout's matrix (NaN where no finite value).
+
+    Raises:
+        BadInput: A non-positive price.
+    """
     raw = pc.cast(bars.column(measure), pa.float64()).combine_chunks().to_numpy(zero_copy_only=False)
-    raw = np.where(np.isfinite(raw), raw, np.nan)
+    bad = ~np.isfinite(raw)
+    if bad.any():
+        # In place where the conversion made a copy already (nulls): one row-long array less.
+        raw = raw if raw.flags.writeable else raw.copy()
+        raw[bad] = np.nan
     if measure in PRICE_MEASURES and np.any(raw <= 0):
         bad = int(np.argmax(raw <= 0))
-        who, when = names[order][col_of_row[bad]], uniq_days[row_of_row[bad]]
+        who, when = layout.tickers[layout.cols[bad]], layout.dates[layout.rows[bad]]
         raise BadInput(f"{who} has a non-positive {measure} on {when}")
-    values = np.full((n_t, n_n), np.nan)
-    values.ravel()[cell] = raw
-    return Panel(measure, uniq_days, tuple(names[order].tolist()), values, has_row)
+    values = np.full(layout.has_row.shape, np.nan)
+    values.ravel()[layout.cell] = raw
+    return values
+
+
+def since(bars: pa.Table, start: dt.date | None, before: int) -> pa.Table:
+    """The bars from ``before`` trading days (of the bars' own days) before ``start`` on.
+
+    All of them when ``start`` is None or the bars start later.
+    """
+    if start is None or bars.num_rows == 0 or "date" not in bars.column_names:
+        return bars
+    days = trading_days_of(bars)
+    at = int(np.searchsorted(days, np.datetime64(start, "D"))) - before
+    if at <= 0:
+        return bars
+    return bars.filter(pc.greater_equal(_date_column(bars), pa.scalar(days[at].astype(object), pa.date32())))
+
+
+def trading_days_of(bars: pa.Table) -> np.ndarray:
+    """The sorted distinct days of ``bars`` (``datetime64[D]``), numbered without a sort."""
+    ints = _date_column(bars).combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False)
+    if len(ints) == 0:
+        return np.array([], dtype="datetime64[D]")
+    first = int(ints.min())
+    present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
+    present[ints - first] = True
+    out: np.ndarray = (np.flatnonzero(present) + first).astype("datetime64[D]")
+    return out
 
 
 def prev_index(valid: np.ndarray) -> np.ndarray:
-    """For each cell, the row of the same column's previous valid value (-1 if none)."""
+    """For each cell, the row of the same column's previous valid value (-1 if none).
+
+    32-bit rows: a (T, N) index of a universe at half the memory (T is days, far below 2^31).
+    """
     n_t = valid.shape[0]
-    idx = np.where(valid, np.arange(n_t)[:, None], -1)
+    idx = np.where(valid, np.arange(n_t, dtype=np.int32)[:, None], np.int32(-1))
     run = np.maximum.accumulate(idx, axis=0)
     out = np.empty_like(run)
     out[0] = -1
@@ -305,7 +393,9 @@ class SplitDay:
     ratio: float
 
 
-def split_days(panel: Panel, actions: pa.Table | None) -> tuple[np.ndarray, list[SplitDay]]:
+def split_days(
+    panel: Panel, actions: pa.Table | None, prev: np.ndarray | None = None
+) -> tuple[np.ndarray, list[SplitDay]]:
     """Cells whose day-over-day jump is explained by an announced split.
 
     The curated ``close`` is split-adjusted, so normally nothing matches; this guards
@@ -315,6 +405,7 @@ def split_days(panel: Panel, actions: pa.Table | None) -> tuple[np.ndarray, list
     Args:
         panel: A price panel.
         actions: Rows in the ``market.corporate_actions`` schema, or None.
+        prev: :func:`prev_index` of the panel's valid values, when the caller has it.
 
     Returns:
         A boolean ``(T, N)`` mask and the matched splits.
@@ -327,7 +418,7 @@ def split_days(panel: Panel, actions: pa.Table | None) -> tuple[np.ndarray, list
         if name not in actions.column_names:
             raise BadInput(f"the corporate actions lack the column {name!r}")
     valid = panel.valid
-    prev = prev_index(valid)
+    prev = prev_index(valid) if prev is None else prev
     dates = _date_column(actions).to_pylist()
     for ticker, day, action, ratio in zip(
         actions.column("ticker").to_pylist(),
@@ -423,6 +514,42 @@ def basis_returns(
         use = ~np.isnan(adj)
         rets.r[use] = adj[use]
     return panel, rets
+
+
+def stored_returns(
+    bars: pa.Table, actions: pa.Table | None, trading_days: np.ndarray
+) -> tuple[Panel, Returns]:
+    """:func:`basis_returns` from the returns the ETL stored (``market.daily_by_date``'s ``ret``).
+
+    The stored return is the same definition computed once per bar (adj_close's on both
+    days, else close's unless a split explains the jump; none after a gap of a market
+    day). It counts here only where the panel's previous row is the market's previous
+    trading day, as a return computed on the panel would (the panel's first row, and a
+    row after days the bars skip, have none).
+
+    Args:
+        bars: ``ticker``, ``date``, ``close`` and ``ret`` (the log return on the basis).
+        actions: ``market.corporate_actions`` rows (the split days recognised are reported).
+        trading_days: The market's sorted trading days (``datetime64[D]``).
+
+    Returns:
+        The ``close`` panel and the returns aligned with it.
+    """
+    for name in ("ticker", "date", "close", "ret"):
+        if name not in bars.column_names:
+            raise BadInput(f"the bars lack the column {name!r}")
+    if bars.num_rows == 0:
+        raise NoData("no daily bars to analyse (is the lake empty? run ingest and etl first)")
+    bars, layout = _layout(bars, None)
+    panel = Panel("close", layout.dates, layout.tickers, _scatter(bars, "close", layout), layout.has_row)
+    r = _scatter(bars, "ret", layout)
+    at = np.searchsorted(trading_days, panel.dates)
+    follows = np.zeros(len(panel.dates), dtype=bool)
+    follows[1:] = at[1:] - 1 == at[:-1]
+    r[~follows] = np.nan
+    prev = prev_index(panel.valid)
+    _, found = split_days(panel, actions, prev)
+    return panel, Returns(r, prev, found)
 
 
 def adjust_splits(panel: Panel, actions: pa.Table | None) -> tuple[Panel, list[SplitDay]]:

@@ -57,7 +57,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from tickerlake.insights._panel import (
@@ -68,12 +67,15 @@ from tickerlake.insights._panel import (
     basis_returns,
     build_panel,
     log_returns,
+    stored_returns,
 )
 from tickerlake.insights.errors import BadInput, WindowTooShort
 from tickerlake.insights.narrative import fmt_date, fmt_num, fmt_signed_pct, join_and, measure_label
 
 __all__ = [
+    "CONTRIBUTIONS_SHOWN",
     "MARKET_Z",
+    "SINGLE_HISTORY",
     "SINGLE_Z",
     "Anomaly",
     "AnomalyResult",
@@ -98,6 +100,11 @@ LONG_WINDOW = 504
 #: Fewest trailing returns before the market-wide view scores a day.
 MIN_LONG_OBS = 60
 _MAD_TO_SIGMA = 1.4826
+#: Trading days before a window the single-ticker view reads: the beta's year, and the
+#: EWMA scale's memory (λ = 0.94 per observation of the ticker: 0.94^780 < 1e-20 for one
+#: that trades daily; a sparsely traded one keeps more, 4e-11 of a z-score at most on a
+#: simulated 1,000-ticker lake against the whole history).
+SINGLE_HISTORY = 850
 #: Fewest trading days of history the detector can score at all.
 MIN_HISTORY = MIN_SCALE_OBS + 2
 #: Market-wide threshold at sensitivity 0.5: the basket's ``|z|`` exceeds it on 0.5% of
@@ -108,6 +115,8 @@ MARKET_Z = 4.7
 #: Single-ticker threshold at sensitivity 0.5: exceeded on 0.1% of the ticker-days of the
 #: same calibration markets (5.83 when set).
 SINGLE_Z = 5.8
+#: Contributions listed per anomaly (the leading ones; the count of all is given).
+CONTRIBUTIONS_SHOWN = 20
 
 View = Literal["market-wide", "single-ticker"]
 
@@ -195,6 +204,8 @@ def _rolling_sum_before(a: np.ndarray, window: int) -> np.ndarray:
 
 def _ewma_before(x: np.ndarray) -> np.ndarray:
     """EWMA (RiskMetrics λ) of the rows strictly before each row, per column (NaNs skipped)."""
+    import pandas as pd  # here, not at import: serve starts without it
+
     frame = pd.DataFrame(x)
     return (
         frame.ewm(alpha=1 - EWMA_LAMBDA, ignore_na=True, min_periods=MIN_SCALE_OBS).mean().shift(1).to_numpy()
@@ -209,20 +220,28 @@ def local_variance(x: np.ndarray) -> np.ndarray:
     neighbours' scale much; then the variance is the mean of an EWMA over the days
     before and an EWMA over the days after (either alone at the ends of the data).
     """
+    import pandas as pd  # here, not at import: serve starts without it
+
     slow = _MAD_TO_SIGMA * pd.DataFrame(np.abs(x)).rolling(SCALE_WINDOW, min_periods=MIN_SCALE_OBS).median()
     bound = WINSOR_SIGMAS * slow.bfill().ffill().to_numpy()
     clipped = np.where(np.isnan(bound), x, np.clip(x, -bound, bound))
     sq = clipped * clipped
     before = _ewma_before(sq)
     after = _ewma_before(sq[::-1])[::-1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        var: np.ndarray = np.nanmean(np.stack([before, after]), axis=0)
+    # The mean of the two where both exist, else the one that does (nanmean's arithmetic,
+    # without its warning for cells with neither).
+    has_b, has_a = ~np.isnan(before), ~np.isnan(after)
+    total = np.where(has_b, before, 0.0) + np.where(has_a, after, 0.0)
+    count = has_b.astype(np.int64) + has_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var: np.ndarray = np.where(count > 0, total / count, np.nan)
     return var
 
 
 def _long_run_z(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Expected value (trailing median) and robust z of a series against its trailing LONG_WINDOW days."""
+    import pandas as pd  # here, not at import: serve starts without it
+
     s = pd.Series(x)
     mu = s.rolling(LONG_WINDOW, min_periods=MIN_LONG_OBS).median().shift(1).to_numpy()
     # The absolute deviations from each past day's own trailing median: a slow drift in
@@ -237,31 +256,43 @@ def _long_run_z(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _Six = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def market_scores(r: np.ndarray, level: np.ndarray) -> _Six:
+def market_scores(r: np.ndarray, level: np.ndarray | None) -> _Six:
     """The market-wide view's series: total close and equal-weight basket, returns and z.
 
     Args:
         r: ``(T, N)`` log returns (NaN where none).
         level: ``(T, N)`` closes the day's return ends at (the total close's weights are
-            each ticker's close before its move: ``level × exp(-r)``).
+            each ticker's close before its move: ``level × exp(-r)``); None: equal weights.
 
     Returns:
         ``r_total, mu_total, z_total, r_basket, mu_basket, z_basket``, each ``(T,)``.
     """
-    has = ~np.isnan(r) & ~np.isnan(level)
-    growth = np.where(has, np.exp(np.where(has, r, 0.0)), 0.0)
-    before = np.where(has, level / np.where(has, growth, 1.0), 0.0)
-    n = has.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r_total = np.where(n > 0, np.log(np.where(has, level, 0.0).sum(axis=1) / before.sum(axis=1)), np.nan)
-        r_basket = np.where(n > 0, np.log(growth.sum(axis=1) / n), np.nan)
+    n_t = len(r)
+    r_total, r_basket = np.full(n_t, np.nan), np.full(n_t, np.nan)
+    step = _row_block(r.shape[1])
+    for a in range(0, n_t, step):
+        rows = slice(a, a + step)
+        rr = r[rows]
+        lv = np.ones_like(rr) if level is None else level[rows]
+        has = ~np.isnan(rr) & ~np.isnan(lv)
+        growth = np.where(has, np.exp(np.where(has, rr, 0.0)), 0.0)
+        before = np.where(has, lv / np.where(has, growth, 1.0), 0.0)
+        n = has.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r_total[rows] = np.where(
+                n > 0, np.log(np.where(has, lv, 0.0).sum(axis=1) / before.sum(axis=1)), np.nan
+            )
+            r_basket[rows] = np.where(n > 0, np.log(growth.sum(axis=1) / n), np.nan)
     mu_total, z_total = _long_run_z(r_total)
     mu_basket, z_basket = _long_run_z(r_basket)
     return r_total, mu_total, z_total, r_basket, mu_basket, z_basket
 
 
 def score_days(
-    panel_returns: np.ndarray, splits: list[SplitDay] | None = None, level: np.ndarray | None = None
+    panel_returns: np.ndarray,
+    splits: list[SplitDay] | None = None,
+    level: np.ndarray | None = None,
+    from_row: int = 0,
 ) -> DayScores:
     """Score every day of a returns matrix in both views (see the module docstring).
 
@@ -269,34 +300,68 @@ def score_days(
         panel_returns: ``(T, N)`` log returns, NaN where there is none.
         splits: Split days already masked out of the returns (carried through for reporting).
         level: ``(T, N)`` closes, the total close's weights (default: equal weights).
+        from_row: The single-ticker view is computed from this row on (NaN before it): on
+            a universe its (T, N) work is most of the cost, and a day needs only
+            :data:`SINGLE_HISTORY` rows before it. The market-wide view uses every row.
     """
-    r = panel_returns
-    has = ~np.isnan(r)
-    count = has.sum(axis=1)
+    agg = market_scores(panel_returns, level)
+    return DayScores(panel_returns, *_single(panel_returns, max(from_row, 0)), *agg, splits or [])
+
+
+# Cells per block of the (T, N) work (8 MB of float64): every step is row-local or
+# column-local, so blocks give the same numbers and bound the temporaries on a universe
+# (a few tickers make one block).
+_BLOCK_CELLS = 1 << 20
+_COL_BLOCK = 256
+
+
+def _row_block(n: int) -> int:
+    """Rows per block of a row-local step over ``n`` tickers."""
+    return max(1, _BLOCK_CELLS // max(n, 1))
+
+
+def _single(
+    r: np.ndarray, from_row: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The single-ticker view of returns ``r`` from row ``from_row`` on (NaN before it):
+    market, each ticker's market, beta, z, score."""
+    n_t, n = r.shape
+    m, score = np.full(n_t, np.nan), np.full(n_t, np.nan)
+    mk, beta, zz = np.full((n_t, n), np.nan), np.full((n_t, n), np.nan), np.full((n_t, n), np.nan)
+    sub = r[from_row:]
+    count = np.sum(~np.isnan(sub), axis=1)
+
     # Each ticker's market is the median of the *other* tickers, so its own shock cannot
     # leak into what it is expected to do.
-    m, mk = _medians(r)
-    # Rolling beta of each ticker on its market, from the previous BETA_WINDOW days.
-    pair = has & ~np.isnan(mk)
-    x = np.where(pair, mk, 0.0)
-    y = np.where(pair, r, 0.0)
-    n = _rolling_sum_before(pair.astype(float), BETA_WINDOW)
-    sx, sy = _rolling_sum_before(x, BETA_WINDOW), _rolling_sum_before(y, BETA_WINDOW)
-    sxx, sxy = _rolling_sum_before(x * x, BETA_WINDOW), _rolling_sum_before(x * y, BETA_WINDOW)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        var = sxx - sx * sx / n
-        beta = (sxy - sx * sy / n) / var
-    beta = np.where((n >= MIN_BETA_OBS) & (var > 0) & np.isfinite(beta), np.clip(beta, -1.0, 3.0), 1.0)
-    # Without another ticker trading that day there is no idiosyncratic part to speak of.
-    e = np.where(count[:, None] >= 2, r - beta * mk, np.nan)
-    v = local_variance(e)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zz = np.where(v > 0, e / np.sqrt(v), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        score = np.nanmax(np.abs(zz), axis=1) if zz.shape[1] else np.full(len(zz), np.nan)
-    agg = market_scores(r, np.ones_like(r) if level is None else level)
-    return DayScores(r, m, mk, beta, zz, score, *agg, splits or [])
+    step = _row_block(n)
+    for a in range(0, len(sub), step):
+        rows = slice(from_row + a, from_row + a + step)
+        m[rows], mk[rows] = _medians(sub[a : a + step])
+    for c in range(0, n, _COL_BLOCK):
+        cols = slice(c, c + _COL_BLOCK)
+        rr, mm = sub[:, cols], mk[from_row:, cols]
+        # Rolling beta of each ticker on its market, from the previous BETA_WINDOW days.
+        pair = ~np.isnan(rr) & ~np.isnan(mm)
+        x = np.where(pair, mm, 0.0)
+        y = np.where(pair, rr, 0.0)
+        k = _rolling_sum_before(pair.astype(float), BETA_WINDOW)
+        sx, sy = _rolling_sum_before(x, BETA_WINDOW), _rolling_sum_before(y, BETA_WINDOW)
+        sxx, sxy = _rolling_sum_before(x * x, BETA_WINDOW), _rolling_sum_before(x * y, BETA_WINDOW)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = sxx - sx * sx / k
+            b = (sxy - sx * sy / k) / var
+        b = np.where((k >= MIN_BETA_OBS) & (var > 0) & np.isfinite(b), np.clip(b, -1.0, 3.0), 1.0)
+        # Without another ticker trading that day there is no idiosyncratic part to speak of.
+        e = np.where(count[:, None] >= 2, rr - b * mm, np.nan)
+        v = local_variance(e)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zz[from_row:, cols] = np.where(v > 0, e / np.sqrt(v), np.nan)
+        beta[from_row:, cols] = b
+    if n:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            score[from_row:] = np.nanmax(np.abs(zz[from_row:]), axis=1)
+    return m, mk, beta, zz, score
 
 
 def _medians(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -376,8 +441,11 @@ class Anomaly:
         pct_deviation: ``deviation / expected * 100``.
         market_z: Long-run robust z of the total close's return (NaN when not scorable).
         market_wide: ``view == "market-wide"``.
-        contributions: Every ticker with a value that day, ranked by contribution in the
-            anomaly's direction.
+        contributions: The tickers with a value that day, ranked by contribution in the
+            anomaly's direction: all of them up to :data:`CONTRIBUTIONS_SHOWN` (then they
+            sum to ``deviation``), else the leading ones (a universe's answer stays readable).
+        contributors: How many tickers had a value that day (those ranked).
+        unusual: How many of them moved unusually by the single-ticker view.
         top: The leading contributors (at most ``top_n``).
         narrative: One QuickSight-style sentence.
     """
@@ -395,6 +463,8 @@ class Anomaly:
     market_z: float
     market_wide: bool
     contributions: tuple[Contribution, ...]
+    contributors: int
+    unusual: int
     top: tuple[Contribution, ...]
     narrative: str
 
@@ -438,6 +508,7 @@ def anomalies(
     measure: str = "close",
     top_n: int = 3,
     corporate_actions: pa.Table | None = None,
+    trading_days: np.ndarray | None = None,
 ) -> AnomalyResult:
     """Detect anomalous days in ``[start, end]``, using all earlier bars as history.
 
@@ -453,6 +524,9 @@ def anomalies(
             their own day-over-day returns.
         top_n: Contributors named per anomaly.
         corporate_actions: Splits whose raw jumps are ignored where only close exists.
+        trading_days: The market's trading days, when ``bars`` carry the returns the ETL
+            stored (a ``ret`` column: see :func:`~tickerlake.insights._panel.stored_returns`);
+            they are used for ``close`` instead of being recomputed.
 
     Raises:
         BadInput: A non-price measure, a bad sensitivity.
@@ -465,7 +539,9 @@ def anomalies(
         )
     thr = threshold_for(sensitivity)
     mthr = threshold_for(sensitivity, "market-wide")
-    if measure in ("close", "adj_close"):
+    if measure == "close" and trading_days is not None and "ret" in bars.column_names:
+        panel, rets = stored_returns(bars, corporate_actions, trading_days)
+    elif measure in ("close", "adj_close"):
         close, rets = basis_returns(bars, corporate_actions)
         panel = close if measure == "close" else build_panel(bars, measure)
     else:
@@ -478,7 +554,7 @@ def anomalies(
         raise WindowTooShort(
             f"anomaly detection needs at least {MIN_HISTORY} trading days of history; the data has {len(panel.dates)}"
         )
-    scores = score_days(rets.r, rets.splits, panel.values)
+    scores = score_days(rets.r, rets.splits, panel.values, max(0, lo - SINGLE_HISTORY))
     market = scores.market_score
     single = scores.score
     window = np.stack([single[lo:hi], market[lo:hi]])
@@ -536,46 +612,45 @@ def _contribution(
 def _explain(
     panel: Panel, prev: np.ndarray, sc: DayScores, t: int, thr: float, mthr: float, top_n: int, wide: bool
 ) -> Anomaly:
-    """Expected values, contributions and narrative of anomalous day ``t``."""
-    rows: list[Contribution] = []
+    """Expected values, contributions and narrative of anomalous day ``t``.
+
+    Vectorised over the day's tickers (thousands on a universe); only the contributions
+    shown become objects. The expected values that differ from the actual ones (the
+    flagged tickers', or every ticker's on a market-wide day) are computed with
+    :func:`math.exp` one by one, as they always were, so the figures do not move.
+    """
     if wide:
         z_scored = float(sc.z_basket[t])
         series = "equal-weight basket"
         excess = float(sc.r_basket[t] - sc.mu_basket[t])
         mu = float(sc.mu_basket[t])
-    # The day's row as Python floats once: indexing numpy per ticker costs more than the maths.
-    cols = np.arange(len(panel.tickers))
-    p_t = prev[t]
-    befores = np.where(p_t >= 0, panel.values[np.maximum(p_t, 0), cols], np.nan).tolist()
-    m_t = float(sc.m[t])
-    for ticker, actual, r, z, before, m_other, beta in zip(
-        panel.tickers,
-        panel.values[t].tolist(),
-        sc.r[t].tolist(),
-        sc.z[t].tolist(),
-        befores,
-        sc.m_other[t].tolist(),
-        sc.beta[t].tolist(),
-        strict=True,
-    ):
-        if math.isnan(actual):
-            continue
-        own = not math.isnan(z) and abs(z) >= thr
-        if math.isnan(r):
-            expected = actual
-        elif wide:
-            # Every ticker expected to move as the aggregate was expected to.
-            expected = actual * math.exp(mu - r)
-        elif own:
-            # The anomalous part replaced by its expectation (zero): the market move only.
-            market = m_other if not math.isnan(m_other) else m_t
-            expected = actual * math.exp(beta * market - r)
+    actual_all = panel.values[t]
+    idx = np.flatnonzero(~np.isnan(actual_all))
+    actual = actual_all[idx]
+    r, z = sc.r[t, idx], sc.z[t, idx]
+    with np.errstate(invalid="ignore"):
+        own = ~np.isnan(z) & (np.abs(z) >= thr)
+    # Who is expected to have moved otherwise than it did (see the module docstring).
+    moved = np.flatnonzero(~np.isnan(r) & (True if wide else own))
+    expected = actual.copy()
+    if moved.size:
+        m_t = float(sc.m[t])
+        a_l, r_l = actual[moved].tolist(), r[moved].tolist()
+        if wide:
+            expected[moved] = [a * math.exp(mu - rr) for a, rr in zip(a_l, r_l, strict=True)]
         else:
-            expected = actual
-        rows.append(_contribution(ticker, before, actual, expected, z, own))
-    actual_total = math.fsum(c.actual for c in rows)
-    expected_total = math.fsum(c.expected for c in rows)
-    deviation = math.fsum(c.contribution for c in rows)
+            cols = idx[moved]
+            mk = [m if not math.isnan(m) else m_t for m in sc.m_other[t, cols].tolist()]
+            expected[moved] = [
+                a * math.exp(b * m - rr)
+                for a, b, m, rr in zip(a_l, sc.beta[t, cols].tolist(), mk, r_l, strict=True)
+            ]
+    contribution = actual - expected
+    actual_total = math.fsum(actual.tolist())
+    expected_total = math.fsum(expected.tolist())
+    deviation = math.fsum(contribution.tolist())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct_all = np.where(expected != 0, contribution / expected * 100.0, np.nan)
     pct_dev = deviation / expected_total * 100.0 if expected_total else math.nan
     day = panel.date(t)
     label = measure_label(panel.measure)
@@ -583,11 +658,28 @@ def _explain(
         sign = 1.0 if z_scored >= 0 else -1.0
         score, scored_pct = abs(z_scored), (math.exp(excess) - 1.0) * 100.0
     else:
-        named = max((c for c in rows if c.anomalous), key=lambda c: abs(c.z))
-        sign = 1.0 if named.contribution >= 0 else -1.0
-        score, scored_pct, series = abs(named.z), named.pct_deviation, named.ticker
-    ranked = tuple(sorted(rows, key=lambda c: (-sign * c.contribution, c.ticker)))
-    top = tuple(c for c in ranked if sign * c.contribution > 0 and (c.anomalous or wide))[:top_n]
+        flagged = np.flatnonzero(own)
+        k = int(flagged[np.argmax(np.abs(z[flagged]))])
+        named_ticker = panel.tickers[int(idx[k])]
+        sign = 1.0 if contribution[k] >= 0 else -1.0
+        score, scored_pct, series = abs(float(z[k])), float(pct_all[k]), named_ticker
+    # By contribution in the anomaly's direction, then by ticker (the columns are sorted).
+    aligned = sign * contribution
+    order = np.lexsort((idx, -aligned))
+    with np.errstate(invalid="ignore"):
+        leads = (aligned > 0) & (own | wide)
+    top_rows = order[leads[order]][:top_n]
+    p_t = prev[t, idx]
+    befores = np.where(p_t >= 0, panel.values[np.maximum(p_t, 0), idx], np.nan)
+
+    def row(i: int) -> Contribution:
+        return _contribution(
+            panel.tickers[int(idx[i])], float(befores[i]), float(actual[i]), float(expected[i]),
+            float(z[i]), bool(own[i]),
+        )  # fmt: skip
+
+    ranked = tuple(row(int(i)) for i in order[:CONTRIBUTIONS_SHOWN])
+    top = tuple(row(int(i)) for i in top_rows)
     direction = "higher" if sign > 0 else "lower"
     parts = [f"{c.ticker} at {fmt_num(c.actual)} (expected {fmt_num(c.expected)})" for c in top]
     head = f"An anomaly was detected on {fmt_date(day)}"
@@ -601,7 +693,7 @@ def _explain(
     else:
         text = (
             f"{head} primarily driven by {direction} than expected daily {label} for {join_and(parts)}: "
-            f"{named.ticker} moved {fmt_signed_pct(scored_pct)} against the market, {score:.1f} robust "
+            f"{named_ticker} moved {fmt_signed_pct(scored_pct)} against the market, {score:.1f} robust "
             f"sigmas of its own recent moves. {label[0].upper() + label[1:]} was {fmt_num(actual_total)} "
             f"against {fmt_num(expected_total)} expected ({fmt_signed_pct(pct_dev)})."
         )
@@ -620,6 +712,8 @@ def _explain(
         float(sc.z_total[t]),
         wide,
         ranked,
+        len(idx),
+        int(own.sum()),
         top,
         text,
     )

@@ -84,23 +84,30 @@ def extremes(
     per: list[TickerExtremes] = []
     excluded: list[Excluded] = []
     full: list[int] = []
+    # Every ticker's first highest and lowest day at once (NaN never wins): thousands of
+    # tickers cost one pass, not one per ticker.
+    hi_at = np.argmax(np.where(valid, block, -np.inf), axis=0).tolist()
+    lo_at = np.argmin(np.where(valid, block, np.inf), axis=0).tolist()
+    missing = (~valid).sum(axis=0).tolist()
+    days = len(block)
     for j, ticker in enumerate(panel.tickers):
-        col = block[:, j]
-        if not valid[:, j].any():
+        if missing[j] == days:
             excluded.append(Excluded(ticker, f"no {measure} in the window"))
             continue
-        hi_i, lo_i = int(np.nanargmax(col)), int(np.nanargmin(col))
+        hi_i, lo_i = hi_at[j], lo_at[j]
         per.append(
             TickerExtremes(
-                ticker, float(col[hi_i]), panel.date(lo + hi_i), float(col[lo_i]), panel.date(lo + lo_i)
+                ticker,
+                float(block[hi_i, j]),
+                panel.date(lo + hi_i),
+                float(block[lo_i, j]),
+                panel.date(lo + lo_i),
             )
         )
-        if valid[:, j].all():
+        if missing[j] == 0:
             full.append(j)
         else:
-            excluded.append(
-                Excluded(ticker, f"no {measure} on {int((~valid[:, j]).sum())} of the window's days")
-            )
+            excluded.append(Excluded(ticker, f"no {measure} on {missing[j]} of the window's days"))
     first_day, last_day = panel.date(lo), panel.date(hi - 1)
     label = measure_label(measure)
     head = label[0].upper() + label[1:]

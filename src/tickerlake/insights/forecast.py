@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from tickerlake.calendar import next_trading_days
@@ -74,6 +73,8 @@ class _Params:
 
 def _params(logp: np.ndarray) -> _Params:
     """Causal parameters for every day of a log-price series without gaps."""
+    import pandas as pd  # here, not at import: serve starts without it
+
     r = np.diff(logp, prepend=np.nan)
     r[0] = np.nan
     r2 = pd.Series(r * r)

@@ -18,6 +18,7 @@ from tickerlake.insights.narrative import fmt_date, fmt_pct, fmt_signed_pct, joi
 
 __all__ = [
     "BUILTIN_WINDOWS",
+    "PEAK_LOOKBACK",
     "RecessionResult",
     "TickerRecession",
     "Window",

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import as_date, basis
+from tickerlake.insights._panel import PRICE_MEASURES, as_date, basis, since, trading_days_of, window_bounds
 from tickerlake.insights.anomalies import Anomaly, anomalies
-from tickerlake.insights.errors import WindowTooShort
+from tickerlake.insights.errors import BadInput, WindowTooShort
 from tickerlake.insights.extremes import extremes
 from tickerlake.insights.narrative import (
     change_phrase,
@@ -28,7 +28,7 @@ from tickerlake.insights.narrative import (
     fmt_signed_pct,
     measure_label,
 )
-from tickerlake.insights.recessions import Window, recession
+from tickerlake.insights.recessions import PEAK_LOOKBACK, Window, recession
 
 __all__ = ["Insight", "SummaryResult", "summary"]
 
@@ -82,8 +82,23 @@ def summary(
     n: int = 5,
     measure: str = "close",
     corporate_actions: pa.Table | None = None,
+    trading_days: np.ndarray | None = None,
 ) -> SummaryResult:
     """Rank the window's candidate insights by importance and keep the first ``n``.
+
+    Only the anomalies look further back than a year before the window (two years of
+    scale); the other candidates are computed on the bars from :data:`PEAK_LOOKBACK`
+    trading days before it (the recession view's pre-window peak), which is all they read.
+
+    Args:
+        bars: Rows in the ``market.daily_bars`` schema, with history before ``start``.
+        start: First day of the window.
+        end: Last day.
+        n: How many insights to keep.
+        measure: A price measure.
+        corporate_actions: ``market.corporate_actions`` rows.
+        trading_days: The market's trading days when ``bars`` carry the stored returns
+            (passed to :func:`~tickerlake.insights.anomalies.anomalies`).
 
     Raises:
         WindowTooShort: Fewer than two trading days in the window.
@@ -91,18 +106,34 @@ def summary(
     """
     s = as_date(start, "start") if start is not None else None
     e = as_date(end, "end") if end is not None else None
-    base = basis(bars, measure, corporate_actions)
-    panel = base.panel
-    lo, hi = panel.window(s, e)
+    near = since(bars, s, PEAK_LOOKBACK)
+    if s is not None and e is not None and s > e:
+        raise BadInput(f"the window starts ({fmt_date(s)}) after it ends ({fmt_date(e)})")
+    if near.num_rows == 0 or measure not in PRICE_MEASURES:
+        # The errors the window's own analyses give (no bars; a measure without returns).
+        recession(near, Window("window", s or dt.date.min, e or dt.date.max, "window"), measure=measure)
+    trading = trading_days_of(near)
+    lo, hi = window_bounds(trading, s, e)
     if hi - lo < 2:
         raise WindowTooShort(f"a summary needs at least 2 trading days; the window holds {hi - lo}")
-    first, last = panel.date(lo), panel.date(hi - 1)
+    first: dt.date = trading[lo].astype(object)
+    last: dt.date = trading[hi - 1].astype(object)
+    # The anomalies first: their (days × tickers) matrices over years of history are freed
+    # before the window's own panels are built (a universe's peak memory is one, not both).
+    try:
+        an = anomalies(
+            bars, first, last, measure=measure, corporate_actions=corporate_actions, trading_days=trading_days
+        )
+    except WindowTooShort:
+        an = None
+    base = basis(near, measure, corporate_actions)
+    panel = base.panel
     span = f"from {fmt_date(first)} to {fmt_date(last)}"
     label = measure_label(measure)
     found: list[Insight] = []
 
     rec = recession(
-        bars,
+        near,
         Window("window", first, last, f"The window {span}"),
         measure=measure,
         corporate_actions=corporate_actions,
@@ -184,10 +215,6 @@ def summary(
         )
         # A three-sigma day is about as notable as a one-sigma window.
         add("biggest_day", log_of(pct), 3 * sigma, when, (), pct, text)
-    try:
-        an = anomalies(bars, first, last, measure=measure, corporate_actions=corporate_actions)
-    except WindowTooShort:
-        an = None
     if an is not None:
 
         def bar(a: Anomaly) -> float:
@@ -196,7 +223,7 @@ def summary(
         for anomaly in sorted(an.anomalies, key=lambda x: -x.score / bar(x))[:2]:
             who = tuple(c.ticker for c in anomaly.top)
             add("anomaly", anomaly.score, bar(anomaly), anomaly.date, who, anomaly.score, anomaly.narrative)
-    ext = extremes(bars, first, last, measure=measure, corporate_actions=corporate_actions)
+    ext = extremes(near, first, last, measure=measure, corporate_actions=corporate_actions)
     if ext.max_date is not None and ext.min_date is not None:
         # A new high or low at the window's edge is the notable case.
         edge = 0.8 if last in (ext.max_date, ext.min_date) else 0.3

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 __all__ = [
     "SPLIT_RATIOS",
@@ -144,6 +143,8 @@ def infer_from_factor(dates: Days, close: Floats, adj_close: Floats) -> list[Act
     Returns:
         The actions found, by date (``source = 'inferred'``).
     """
+    import pandas as pd  # here, not at import: serve starts without it
+
     idx = np.flatnonzero(np.isfinite(close) & np.isfinite(adj_close) & (close > 0) & (adj_close > 0))
     if len(idx) < 2:
         return []

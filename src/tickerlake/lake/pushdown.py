@@ -42,10 +42,14 @@ from tickerlake.lake.contract import (
     sql_literal,
 )
 
-__all__ = ["BY_DATE_TICKERS", "LakeIndex", "LakeSlices"]
+__all__ = ["BY_DATE_ROWS", "BY_DATE_TICKERS", "LakeIndex", "LakeSlices"]
 
 #: Slices of more tickers than this (over a bounded span) read ``market.daily_by_date``.
 BY_DATE_TICKERS = 200
+#: So does a slice of fewer whose span holds at most this many rows over every ticker
+#: (two years of a 5,700-ticker market): reading that span whole and filtering it costs
+#: less than the ticker-clustered table's per-file footers.
+BY_DATE_ROWS = 3_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,6 +127,7 @@ class LakeSlices:
         self._src = sources
         self._have = columns
         self._lock = threading.Lock()
+        self._codes: pa.Array | None = None
 
     @property
     def derived(self) -> bool:
@@ -220,14 +225,16 @@ class LakeSlices:
             days.column("date").to_numpy().astype("datetime64[D]"),
         )
 
-    def _where(self, tickers: Sequence[str] | None, start: dt.date | None, end: dt.date | None) -> str:
+    def _where(
+        self, tickers: Sequence[str] | None, start: dt.date | None, end: dt.date | None, alias: str = ""
+    ) -> str:
         parts = ["TRUE"]
         if tickers is not None:
-            parts.append(f"ticker IN {_in(tickers)}" if tickers else "FALSE")
+            parts.append(f"{alias}ticker IN {_in(tickers)}" if tickers else "FALSE")
         if start is not None:
-            parts.append(f"date >= {_date_sql(start)}")
+            parts.append(f"{alias}date >= {_date_sql(start)}")
         if end is not None:
-            parts.append(f"date <= {_date_sql(end)}")
+            parts.append(f"{alias}date <= {_date_sql(end)}")
         return " AND ".join(parts)
 
     def bars(
@@ -236,16 +243,78 @@ class LakeSlices:
         start: dt.date | None = None,
         end: dt.date | None = None,
         columns: Sequence[str] = BAR_COLUMNS,
+        span_rows: int | None = None,
     ) -> pa.Table:
-        """The bars of ``tickers`` (None: all) in ``[start, end]``, sorted by (ticker, date)."""
+        """The bars of ``tickers`` (None: all) in ``[start, end]``, sorted by (ticker, date).
+
+        Args:
+            tickers: The tickers (None: all).
+            start: First day (None: open).
+            end: Last day (None: open).
+            columns: Bar columns wanted.
+            span_rows: How many rows the span holds over every ticker, when the caller
+                knows (its trading days × the lake's tickers).
+        """
         select = ", ".join(sql_ident(c) for c in self.columns(columns))
-        # Many tickers over a bounded span: the date-clustered copy reads a few row groups
-        # where the ticker-clustered table would read a piece of every one.
+        # Many tickers over a bounded span, or a span of the date-clustered copy small
+        # enough to read whole: it reads a few row groups where the ticker-clustered table
+        # reads a piece of every one (and parses every file's footer of one row group
+        # per ticker: most of a selection's time on a universe).
         wide = tickers is None or len(tickers) > BY_DATE_TICKERS
-        src = self._src["by_date"] if self.derived and wide and (start or end) else self._src["bars"]
+        small = span_rows is not None and span_rows <= BY_DATE_ROWS
+        src = (
+            self._src["by_date"] if self.derived and (wide or small) and (start or end) else self._src["bars"]
+        )
         return self._sql(
             f"SELECT {select} FROM {src} WHERE {self._where(tickers, start, end)} ORDER BY ticker, date"
         )
+
+    def stored_returns(
+        self, start: dt.date | None, end: dt.date | None, columns: Sequence[str] = ("ticker", "date", "close")
+    ) -> pa.Table | None:
+        """Every ticker's bar ``columns`` and stored return (``ret``) in ``[start, end]``, in no
+        particular order (a pivot needs none); None without a current insight-ready layer.
+
+        The ticker comes back dictionary-encoded (a code per row, the names once): millions
+        of rows of a universe would otherwise cost a string each, to decode and to pivot.
+        """
+        if not self.derived:
+            return None
+        names = self._ticker_codes()
+        select = ", ".join(
+            "c.code AS ticker" if c == "ticker" else f"b.{sql_ident(c)}"
+            for c in (*self.columns(columns), "ret")
+        )
+        where = self._where(None, start, end, "b.")
+        out = self._sql(
+            f"SELECT {select} FROM {self._src['by_date']} b JOIN _ticker_codes c ON b.ticker = c.ticker WHERE {where}"
+        )
+        if "ticker" not in out.column_names:
+            return out
+        at = out.column_names.index("ticker")
+        codes = out.column(at)
+        tickers = pa.chunked_array(
+            [pa.DictionaryArray.from_arrays(chunk, names) for chunk in codes.chunks],
+            pa.dictionary(pa.int32(), pa.string()),
+        )
+        return out.set_column(at, "ticker", tickers)
+
+    def _ticker_codes(self) -> pa.Array:
+        """The derived layer's tickers (sorted), registered once as ``_ticker_codes`` (ticker, code)."""
+        with self._lock:
+            if self._codes is None:
+                names = (
+                    self._con.execute(
+                        f"SELECT DISTINCT ticker FROM {self._src['ticker_years']} WHERE ticker IS NOT NULL ORDER BY 1"
+                    )
+                    .to_arrow_table()
+                    .column(0)
+                    .combine_chunks()
+                )
+                codes = pa.table({"ticker": names, "code": pa.array(range(len(names)), pa.int32())})
+                _materialise(self._con, "_ticker_codes", codes)
+                self._codes = names
+            return self._codes
 
     def boundary(
         self, tickers: Sequence[str], day: dt.date, measure: str, columns: Sequence[str] = BAR_COLUMNS

@@ -40,6 +40,7 @@ from tickerlake.service.selection import (
 
 __all__ = [
     "KINDS",
+    "STORED_RETURNS_TICKERS",
     "AnomaliesParams",
     "BasketFigures",
     "ExtremesParams",
@@ -206,6 +207,9 @@ ANOMALY_BEFORE, ANOMALY_AFTER = 1_100, 420
 RECESSION_BEFORE = 262
 #: Day-over-day views: the previous trading day and split days just before the window.
 DAY_BEFORE = 10
+#: Universe-wide anomalies and summaries read the returns the ETL stored on lakes of more
+#: tickers than this (on a few tickers recomputing them costs less than the join).
+STORED_RETURNS_TICKERS = 200
 
 
 def _shift(market: Market, day: dt.date | None, days: int, right: bool = False) -> dt.date | None:
@@ -256,7 +260,7 @@ def _acts(market: Market, bars: pa.Table) -> pa.Table:
         return acts
     days = bars.column("date")
     keep = pc.and_(
-        pc.is_in(acts.column("ticker"), value_set=pc.unique(bars.column("ticker"))),
+        pc.is_in(acts.column("ticker"), value_set=_tickers_of(bars)),
         pc.and_(
             pc.greater_equal(acts.column("date"), pc.min(days)),
             pc.less_equal(acts.column("date"), pc.max(days)),
@@ -356,8 +360,61 @@ def extremes(market: Market, p: ExtremesParams, windows: Windows = None) -> ins.
     return ins.extremes(bars, span.start, span.end, p.measure, _acts(market, bars))
 
 
+def _stored_returns(
+    market: Market,
+    tickers: str | None,
+    measure: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    columns: Sequence[str] = ("ticker", "date", "close"),
+) -> pa.Table | None:
+    """The whole universe's ``columns`` and stored returns in ``[start, end]`` (with the first
+    bar of each ticker without one there, as :meth:`Market.present` adds), when the
+    insight-ready layer is current and the question is about every ticker's close; else None."""
+    if measure != "close" or len(market.tickers) <= STORED_RETURNS_TICKERS:
+        return None
+    if len(market.select(tickers)) != len(market.tickers):
+        return None
+    bars = market.slices.stored_returns(start, end, columns)
+    if bars is None:
+        return None
+    inside = set(_tickers_of(bars).to_pylist())
+    absent = [t for t in market.tickers if t not in inside]
+    if not absent:
+        return bars
+    firsts = market.slices.firsts(absent, columns)
+    firsts = firsts.append_column("ret", pa.nulls(firsts.num_rows, pa.float64()))
+    # The same dictionary as the slice's (the stored tickers): one encoding for the pivot.
+    names = bars.column("ticker").chunk(0).dictionary if bars.column("ticker").num_chunks else None
+    if names is not None:
+        code = {t: i for i, t in enumerate(names.to_pylist())}
+        at = pa.array([code[t] for t in firsts.column("ticker").to_pylist()], pa.int32())
+        firsts = firsts.set_column(0, "ticker", pa.DictionaryArray.from_arrays(at, names))
+    return pa.concat_tables([bars, firsts.select(bars.column_names).cast(bars.schema)])
+
+
+def _tickers_of(bars: pa.Table) -> pa.Array:
+    """The distinct tickers of ``bars`` as strings (the column may be dictionary-encoded)."""
+    if bars.num_rows == 0:
+        return pa.array([], pa.string())
+    unique = pc.unique(bars.column("ticker"))
+    return unique.cast(pa.string()) if pa.types.is_dictionary(unique.type) else unique
+
+
 def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> ins.AnomalyResult:
-    """Unusual days found on returns (so a split is never one), with the tickers that drove each."""
+    """Unusual days found on returns (so a split is never one), with the tickers that drove each.
+
+    Over the whole universe the returns the ETL stored are read (three columns, nothing
+    recomputed) when the insight-ready layer is current.
+    """
+    span = _span(p, windows)
+    lo, hi = _around(market, span.start, span.end, ANOMALY_BEFORE, ANOMALY_AFTER)
+    stored = _stored_returns(market, p.tickers, p.measure, lo, hi)
+    if stored is not None:
+        acts = _acts(market, stored)
+        return ins.anomalies(
+            stored, span.start, span.end, p.sensitivity, p.measure, p.top_n, acts, market.dates
+        )
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, ANOMALY_AFTER, returns=True)
     return ins.anomalies(bars, span.start, span.end, p.sensitivity, p.measure, p.top_n, _acts(market, bars))
 
@@ -486,7 +543,17 @@ def recession_compare(
 
 
 def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.SummaryResult:
-    """A QuickSight-style autonarrative: the window's insights ranked by importance."""
+    """A QuickSight-style autonarrative: the window's insights ranked by importance.
+
+    Over the whole universe, the date-clustered bars with their stored returns are read
+    when the insight-ready layer is current (see :func:`anomalies`).
+    """
+    span = _span(p, windows)
+    lo, hi = _around(market, span.start, span.end, ANOMALY_BEFORE, None)
+    stored = _stored_returns(market, p.tickers, p.measure, lo, hi, _cols(p.measure, returns=True))
+    if stored is not None:
+        acts = _acts(market, stored)
+        return ins.summary(stored, span.start, span.end, p.n, p.measure, acts, market.dates)
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None, returns=True)
     return ins.summary(bars, span.start, span.end, p.n, p.measure, _acts(market, bars))
 

@@ -161,6 +161,18 @@ class Market:
         key = tuple(sorted(set(tickers)))
         return None if not key or len(key) == len(self.tickers) else key
 
+    def _span_rows(self, start: dt.date | None, end: dt.date | None) -> int | None:
+        """Rows of ``[start, end]`` over every ticker (None: an open start)."""
+        if start is None or self.empty:
+            return None
+        lo = int(np.searchsorted(self.dates, np.datetime64(start, "D"), "left"))
+        hi = (
+            len(self.dates)
+            if end is None
+            else int(np.searchsorted(self.dates, np.datetime64(end, "D"), "right"))
+        )
+        return max(hi - lo, 0) * len(self.tickers)
+
     def bars_for(
         self,
         tickers: Sequence[str],
@@ -178,7 +190,7 @@ class Market:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        out = self.slices.bars(key[0], start, end, columns)
+        out = self.slices.bars(key[0], start, end, columns, self._span_rows(start, end))
         with self._lock:
             if out.num_rows <= SLICE_CACHE_ROWS:
                 self._cache[key] = out

@@ -127,6 +127,8 @@ def cases(market: Market, sel: str | None) -> list[tuple[str, Any, Callable[[pa.
 
 def check_lake(settings: Settings, selections: list[str | None]) -> int:
     market = MarketStore(settings).market()
+    # The universe's anomalies and summary read the returns the ETL stored: that path too.
+    assert market.slices.derived
     actions = read_actions(settings)
     compared = 0
     for sel in selections:
@@ -156,7 +158,13 @@ def check_lake(settings: Settings, selections: list[str | None]) -> int:
     return compared
 
 
-def test_the_eight_ticker_lake_answers_as_on_the_whole_table(sim_lake: Settings) -> None:
+@pytest.mark.parametrize("stored", [False, True], ids=["recomputed", "stored-returns"])
+def test_the_eight_ticker_lake_answers_as_on_the_whole_table(
+    sim_lake: Settings, stored: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The universe's anomalies and summary read the stored returns on big lakes: here too.
+    if stored:
+        monkeypatch.setattr(svc, "STORED_RETURNS_TICKERS", 0)
     assert check_lake(sim_lake, [None, "AAPL", "MSFT,NVDA,TSLA"]) > 60
 
 
@@ -182,6 +190,14 @@ def test_a_200_ticker_universe_answers_as_on_the_whole_table(universe_lake: Sett
     assert late, "the simulated universe lists tickers along the way"
     fifty = ",".join(market.tickers[:50])
     assert check_lake(universe_lake, [None, fifty]) > 40
+
+
+@pytest.mark.slow
+def test_a_200_ticker_universe_answers_as_on_the_whole_table_from_stored_returns(
+    universe_lake: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(svc, "STORED_RETURNS_TICKERS", 0)
+    assert check_lake(universe_lake, [None]) > 20
 
 
 def test_paths_are_used(tmp_path: Path) -> None:

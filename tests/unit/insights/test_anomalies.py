@@ -162,3 +162,26 @@ def test_empty_window(synth_market) -> None:
     bars = synth_market(days=60, start=dt.date(2020, 1, 2))
     with pytest.raises(EmptyWindow, match="no trading day between Jan 4, 2020 and Jan 5, 2020"):
         anomalies(bars, "2020-01-04", "2020-01-05")
+
+
+def test_a_universe_anomaly_lists_the_leading_contributions_and_counts_the_rest(synth_market) -> None:
+    tickers = [f"T{k:02d}" for k in range(30)]
+    # T07 jumps on day 250; day 300 is a market-wide crash.
+    crash = [(t, 300, -0.12) for t in tickers]
+    bars = synth_market(tickers=tickers, shocks=[("T07", 250, 0.2), *crash], idio_vol=0.002)
+    res = anomalies(bars)
+    found = {a.date: a for a in res.anomalies}
+    one, wide = found[_day(bars, 250)], found[_day(bars, 300)]
+    assert one.scored_series == "T07" and wide.market_wide
+    for a in (one, wide):
+        assert a.contributors == 30 and len(a.contributions) == 20
+        sign = 1.0 if a.direction == "higher" else -1.0
+        aligned = [sign * c.contribution for c in a.contributions]
+        assert aligned == sorted(aligned, reverse=True)
+        # The named contributors lead the list.
+        assert a.top == a.contributions[: len(a.top)]
+        assert a.unusual >= sum(1 for c in a.contributions if c.anomalous)
+    # On a single-ticker day only the flagged ticker moved otherwise than expected: the
+    # twenty listed carry the whole deviation.
+    assert math.fsum(c.contribution for c in one.contributions) == pytest.approx(one.deviation)
+    assert one.unusual == 1 and one.contributions[0].ticker == "T07"

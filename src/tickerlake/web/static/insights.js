@@ -381,7 +381,10 @@ function openAnomaly(date, push) {
       a.market_wide ? el("span", { class: "pill bad" }, "market-wide move") : null,
     ),
     el("p", { class: "narrative", id: "anomaly-narrative" }, a.narrative),
-    el("h3", { class: "section-title" }, "Contributors, ranked by contribution"),
+    el("h3", { class: "section-title" }, "Contributors, ranked by contribution"
+      + (a.contributors > a.contributions.length
+        ? ` (the leading ${a.contributions.length} of ${a.contributors.toLocaleString()}; ${a.unusual.toLocaleString()} moved unusually)`
+        : "")),
     el("div", { class: "table-wrap" },
       el("table", { class: "data", id: "contrib-table" },
         el("thead", {}, el("tr", {},
