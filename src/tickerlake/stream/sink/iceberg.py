@@ -144,8 +144,15 @@ class IcebergVersion:
         snaps = sorted(self._table.metadata.snapshots, key=lambda s: s.timestamp_ms)
         ids = [s.snapshot_id for s in snaps[:-keep]]
         if ids:
+            from tickerlake.lake.maintain import lost_expiry_race
+
             with _conflicts():
-                self._table.maintenance.expire_snapshots().by_ids(ids).commit()
+                try:
+                    self._table.maintenance.expire_snapshots().by_ids(ids).commit()
+                except ValueError as e:  # another sink or `maintain` expired some first
+                    if not lost_expiry_race(e):
+                        raise
+                    raise CommitConflict(str(e)[:200]) from e
 
 
 class IcebergSinkTable:
