@@ -9,6 +9,7 @@ are wall time, so nested parts are included in their parent (``commit`` holds th
 
 Usage:
     nice python bench/sink_profile.py [--events 1000000] [--json]
+    nice python bench/sink_profile.py --events 150000 --rate 10000 --max-records 100000   # latency regime
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000, help="Events in the pre-filled topic.")
     ap.add_argument("--max-records", type=int, default=200_000, help="The sink's --max-records.")
+    ap.add_argument("--rate", type=int, default=0, help="Pace the events at this rate while the sink runs.")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -160,18 +162,32 @@ def main() -> None:
         topic = "profile"
         _kafka.ensure_topic(_kafka.admin_client(bars, bootstrap), topic, 8, bootstrap)
         ticks = math.ceil(args.events / (TRADING_DAYS_2019 * len(DEFAULT_TICKERS)))
-        replay = base.run_replay(Path(bars.lake), bootstrap, topic, ("2019-01-01", "2019-12-31"), ticks)
+        span = ("2019-01-01", "2019-12-31")
         instrument()
         sink_settings = Settings(lake=str(root / "lake"), state_dir=str(root / "state"), bootstrap_servers="")
         options = SinkOptions(
             topic=topic,
             bootstrap=bootstrap,
             group="profile",
-            once=True,
+            once=not args.rate,
             max_records=args.max_records,
-            max_interval_s=2.0,
+            max_interval_s=0.5 if args.rate else 2.0,
         )
-        report = StreamSink(sink_settings, options).run(handle_signals=False)
+        if not args.rate:
+            replay = base.run_replay(Path(bars.lake), bootstrap, topic, span, ticks)
+            report = StreamSink(sink_settings, options).run(handle_signals=False)
+        else:  # the sink runs while the replay paces the events (the latency regime)
+            sink = StreamSink(sink_settings, options)
+            done: list[Any] = []
+            thread = threading.Thread(target=lambda: done.append(sink.run(handle_signals=False)))
+            thread.start()
+            replay = base.run_replay(Path(bars.lake), bootstrap, topic, span, ticks, "--rate", str(args.rate))
+            deadline = time.monotonic() + 60
+            while sink.report.records < replay["delivered"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            sink.stop.set()
+            thread.join()
+            report = done[0]
     finally:
         down(services)
         shutil.rmtree(root, ignore_errors=True)

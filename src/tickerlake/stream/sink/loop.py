@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
@@ -68,7 +69,8 @@ class SinkOptions:
         bootstrap: Kafka address (None: settings or the dev broker).
         max_records: Records per micro-batch at most.
         max_interval_s: Seconds a micro-batch may stay open at most (it is committed sooner
-            when the sink has caught up with the topic).
+            when the sink has caught up with the topic, later if the commit before it is
+            still in flight).
         dlq_topic: Dead-letter topic (None: ``<topic>.dlq``).
         once: Drain the topic and exit: every partition read up to the end offsets seen at
             start (by this sink or by others of its group), or give up after ``once_timeout_s``
@@ -672,29 +674,32 @@ class StreamSink:
             with self._signals(handle_signals):
                 while not self.stop.is_set():
                     room = max(1, min(10_000, opts.max_records - self.pending_count))
-                    busy = self._inflight is not None and not self._inflight.done()
-                    # While a commit is in flight, look often for its end (the next one can start).
-                    wait = 0.01 if busy else 0.1
+                    inflight = self._inflight
+                    busy = inflight is not None and not inflight.done()
+                    wait = 0.1
                     if self.batch_started is not None:
                         wait = max(
                             0.0, min(wait, self.batch_started + opts.max_interval_s - time.monotonic())
                         )
-                    msgs = consumer.consume(num_messages=room, timeout=wait)
+                    # While a commit is in flight, take what has arrived without waiting for more...
+                    msgs = consumer.consume(num_messages=room, timeout=0.0 if busy else wait)
                     if self._callback_error is not None:
                         raise self._callback_error
+                    self._add(msgs, time.monotonic())
+                    if busy and inflight is not None and len(msgs) < room:
+                        # ...and, caught up, wait for the commit's end rather than for records
+                        # (the next batch then starts with all that arrived meanwhile).
+                        futures.wait([inflight], timeout=0.1)
+                        busy = not inflight.done()
                     now = time.monotonic()
-                    self._add(msgs, now)
                     # Caught up (Kafka had fewer records than asked for): commit what waits as
                     # soon as the commit in flight is done rather than at the size or time
                     # bound, so a record is visible one commit after it arrives; while records
-                    # stream in faster than commits, batches grow on their own.
-                    if (
-                        self.pending_count >= opts.max_records
-                        or (len(msgs) < room and not busy)
-                        or (
-                            self.batch_started is not None and now - self.batch_started >= opts.max_interval_s
-                        )
-                    ):
+                    # stream in faster than commits, batches grow on their own. The time bound
+                    # waits for the commit in flight too: flushing during it would leave what
+                    # arrives until its end for one more commit.
+                    late = self.batch_started is not None and now - self.batch_started >= opts.max_interval_s
+                    if self.pending_count >= opts.max_records or (not busy and (len(msgs) < room or late)):
                         self._flush()
                     if opts.once and self._once_done(now):
                         self.report.stopped_by = "once"
