@@ -52,6 +52,7 @@ __all__ = [
     "MaintainReport",
     "compact_table",
     "expire_snapshots",
+    "lost_expiry_race",
     "maintain",
     "plan_bins",
     "referenced_files",
@@ -267,7 +268,8 @@ def compact_table(
 
 
 def expire_snapshots(load: Callable[[], Table], retain_s: float, report: MaintainReport) -> None:
-    """Expire the snapshots older than ``retain_s`` (never the current one); retried on conflicts.
+    """Expire the snapshots older than ``retain_s`` (never the current one); retried on conflicts
+    and when a concurrent expiry removed some of them first (:func:`lost_expiry_race`).
 
     Raises:
         TransientError: Still losing to concurrent writers after 10 attempts.
@@ -287,7 +289,9 @@ def expire_snapshots(load: Callable[[], Table], retain_s: float, report: Maintai
             return
         try:
             table.maintenance.expire_snapshots().by_ids(ids).commit()
-        except CommitFailedException:
+        except (CommitFailedException, ValueError) as e:
+            if isinstance(e, ValueError) and not lost_expiry_race(e):
+                raise
             report.commit_retries += 1
             time.sleep(min(0.05 * 2**attempt, 2.0))
             continue
@@ -297,6 +301,19 @@ def expire_snapshots(load: Callable[[], Table], retain_s: float, report: Maintai
     raise TransientError(
         f"expiring snapshots of {report.table}: still conflicting after {_ATTEMPTS} attempts"
     )
+
+
+def lost_expiry_race(error: ValueError) -> bool:
+    """Whether pyiceberg's ``ValueError`` means a snapshot to expire was already removed.
+
+    Expiry commits carry no requirement, so the catalog applies them to its current
+    metadata: when a concurrent expiry (another ``maintain``, a sink's) removed one of the
+    snapshots since this table was loaded, pyiceberg raises ``ValueError: Snapshot with
+    snapshot id … does not exist`` instead of a commit conflict. Like a lost commit, it
+    only means: reload and plan again.
+    """
+    text = str(error)
+    return text.startswith("Snapshot with") and "does not exist" in text
 
 
 def referenced_files(table: Table) -> set[str]:

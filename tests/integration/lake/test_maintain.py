@@ -22,10 +22,13 @@ from tickerlake.lake.maintain import (
     MaintainOptions,
     MaintainReport,
     compact_table,
+    expire_snapshots,
     maintain,
     referenced_files,
 )
 from tickerlake.lake.storage import LakeStorage
+from tickerlake.stream.sink.committer import CommitConflict
+from tickerlake.stream.sink.iceberg import IcebergVersion
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +151,35 @@ def test_compaction_survives_a_concurrent_append_and_a_concurrent_compaction(tmp
         f"file://{p}" for p in (Path(stale.location().removeprefix("file://")) / "data").glob("compact-*")
     }
     assert len(written) == 2 and written <= referenced_files(load_table(catalog, "stream.ticks"))
+
+
+def test_expiry_that_loses_to_a_concurrent_expiry_plans_again(tmp_path: Path) -> None:
+    settings = _lake(tmp_path, batches=6)
+    catalog = open_catalog(settings)
+    stale = load_table(catalog, "stream.ticks")
+    snaps = sorted(stale.metadata.snapshots, key=lambda s: s.timestamp_ms)
+    assert len(snaps) == 6
+    # Another expiry (a sink's, another maintain) removes the two oldest after `stale` was loaded:
+    # pyiceberg then says "Snapshot … does not exist" (a ValueError), not a commit conflict.
+    load_table(catalog, "stream.ticks").maintenance.expire_snapshots().by_ids(
+        [snaps[0].snapshot_id, snaps[1].snapshot_id]
+    ).commit()
+    with pytest.raises(CommitConflict):  # the sink's expiry takes it for a lost race too
+        IcebergVersion(stale, LakeStorage(settings)).expire_snapshots(keep=1)
+    loads = iter([stale])
+
+    def load():  # the stale version first, then fresh ones
+        return next(loads, None) or load_table(catalog, "stream.ticks")
+
+    time.sleep(0.01)  # every snapshot strictly older than the cutoff
+    report = MaintainReport(table="stream.ticks")
+    expire_snapshots(load, 0.0, report)
+    assert report.commit_retries == 1
+    assert report.snapshots_expired == 3  # the 4 left but the current one
+    fresh = load_table(catalog, "stream.ticks")
+    assert [s.snapshot_id for s in fresh.metadata.snapshots] == [snaps[5].snapshot_id]
+    assert json.loads(fresh.current_snapshot().summary[OFFSETS]) == {"t/0": 300}
+    assert _offsets(settings) == list(range(300))
 
 
 def test_maintain_cli(tmp_path: Path) -> None:

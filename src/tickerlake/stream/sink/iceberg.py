@@ -144,8 +144,15 @@ class IcebergVersion:
         snaps = sorted(self._table.metadata.snapshots, key=lambda s: s.timestamp_ms)
         ids = [s.snapshot_id for s in snaps[:-keep]]
         if ids:
+            from tickerlake.lake.maintain import lost_expiry_race
+
             with _conflicts():
-                self._table.maintenance.expire_snapshots().by_ids(ids).commit()
+                try:
+                    self._table.maintenance.expire_snapshots().by_ids(ids).commit()
+                except ValueError as e:  # another sink or `maintain` expired some first
+                    if not lost_expiry_race(e):
+                        raise
+                    raise CommitConflict(str(e)[:200]) from e
 
 
 class IcebergSinkTable:
@@ -162,12 +169,40 @@ class IcebergSinkTable:
         self.identifier = identifier
         self.storage = storage
         self._catalog: Catalog | None = None
+        self._last: Table | None = None
 
     def load(self) -> IcebergVersion:
+        """The table's current version; the last one loaded when the catalog still points at it.
+
+        A sink's commit leaves its table object at the version it created, so the next
+        commit usually needs no metadata read: one catalog query says whether another
+        writer moved the table since (SQL catalogs; others are always read afresh).
+        """
         from tickerlake.lake.catalog import ensure_table, load_table, open_catalog
 
         if self._catalog is None:
             self._catalog = open_catalog(self.settings)
             ensure_table(self._catalog, self.identifier)
-        table = load_table(self._catalog, self.identifier)
-        return IcebergVersion(table, self.storage)
+        last = self._last
+        if last is None or self._metadata_location() != last.metadata_location:
+            last = self._last = load_table(self._catalog, self.identifier)
+        return IcebergVersion(last, self.storage)
+
+    def _metadata_location(self) -> str | None:
+        """Where a SQL catalog says the table's metadata is now (None: another kind of catalog)."""
+        from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        catalog = self._catalog
+        if not isinstance(catalog, SqlCatalog):
+            return None
+        namespace, name = self.identifier.rsplit(".", 1)
+        with Session(catalog.engine) as session:
+            return session.execute(
+                select(IcebergTables.metadata_location).where(
+                    IcebergTables.catalog_name == catalog.name,
+                    IcebergTables.table_namespace == namespace,
+                    IcebergTables.table_name == name,
+                )
+            ).scalar_one_or_none()

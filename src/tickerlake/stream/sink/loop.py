@@ -2,11 +2,20 @@
 
 Shaped like a batching sink: records are *added* to per-partition buffers as they arrive,
 and a *flush* (as soon as Kafka has no more records waiting, else at ``max_records`` records
-or ``max_interval`` seconds, whichever first, and before partitions are revoked) runs dead
-letters → raw files → commit. A flush that fails raises, so no Kafka offset moves past
-what the table holds; the group's offsets are only committed after the table commit, for
-monitoring. On start and on every assignment the
-loop seeks to the offsets recorded in the table, not to the group's.
+or ``max_interval`` seconds, whichever first, and before partitions are revoked) decodes
+the batch and hands it to the commit thread, which runs dead letters → raw files → commit.
+
+Batch N is committed while batch N+1 is consumed and decoded, with at most one commit in
+flight: a flush first waits for the commit before it, so commits land strictly in order.
+Batch N+1 is decoded as if N were committed (its expected start offsets and watermarks are
+N's ends), and each commit is still fenced by the start offsets it expects, so a batch
+built on one that was fenced can never land; parts of partitions that N lost are dropped
+before N+1 is handed over. A failed commit raises in the loop at the next flush, before
+anything after it is handed over, so no Kafka offset moves past what the table holds; the
+loop waits for the commit in flight before partitions are revoked or lost, and on exit.
+The group's offsets are only committed after the table commit, for monitoring. On start
+and on every assignment the loop seeks to the offsets recorded in the table, not to the
+group's.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -58,7 +69,8 @@ class SinkOptions:
         bootstrap: Kafka address (None: settings or the dev broker).
         max_records: Records per micro-batch at most.
         max_interval_s: Seconds a micro-batch may stay open at most (it is committed sooner
-            when the sink has caught up with the topic).
+            when the sink has caught up with the topic, later if the commit before it is
+            still in flight).
         dlq_topic: Dead-letter topic (None: ``<topic>.dlq``).
         once: Drain the topic and exit: every partition read up to the end offsets seen at
             start (by this sink or by others of its group), or give up after ``once_timeout_s``
@@ -239,6 +251,11 @@ class StreamSink:
         self._written: set[int] = set()
         self._consumer: _kafka.Consumer | None = None
         self._maintain_stop = threading.Event()
+        # The commit thread and the batch it is committing (at most one in flight), and
+        # the parts it found fenced, for the loop to act on (it owns the consumer and state).
+        self._committing: ThreadPoolExecutor | None = None
+        self._inflight: Future[list[PartitionBatch]] | None = None
+        self._fenced: list[tuple[PartitionBatch, TableState]] = []
         self._bootstrap = ""
         self.raw = RawZone(self.storage, self.mode.dataset, self.topic)
         self.dead_letters = DeadLetters(self.topic, self.dlq_topic, self.sink_id, self._new_dlq_producer)
@@ -247,7 +264,7 @@ class StreamSink:
             topic=self.topic,
             table_name=self.mode.table,
             sink_id=self.sink_id,
-            on_fenced=self._on_fenced,
+            on_fenced=lambda part, state: self._fenced.append((part, state)),
             raw_name=self.raw.relative,
             keep_snapshots=options.keep_snapshots,
         )
@@ -309,6 +326,7 @@ class StreamSink:
         # Partition state is kept per partition number of this sink's one topic: a partition
         # of another topic (a group shared with sinks of other topics) is never read.
         partitions = [tp for tp in partitions if tp.topic == self.topic]
+        self._settle()  # the table's offsets below include this sink's last commit
         state = self.committer.state()
         offsets = state.for_topic(self.topic)
         for tp in partitions:
@@ -328,12 +346,14 @@ class StreamSink:
 
     def _on_revoke(self, consumer: _kafka.Consumer, partitions: list[_kafka.TopicPartition]) -> None:
         # Still the owner until this returns: commit what was read, then let go.
-        self._flush()
+        self._flush(wait=True)
         self._forget([tp.partition for tp in partitions])
         consumer.incremental_unassign(partitions)
 
     def _on_lost(self, consumer: _kafka.Consumer, partitions: list[_kafka.TopicPartition]) -> None:
-        # Someone else may own these already: committing them could double records.
+        # Someone else may own these already: committing them could double records (the
+        # commit in flight is fenced if so).
+        self._settle()
         self._forget([tp.partition for tp in partitions])
         consumer.incremental_unassign(partitions)
 
@@ -388,21 +408,45 @@ class StreamSink:
         self.raw.write(part)
 
     def _commit(self, parts: list[PartitionBatch]) -> list[PartitionBatch]:
-        """One fenced commit of the batch (see :meth:`Committer.commit`)."""
+        """One fenced commit of the batch in this thread (see :meth:`Committer.commit`)."""
         try:
             return self.committer.commit(parts)
         finally:
             self.report.commit_retries = self.committer.retries
+            self._apply_fenced()
 
-    def _flush(self) -> None:
-        """Commit the pending batch: dead letters, raw files, one Iceberg commit, group offsets."""
-        if not self.pending_count:
-            self.pending, self.pending_count, self.batch_started = {}, 0, None
-            return
+    def _apply_fenced(self) -> None:
+        """Act on the parts the committer found fenced (in the loop's thread: it owns the consumer)."""
+        fenced, self._fenced = self._fenced, []
+        for part, state in fenced:
+            self._on_fenced(part, state)
+
+    def _flush(self, wait: bool = False) -> None:
+        """Decode the pending batch and hand it to the commit thread once the commit before it is done.
+
+        Args:
+            wait: Also wait for this batch's commit (before a revocation, and at the end).
+        """
         batch, self.pending, self.pending_count, self.batch_started = self.pending, {}, 0, None
+        # Decoded while the batch before it is still being committed, as if it were in.
         parts = [part for p in sorted(batch) if (part := self._decode(p, batch[p])) is not None]
-        if not parts:
-            return
+        self._settle()
+        # Partitions the batch before lost (fenced, revoked): the consumer was sent back to
+        # the table's offset, so their records come again.
+        parts = [p for p in parts if p.partition in self.expected and self.expected[p.partition] == p.start]
+        if parts:
+            for part in parts:
+                # The next batch of this partition starts where this one ends.
+                self.expected[part.partition] = part.next_offset
+                self.marks[part.partition] = part.decoded.watermarks
+            if self._committing is None:
+                self._committing = ThreadPoolExecutor(1, thread_name_prefix="sink-commit")
+            self._inflight = self._committing.submit(self._commit_batch, parts)
+        if wait:
+            self._settle()
+
+    def _commit_batch(self, parts: list[PartitionBatch]) -> list[PartitionBatch]:
+        """In the commit thread: dead letters, raw files, one Iceberg commit, expiry when due."""
         self.dead_letters.publish(parts)
         faults.point("sink.dead-letters-sent")
         for part in parts:
@@ -412,9 +456,22 @@ class StreamSink:
             committed = self.committer.commit_durably(parts)
         finally:
             self.report.commit_retries = self.committer.retries
+        if committed:
+            faults.point("sink.committed")
+            self.committer.expire_if_due()
+        return committed
+
+    def _settle(self) -> None:
+        """Wait for the commit in flight; account for it, or raise its error (nothing after it is committed)."""
+        if self._inflight is None:
+            return
+        future, self._inflight = self._inflight, None
+        try:
+            committed = future.result()
+        finally:
+            self._apply_fenced()
         if not committed:
             return
-        faults.point("sink.committed")
         self._account(committed)
         if self._consumer is not None:
             with contextlib.suppress(Exception):
@@ -424,14 +481,12 @@ class StreamSink:
                 )
         if self.on_commit is not None:
             self.on_commit(self.report)
-        self.committer.expire_if_due()
 
     def _account(self, committed: list[PartitionBatch]) -> None:
         """Move the partitions past a committed batch and count it in the report."""
         self.report.batches += 1
         for part in committed:
-            self.expected[part.partition] = part.next_offset
-            self.marks[part.partition] = part.decoded.watermarks
+            # expected and marks moved on when the batch was handed over.
             self._written.add(part.partition)
             self.report.records += part.records
             self.report.accepted += len(part.decoded)
@@ -486,7 +541,7 @@ class StreamSink:
 
     def _once_done(self, now: float) -> bool:
         """Whether every partition is in the table up to its target (checked at most twice a second)."""
-        if self.pending_count or now < self._next_check:
+        if self.pending_count or self._inflight is not None or now < self._next_check:
             return False
         self._next_check = now + 0.5
         self.report.lag = self._once_lag()
@@ -619,27 +674,32 @@ class StreamSink:
             with self._signals(handle_signals):
                 while not self.stop.is_set():
                     room = max(1, min(10_000, opts.max_records - self.pending_count))
+                    inflight = self._inflight
+                    busy = inflight is not None and not inflight.done()
                     wait = 0.1
                     if self.batch_started is not None:
                         wait = max(
                             0.0, min(wait, self.batch_started + opts.max_interval_s - time.monotonic())
                         )
-                    msgs = consumer.consume(num_messages=room, timeout=wait)
+                    # While a commit is in flight, take what has arrived without waiting for more...
+                    msgs = consumer.consume(num_messages=room, timeout=0.0 if busy else wait)
                     if self._callback_error is not None:
                         raise self._callback_error
+                    self._add(msgs, time.monotonic())
+                    if busy and inflight is not None and len(msgs) < room:
+                        # ...and, caught up, wait for the commit's end rather than for records
+                        # (the next batch then starts with all that arrived meanwhile).
+                        futures.wait([inflight], timeout=0.1)
+                        busy = not inflight.done()
                     now = time.monotonic()
-                    self._add(msgs, now)
-                    # Caught up (Kafka had fewer records than asked for): commit what waits now
-                    # rather than at the size or time bound, so a record is visible one commit
-                    # after it arrives; while records stream in faster than commits, the next
-                    # commit starts as soon as this one ends and batches grow on their own.
-                    if (
-                        self.pending_count >= opts.max_records
-                        or len(msgs) < room
-                        or (
-                            self.batch_started is not None and now - self.batch_started >= opts.max_interval_s
-                        )
-                    ):
+                    # Caught up (Kafka had fewer records than asked for): commit what waits as
+                    # soon as the commit in flight is done rather than at the size or time
+                    # bound, so a record is visible one commit after it arrives; while records
+                    # stream in faster than commits, batches grow on their own. The time bound
+                    # waits for the commit in flight too: flushing during it would leave what
+                    # arrives until its end for one more commit.
+                    late = self.batch_started is not None and now - self.batch_started >= opts.max_interval_s
+                    if self.pending_count >= opts.max_records or (not busy and (len(msgs) < room or late)):
                         self._flush()
                     if opts.once and self._once_done(now):
                         self.report.stopped_by = "once"
@@ -647,8 +707,14 @@ class StreamSink:
                     if opts.once and now - started > opts.once_timeout_s:
                         self.report.stopped_by = "timeout"
                         break
-                self._flush()
+                self._flush(wait=True)
         finally:
+            if self._inflight is not None:  # an error elsewhere: let the commit in flight end
+                with contextlib.suppress(Exception):
+                    self._inflight.result()
+                self._inflight = None
+            if self._committing is not None:
+                self._committing.shutdown()
             self._maintain_stop.set()
             if maintainer is not None:
                 maintainer.join(timeout=60)
