@@ -1,5 +1,6 @@
 """Apache Spark reads the lake's Iceberg tables through Iceberg's JDBC catalog (the SQLite file
-and a PostgreSQL database) and every named query gives the same answer as DuckDB."""
+and a PostgreSQL database; a local lake and an S3 one) and every named query gives the same
+answer as DuckDB."""
 
 from __future__ import annotations
 
@@ -39,8 +40,12 @@ def _rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple(_norm(v) for v in row) for row in rows]
 
 
-def _lake(tmp_path, catalog_uri: str = "", catalog_name: str = "tickerlake") -> Settings:
-    settings = Settings(lake=str(tmp_path / "lake"), catalog_uri=catalog_uri, catalog_name=catalog_name)
+def _lake(
+    tmp_path, catalog_uri: str = "", catalog_name: str = "tickerlake", settings: Settings | None = None
+) -> Settings:
+    settings = settings or Settings(
+        lake=str(tmp_path / "lake"), catalog_uri=catalog_uri, catalog_name=catalog_name
+    )
     land(
         settings,
         "sim",
@@ -102,3 +107,17 @@ def test_spark_answers_every_named_query_like_duckdb_on_postgres(
     run_etl(settings)
     spark.sql("REFRESH TABLE market.daily_bars")
     assert spark.sql("SELECT count(DISTINCT ticker) FROM market.daily_bars").collect()[0][0] == 4
+
+
+def test_spark_reads_an_s3_lake_through_icebergs_s3_file_io(tmp_path, spark_for, s3_endpoint) -> None:
+    # The lake's files are only in the S3 server; Spark reaches them with Iceberg's S3FileIO
+    # (no Hadoop S3A), through the lake's SQLite catalog.
+    lake = f"s3://{s3_endpoint.bucket}/spark-{tmp_path.name}/lake"
+    settings = _lake(
+        tmp_path,
+        settings=s3_endpoint.settings(lake, state_dir=str(tmp_path / "state"), catalog_name="lake_s3"),
+    )
+    spark = spark_for(settings)
+    files = spark.sql("SELECT file_path FROM market.daily_bars.files").collect()
+    assert files and all(row[0].startswith(lake + "/") for row in files)
+    _check_every_named_query(spark, settings)

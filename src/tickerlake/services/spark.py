@@ -7,7 +7,9 @@ Spark sees no namespaces), made Spark's default catalog so ``market.daily_bars``
 Iceberg's Spark runtime and the JDBC drivers are the ``spark`` profile of
 ``services/pom.xml``; pyspark comes with the ``spark`` extra.
 
-Local lakes only: an ``s3://`` lake would need Hadoop's S3A jars on Spark's class path.
+On an ``s3://`` lake the catalog reads and writes files through Iceberg's own ``S3FileIO``
+(``iceberg-aws-bundle``) with the lake's endpoint and credentials, so no Hadoop S3A jars are
+needed: the way Glue and EMR jobs open Iceberg tables on S3.
 """
 
 from __future__ import annotations
@@ -31,19 +33,18 @@ def jdbc_catalog_properties(settings: Settings) -> dict[str, str]:
 
     Raises:
         UserError: The catalog is not a SQL database (REST and Glue have Spark catalogs of
-            their own), or the lake is not local.
+            their own).
     """
     from tickerlake.lake.catalog import catalog_kind, sqlalchemy_uri
     from tickerlake.lake.contract import LakeLayout
 
-    if not settings.is_local:
-        raise UserError("Spark here reads local lakes only (an s3:// lake needs Hadoop's S3A jars)")
     uri = settings.resolved_catalog_uri
     kind = catalog_kind(uri)
     props = {
         "type": "jdbc",
         "jdbc.schema-version": "V1",
         "warehouse": LakeLayout.of(settings).warehouse,
+        **_s3_file_io(settings),
     }
     if kind == "sqlite":
         # sqlite:////abs/path (or sqlite:///relative) → jdbc:sqlite:/abs/path
@@ -58,6 +59,20 @@ def jdbc_catalog_properties(settings: Settings) -> dict[str, str]:
             props["jdbc.password"] = urllib.parse.unquote(parts.password)
         return props
     raise UserError(f"Spark is set up here for SQLite and PostgreSQL catalogs, not {kind}")
+
+
+def _s3_file_io(settings: Settings) -> dict[str, str]:
+    """Iceberg S3FileIO properties for an ``s3://`` lake (none for a local one)."""
+    if settings.is_local:
+        return {}
+    props = {"io-impl": "org.apache.iceberg.aws.s3.S3FileIO", "client.region": settings.s3_region}
+    if settings.s3_endpoint:
+        # S3-compatible stores (S3Proxy, MinIO) answer on one host: path-style addressing.
+        props.update({"s3.endpoint": settings.s3_endpoint, "s3.path-style-access": "true"})
+    if settings.s3_access_key_id:
+        props["s3.access-key-id"] = settings.s3_access_key_id
+        props["s3.secret-access-key"] = settings.s3_secret_access_key.get_secret_value()
+    return props
 
 
 def spark_session(settings: Settings, app_name: str = "tickerlake") -> SparkSession:
