@@ -13,9 +13,10 @@ CLI, from ``--define``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -24,8 +25,10 @@ import pyarrow.compute as pc
 from tickerlake import insights as ins
 from tickerlake.errors import TickerlakeError
 from tickerlake.insights import Window
-from tickerlake.insights._panel import PRICE_MEASURES
+from tickerlake.insights._panel import PRICE_MEASURES, since
+from tickerlake.insights.recessions import PEAK_LOOKBACK
 from tickerlake.service.market import Market
+from tickerlake.service.memory import release
 from tickerlake.service.selection import (
     DEFAULT_RECESSION_PERIOD,
     Grain,
@@ -269,6 +272,23 @@ def _acts(market: Market, bars: pa.Table) -> pa.Table:
     return acts.filter(keep)
 
 
+_Op = TypeVar("_Op", bound=Callable[..., Any])
+
+
+def _releasing(op: _Op) -> _Op:
+    """``op``, then the memory it freed given back (see :mod:`tickerlake.service.memory`):
+    the operations whose slices and matrices reach hundreds of megabytes on a universe."""
+
+    @functools.wraps(op)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return op(*args, **kwargs)
+        finally:
+            release()
+
+    return cast(_Op, run)
+
+
 def _span(p: _Windowed, windows: Windows) -> Span:
     return resolve_span(p.window, p.start, p.end, windows)
 
@@ -401,6 +421,7 @@ def _tickers_of(bars: pa.Table) -> pa.Array:
     return unique.cast(pa.string()) if pa.types.is_dictionary(unique.type) else unique
 
 
+@_releasing
 def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> ins.AnomalyResult:
     """Unusual days found on returns (so a split is never one), with the tickers that drove each.
 
@@ -411,10 +432,12 @@ def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> in
     lo, hi = _around(market, span.start, span.end, ANOMALY_BEFORE, ANOMALY_AFTER)
     stored = _stored_returns(market, p.tickers, p.measure, lo, hi)
     if stored is not None:
-        acts = _acts(market, stored)
-        return ins.anomalies(
-            stored, span.start, span.end, p.sensitivity, p.measure, p.top_n, acts, market.dates
-        )
+        data = ins.anomaly_input(stored, p.measure, _acts(market, stored), market.dates)
+        # The long rows are not needed past the pivot: on a universe they are hundreds of
+        # megabytes that would stay resident through the scan.
+        del stored
+        release()
+        return ins.anomalies(data, span.start, span.end, p.sensitivity, p.measure, p.top_n)
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, ANOMALY_AFTER, returns=True)
     return ins.anomalies(bars, span.start, span.end, p.sensitivity, p.measure, p.top_n, _acts(market, bars))
 
@@ -434,6 +457,7 @@ def forecast(market: Market, p: ForecastParams, windows: Windows = None) -> ins.
     return ins.forecast(bars, target, p.horizon, p.measure, _acts(market, bars), p.origin)
 
 
+@_releasing
 def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> ins.RecessionResult:
     """Return, drawdown, volatility, worst and best day, beta and recovery per ticker in a downturn.
 
@@ -505,6 +529,7 @@ class RecessionComparison:
     windows: list[WindowComparison]
 
 
+@_releasing
 def recession_compare(
     market: Market, p: RecessionCompareParams, windows: Windows = None
 ) -> RecessionComparison:
@@ -542,6 +567,7 @@ def recession_compare(
     return RecessionComparison(p.measure, list(chosen), rows)
 
 
+@_releasing
 def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.SummaryResult:
     """A QuickSight-style autonarrative: the window's insights ranked by importance.
 
@@ -553,7 +579,13 @@ def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.Su
     stored = _stored_returns(market, p.tickers, p.measure, lo, hi, _cols(p.measure, returns=True))
     if stored is not None:
         acts = _acts(market, stored)
-        return ins.summary(stored, span.start, span.end, p.n, p.measure, acts, market.dates)
+        # The window's own insights read a year before it; only the anomalies' input needs
+        # the longer rows, which are dropped once it is pivoted (see :func:`anomalies`).
+        near = since(stored, span.start, PEAK_LOOKBACK)
+        data = ins.anomaly_input(stored, p.measure, acts, market.dates)
+        del stored
+        release()
+        return ins.summary(near, span.start, span.end, p.n, p.measure, acts, anomaly_data=data)
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None, returns=True)
     return ins.summary(bars, span.start, span.end, p.n, p.measure, _acts(market, bars))
 
