@@ -242,8 +242,6 @@ class _Layout:
     tickers: tuple[str, ...]
     has_row: np.ndarray
     cell: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
 
 
 def _layout(bars: pa.Table, tickers: Sequence[str] | None) -> tuple[pa.Table, _Layout]:
@@ -302,10 +300,13 @@ def _place(columns: tuple[tuple[str, ...], np.ndarray], date: pa.ChunkedArray) -
     present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
     present[offset] = True
     uniq_days = (np.flatnonzero(present) + first).astype("datetime64[D]")
-    row_of_row = (np.cumsum(present, dtype=np.int32) - 1)[offset]
     n_t, n_n = len(uniq_days), len(names_sorted)
-    # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing.
-    cell = row_of_row.astype(np.int64) * n_n + col_of_row
+    # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing. Built
+    # in place from each day's row (a universe has millions of rows: no temporaries).
+    cell = (np.cumsum(present, dtype=np.int64) - 1)[offset]
+    del offset
+    cell *= n_n
+    cell += col_of_row
     has_row = np.zeros((n_t, n_n), dtype=bool)
     has_row.ravel()[cell] = True
     if int(np.count_nonzero(has_row)) != len(ints):
@@ -314,27 +315,34 @@ def _place(columns: tuple[tuple[str, ...], np.ndarray], date: pa.ChunkedArray) -
         dup = int(key[np.flatnonzero(key[1:] == key[:-1])[0]])
         who, when = names_sorted[dup % n_n], uniq_days[dup // n_n]
         raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
-    return _Layout(uniq_days, names_sorted, has_row, cell, row_of_row, col_of_row)
+    return _Layout(uniq_days, names_sorted, has_row, cell)
 
 
 def _scatter(bars: pa.Table, measure: str, layout: _Layout) -> np.ndarray:
     """One column of ``bars`` as the layout's matrix (NaN where no finite value).
 
+    Chunk by chunk: a universe's column is tens of megabytes, and a whole-column copy
+    (to combine its chunks, or to turn its nulls into NaN) would double it for nothing.
+
     Raises:
         BadInput: A non-positive price.
     """
-    raw = pc.cast(bars.column(measure), pa.float64()).combine_chunks().to_numpy(zero_copy_only=False)
-    bad = ~np.isfinite(raw)
-    if bad.any():
-        # In place where the conversion made a copy already (nulls): one row-long array less.
-        raw = raw if raw.flags.writeable else raw.copy()
-        raw[bad] = np.nan
-    if measure in PRICE_MEASURES and np.any(raw <= 0):
-        bad = int(np.argmax(raw <= 0))
-        who, when = layout.tickers[layout.cols[bad]], layout.dates[layout.rows[bad]]
-        raise BadInput(f"{who} has a non-positive {measure} on {when}")
     values = np.full(layout.has_row.shape, np.nan)
-    values.ravel()[layout.cell] = raw
+    flat = values.ravel()
+    at = 0
+    for chunk in pc.cast(bars.column(measure), pa.float64()).chunks:
+        raw = chunk.to_numpy(zero_copy_only=False)
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            # In place where the conversion made a copy already (nulls).
+            raw = raw if raw.flags.writeable else raw.copy()
+            raw[bad] = np.nan
+        if measure in PRICE_MEASURES and np.any(raw <= 0):
+            row, col = divmod(int(layout.cell[at + int(np.argmax(raw <= 0))]), len(layout.tickers))
+            who, when = layout.tickers[col], layout.dates[row]
+            raise BadInput(f"{who} has a non-positive {measure} on {when}")
+        flat[layout.cell[at : at + len(raw)]] = raw
+        at += len(raw)
     return values
 
 
@@ -370,11 +378,13 @@ def prev_index(valid: np.ndarray) -> np.ndarray:
     32-bit rows: a (T, N) index of a universe at half the memory (T is days, far below 2^31).
     """
     n_t = valid.shape[0]
-    idx = np.where(valid, np.arange(n_t, dtype=np.int32)[:, None], np.int32(-1))
-    run = np.maximum.accumulate(idx, axis=0)
-    out = np.empty_like(run)
+    out = np.empty(valid.shape, dtype=np.int32)
+    if n_t == 0:
+        return out
+    # In one (T, N) array: the running last valid row, then shifted down by a row.
+    out[1:] = np.where(valid[:-1], np.arange(n_t - 1, dtype=np.int32)[:, None], np.int32(-1))
     out[0] = -1
-    out[1:] = run[:-1]
+    np.maximum.accumulate(out, axis=0, out=out)
     return out
 
 
