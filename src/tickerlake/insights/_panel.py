@@ -488,10 +488,14 @@ def log_returns(panel: Panel, actions: pa.Table | None = None, allow_gaps: bool 
     ok = valid & (prev >= 0)
     if not allow_gaps:
         ok &= prev == rows - 1
-    base = np.take_along_axis(v, np.maximum(prev, 0), axis=0)
+    # In one (T, N) array: the previous value, the ratio, its log (a universe's panel is
+    # tens of megabytes per copy).
+    r = np.take_along_axis(v, np.maximum(prev, 0), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(ok, np.log(v / base), np.nan)
-    mask, found = split_days(panel, actions)
+        np.divide(v, r, out=r)
+        np.log(r, out=r)
+    r[~ok] = np.nan
+    mask, found = split_days(panel, actions, prev)
     r[mask] = np.nan
     return Returns(r, prev, found)
 
@@ -676,7 +680,8 @@ class Basis:
         """The whole panel on row ``t1``'s basis (row ``t1`` itself unchanged)."""
         if self.factor is None:
             return self.panel.values.copy()
-        out: np.ndarray = self.panel.values * (self.factor / self.factor[t1])
+        out: np.ndarray = self.factor / self.factor[t1]
+        out *= self.panel.values
         return out
 
     def between(self, ticker: str, after: dt.date, upto: dt.date) -> tuple[ActionNote, ...]:
@@ -727,14 +732,19 @@ def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = Non
         # day's move net of the split stands, whatever adj_close (the same feed) says.
         use = ~np.isnan(adj) & ~mask
         r[use] = adj[use]
-    step = np.where(np.isnan(r) | np.isnan(raw), 0.0, r - raw)
+        del adj
+    # In place where it can be: a universe's panel is tens of megabytes per copy.
+    step = np.subtract(r, raw)
+    step[np.isnan(r) | np.isnan(raw)] = 0.0
+    del r, raw
     notes, cells = _applied(ref, actions, mask, use)
     if actions is not None:
         # The ETL lists every split and dividend it sees in adj_close: on any other day the
         # two columns differ only by rounding, and a close shown as it was stays exact.
-        step = np.where(cells | mask, step, 0.0)
-    factor = np.exp(np.cumsum(step, axis=0))
-    return Basis(panel, factor, notes)
+        step[~(cells | mask)] = 0.0
+    np.cumsum(step, axis=0, out=step)
+    np.exp(step, out=step)
+    return Basis(panel, step, notes)
 
 
 def _applied(

@@ -210,8 +210,9 @@ ANOMALY_BEFORE, ANOMALY_AFTER = 1_100, 420
 RECESSION_BEFORE = 262
 #: Day-over-day views: the previous trading day and split days just before the window.
 DAY_BEFORE = 10
-#: Universe-wide anomalies and summaries read the returns the ETL stored on lakes of more
-#: tickers than this (on a few tickers recomputing them costs less than the join).
+#: Universe-wide anomalies, summaries and recessions read the date-clustered layer (with the
+#: returns the ETL stored) on lakes of more tickers than this (on a few tickers recomputing
+#: the returns costs less than the join).
 STORED_RETURNS_TICKERS = 200
 
 
@@ -380,6 +381,45 @@ def extremes(market: Market, p: ExtremesParams, windows: Windows = None) -> ins.
     return ins.extremes(bars, span.start, span.end, p.measure, _acts(market, bars))
 
 
+def _universe(
+    market: Market,
+    tickers: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    columns: Sequence[str],
+    returns: bool = False,
+) -> pa.Table | None:
+    """The whole universe's ``columns`` in ``[start, end]`` (with the first bar of each ticker
+    without one there, as :meth:`Market.present` adds), and with ``returns`` the stored
+    returns (``ret``), read from the date-clustered layer with the tickers dictionary-encoded
+    and in no order (see :meth:`~tickerlake.lake.pushdown.LakeSlices.universe`).
+
+    None unless the question is about every ticker of a lake of more than
+    :data:`STORED_RETURNS_TICKERS` and the insight-ready layer is current.
+    """
+    if len(market.tickers) <= STORED_RETURNS_TICKERS:
+        return None
+    if len(market.select(tickers)) != len(market.tickers):
+        return None
+    bars = market.slices.universe(start, end, (*columns, *(("ret",) if returns else ())))
+    if bars is None:
+        return None
+    inside = set(_tickers_of(bars).to_pylist())
+    absent = [t for t in market.tickers if t not in inside]
+    if not absent:
+        return bars
+    firsts = market.slices.firsts(absent, columns)
+    if returns:
+        firsts = firsts.append_column("ret", pa.nulls(firsts.num_rows, pa.float64()))
+    # The same dictionary as the slice's (the stored tickers): one encoding for the pivot.
+    names = bars.column("ticker").chunk(0).dictionary if bars.column("ticker").num_chunks else None
+    if names is not None:
+        code = {t: i for i, t in enumerate(names.to_pylist())}
+        at = pa.array([code[t] for t in firsts.column("ticker").to_pylist()], pa.int32())
+        firsts = firsts.set_column(0, "ticker", pa.DictionaryArray.from_arrays(at, names))
+    return pa.concat_tables([bars, firsts.select(bars.column_names).cast(bars.schema)])
+
+
 def _stored_returns(
     market: Market,
     tickers: str | None,
@@ -388,29 +428,8 @@ def _stored_returns(
     end: dt.date | None,
     columns: Sequence[str] = ("ticker", "date", "close"),
 ) -> pa.Table | None:
-    """The whole universe's ``columns`` and stored returns in ``[start, end]`` (with the first
-    bar of each ticker without one there, as :meth:`Market.present` adds), when the
-    insight-ready layer is current and the question is about every ticker's close; else None."""
-    if measure != "close" or len(market.tickers) <= STORED_RETURNS_TICKERS:
-        return None
-    if len(market.select(tickers)) != len(market.tickers):
-        return None
-    bars = market.slices.stored_returns(start, end, columns)
-    if bars is None:
-        return None
-    inside = set(_tickers_of(bars).to_pylist())
-    absent = [t for t in market.tickers if t not in inside]
-    if not absent:
-        return bars
-    firsts = market.slices.firsts(absent, columns)
-    firsts = firsts.append_column("ret", pa.nulls(firsts.num_rows, pa.float64()))
-    # The same dictionary as the slice's (the stored tickers): one encoding for the pivot.
-    names = bars.column("ticker").chunk(0).dictionary if bars.column("ticker").num_chunks else None
-    if names is not None:
-        code = {t: i for i, t in enumerate(names.to_pylist())}
-        at = pa.array([code[t] for t in firsts.column("ticker").to_pylist()], pa.int32())
-        firsts = firsts.set_column(0, "ticker", pa.DictionaryArray.from_arrays(at, names))
-    return pa.concat_tables([bars, firsts.select(bars.column_names).cast(bars.schema)])
+    """:func:`_universe` with the stored returns, for a question about every ticker's close."""
+    return None if measure != "close" else _universe(market, tickers, start, end, columns, returns=True)
 
 
 def _tickers_of(bars: pa.Table) -> pa.Array:
@@ -468,7 +487,10 @@ def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> i
         raise ins.BadInput("give a period name, or both start and end")
     period_name = p.period or (None if p.start is not None else DEFAULT_RECESSION_PERIOD)
     start = ins.resolve_window(period_name, windows).start if period_name else p.start
-    bars = _bars(market, p.tickers, _shift(market, start, -RECESSION_BEFORE), None, _cols(p.measure))
+    lo = _shift(market, start, -RECESSION_BEFORE)
+    bars = _universe(market, p.tickers, lo, None, _cols(p.measure))
+    if bars is None:
+        bars = _bars(market, p.tickers, lo, None, _cols(p.measure))
     return ins.recession(bars, period_name, p.start, p.end, windows, p.measure, _acts(market, bars))
 
 
