@@ -31,6 +31,7 @@ __all__ = [
     "PRICE_MEASURES",
     "ActionNote",
     "Basis",
+    "BasisInput",
     "Panel",
     "Returns",
     "SplitDay",
@@ -38,6 +39,7 @@ __all__ = [
     "adjusted_for",
     "as_date",
     "basis",
+    "basis_input",
     "basis_returns",
     "build_panel",
     "log_returns",
@@ -223,15 +225,23 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
         NoData: No rows.
         UnknownTicker: A requested ticker is not in the data.
     """
-    if measure not in MEASURES:
-        raise BadInput(f"unknown measure {measure!r} (one of {', '.join(MEASURES)})")
-    for name in ("ticker", "date", measure):
-        if name not in bars.column_names:
-            raise BadInput(f"the bars lack the column {name!r}")
+    return _panels(bars, (measure,), tickers)[0]
+
+
+def _panels(bars: pa.Table, measures: Sequence[str], tickers: Sequence[str] | None = None) -> list[Panel]:
+    """:func:`build_panel` of each measure, from one layout (the same checks, in order)."""
+    for measure in measures:
+        if measure not in MEASURES:
+            raise BadInput(f"unknown measure {measure!r} (one of {', '.join(MEASURES)})")
+        for name in ("ticker", "date", measure):
+            if name not in bars.column_names:
+                raise BadInput(f"the bars lack the column {name!r}")
     if bars.num_rows == 0:
         raise NoData("no daily bars to analyse (is the lake empty? run ingest and etl first)")
     bars, layout = _layout(bars, tickers)
-    return Panel(measure, layout.dates, layout.tickers, _scatter(bars, measure, layout), layout.has_row)
+    return [
+        Panel(m, layout.dates, layout.tickers, _scatter(bars, m, layout), layout.has_row) for m in measures
+    ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -694,7 +704,44 @@ class Basis:
         return tuple(sorted(found, key=lambda n: (n.date, n.ticker)))
 
 
-def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = None) -> Basis:
+@dataclass(frozen=True, eq=False)
+class BasisInput:
+    """The panels a :class:`Basis` is computed from (see :func:`basis_input`).
+
+    Attributes:
+        panel: The measure's panel.
+        ref: The close's panel (the measure's own when it is close, or without a close).
+        adj: The adj_close's panel, where the bars have adj_close values (else None).
+    """
+
+    panel: Panel
+    ref: Panel
+    adj: Panel | None
+
+
+def basis_input(bars: pa.Table, measure: str = "close") -> BasisInput:
+    """The panels :func:`basis` reads, from one pivot of ``bars`` (see :func:`build_panel`).
+
+    A caller that holds the bars only for a basis can drop them once this exists: on a
+    universe they are hundreds of megabytes.
+    """
+    if measure not in PRICE_MEASURES or measure == "adj_close":
+        panel = build_panel(bars, measure)
+        return BasisInput(panel, panel, None)
+    with_close = "close" in bars.column_names
+    extra = ["close"] if with_close and measure != "close" else []
+    if (
+        with_close
+        and "adj_close" in bars.column_names
+        and bars.column("adj_close").null_count < bars.num_rows
+    ):
+        extra.append("adj_close")
+    panels = _panels(bars, [measure, *extra])
+    ref = panels[1] if with_close and measure != "close" else panels[0]
+    return BasisInput(panels[0], ref, panels[-1] if "adj_close" in extra else None)
+
+
+def basis(bars: pa.Table | BasisInput, measure: str = "close", actions: pa.Table | None = None) -> Basis:
     """The measure's panel and the factor that puts any two of its days on one basis.
 
     The factor follows :func:`basis_returns` (the one definition of a return): where a
@@ -706,28 +753,27 @@ def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = Non
     (the ETL adjusts them together); ``adj_close`` needs none; volume is left as it is.
 
     Args:
-        bars: Rows in the ``market.daily_bars`` schema.
+        bars: Rows in the ``market.daily_bars`` schema, or their :func:`basis_input` (of the
+            same ``measure``), when the caller would rather not keep the rows meanwhile.
         measure: The measure shown.
         actions: ``market.corporate_actions`` rows, or None.
     """
-    panel = build_panel(bars, measure)
+    data = bars if isinstance(bars, BasisInput) else basis_input(bars, measure)
+    panel = data.panel
     if measure not in PRICE_MEASURES or measure == "adj_close":
         return Basis(panel, None, ())
-    with_close = "close" in bars.column_names
-    ref = build_panel(bars, "close") if with_close and measure != "close" else panel
-    raw = log_returns(ref, None, allow_gaps=True).r
+    ref = data.ref
+    rets = log_returns(ref, None, allow_gaps=True)
+    raw = rets.r
     r = raw.copy()
-    mask, found = split_days(ref, actions)
+    mask, found = split_days(ref, actions, rets.prev)
+    del rets
     for sp in found:
         t, j = int(np.searchsorted(ref.dates, np.datetime64(sp.date, "D"))), ref.col(sp.ticker)
         r[t, j] = raw[t, j] + math.log(sp.ratio)
     use = np.zeros(r.shape, dtype=bool)
-    if (
-        with_close
-        and "adj_close" in bars.column_names
-        and bars.column("adj_close").null_count < bars.num_rows
-    ):
-        adj = log_returns(build_panel(bars, "adj_close"), None, allow_gaps=True).r
+    if data.adj is not None:
+        adj = log_returns(data.adj, None, allow_gaps=True).r
         # A recognised split jump in close means unadjusted prices reached the engine: the
         # day's move net of the split stands, whatever adj_close (the same feed) says.
         use = ~np.isnan(adj) & ~mask

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from tickerlake import insights as ins
 from tickerlake.errors import TickerlakeError
 from tickerlake.insights import Window
-from tickerlake.insights._panel import PRICE_MEASURES, since
+from tickerlake.insights._panel import PRICE_MEASURES, basis_input, since
 from tickerlake.insights.recessions import PEAK_LOOKBACK
 from tickerlake.service.market import Market
 from tickerlake.service.memory import release
@@ -488,9 +488,15 @@ def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> i
     period_name = p.period or (None if p.start is not None else DEFAULT_RECESSION_PERIOD)
     start = ins.resolve_window(period_name, windows).start if period_name else p.start
     lo = _shift(market, start, -RECESSION_BEFORE)
-    bars = _universe(market, p.tickers, lo, None, _cols(p.measure))
-    if bars is None:
-        bars = _bars(market, p.tickers, lo, None, _cols(p.measure))
+    stored = _universe(market, p.tickers, lo, None, _cols(p.measure))
+    if stored is not None and p.measure in PRICE_MEASURES:
+        acts = _acts(market, stored)
+        data = basis_input(stored, p.measure)
+        # As for the anomalies: the long rows are not needed past the pivot.
+        del stored
+        release()
+        return ins.recession(data, period_name, p.start, p.end, windows, p.measure, acts)
+    bars = _bars(market, p.tickers, lo, None, _cols(p.measure)) if stored is None else stored
     return ins.recession(bars, period_name, p.start, p.end, windows, p.measure, _acts(market, bars))
 
 
@@ -603,8 +609,8 @@ def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.Su
         acts = _acts(market, stored)
         # The window's own insights read a year before it; only the anomalies' input needs
         # the longer rows, which are dropped once it is pivoted (see :func:`anomalies`).
-        near = since(stored, span.start, PEAK_LOOKBACK)
         data = ins.anomaly_input(stored, p.measure, acts, market.dates)
+        near = since(stored, span.start, PEAK_LOOKBACK)
         del stored
         release()
         return ins.summary(near, span.start, span.end, p.n, p.measure, acts, anomaly_data=data)
