@@ -335,7 +335,11 @@ def _single(
     market, each ticker's market, beta, z, score."""
     n_t, n = r.shape
     m, score = np.full(n_t, np.nan), np.full(n_t, np.nan)
-    mk, beta, zz = np.full((n_t, n), np.nan), np.full((n_t, n), np.nan), np.full((n_t, n), np.nan)
+    # Every cell from ``from_row`` on is written below: only the rows before it are filled
+    # (three universe-sized matrices need not be written twice).
+    mk, beta, zz = np.empty((n_t, n)), np.empty((n_t, n)), np.empty((n_t, n))
+    for a in (mk, beta, zz):
+        a[:from_row] = np.nan
     sub = r[from_row:]
     count = np.sum(~np.isnan(sub), axis=1)
 

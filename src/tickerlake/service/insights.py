@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from tickerlake import insights as ins
 from tickerlake.errors import TickerlakeError
 from tickerlake.insights import Window
-from tickerlake.insights._panel import PRICE_MEASURES, basis_input, since
+from tickerlake.insights._panel import PRICE_MEASURES, basis_input
 from tickerlake.insights.recessions import PEAK_LOOKBACK
 from tickerlake.service.market import Market
 from tickerlake.service.memory import release
@@ -604,16 +604,19 @@ def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.Su
     """
     span = _span(p, windows)
     lo, hi = _around(market, span.start, span.end, ANOMALY_BEFORE, None)
-    stored = _stored_returns(market, p.tickers, p.measure, lo, hi, _cols(p.measure, returns=True))
+    stored = _stored_returns(market, p.tickers, p.measure, lo, hi)
     if stored is not None:
         acts = _acts(market, stored)
-        # The window's own insights read a year before it; only the anomalies' input needs
-        # the longer rows, which are dropped once it is pivoted (see :func:`anomalies`).
+        # Only the anomalies' input needs the longer rows, which are dropped once it is
+        # pivoted (see :func:`anomalies`); the window's own insights read a year before it
+        # (and adj_close), read next.
         data = ins.anomaly_input(stored, p.measure, acts, market.dates)
-        near = since(stored, span.start, PEAK_LOOKBACK)
         del stored
         release()
-        return ins.summary(near, span.start, span.end, p.n, p.measure, acts, anomaly_data=data)
+        near_lo = _shift(market, span.start, -PEAK_LOOKBACK)
+        near = _universe(market, p.tickers, near_lo, hi, _cols(p.measure, returns=True))
+        if near is not None:
+            return ins.summary(near, span.start, span.end, p.n, p.measure, acts, anomaly_data=data)
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None, returns=True)
     return ins.summary(bars, span.start, span.end, p.n, p.measure, _acts(market, bars))
 
