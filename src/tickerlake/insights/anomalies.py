@@ -200,8 +200,10 @@ class DayScores:
 def _rolling_sum_before(a: np.ndarray, window: int) -> np.ndarray:
     """Sum of the ``window`` rows strictly before each row (axis 0)."""
     cs = np.concatenate([np.zeros((1, *a.shape[1:])), np.cumsum(a, axis=0)])
-    t = np.arange(a.shape[0])
-    sums: np.ndarray = cs[t] - cs[np.maximum(t - window, 0)]
+    # Row t: cs[t] - cs[max(t - window, 0)], by slices (cs[0] is 0: the first rows keep cs[t]).
+    sums: np.ndarray = cs[:-1].copy()
+    if len(a) > window:
+        sums[window:] -= cs[: len(a) - window]
     return sums
 
 
