@@ -209,7 +209,7 @@ def _watcher(settings: Settings, schedules: list[str]) -> Any:
 
 def _warm_engine(settings: Settings) -> None:
     """Open the SQL engine and count the raw tables (what the catalog page asks first), then
-    import pandas.
+    import pandas and build the exchange calendar.
 
     A failure is not fatal here: the market pages do not need the engine, and the SQL and
     catalog endpoints report the same error to whoever asks.
@@ -228,6 +228,13 @@ def _warm_engine(settings: Settings) -> None:
     # The insights' rolling statistics need pandas, which serve does not import to start
     # (about a second): loaded here, after the first answers, not by the first anomaly.
     import pandas  # noqa: F401
+
+    # So does the exchange calendar a forecast's future days come from (a quarter of a
+    # second to build): built here, not by the first forecast.
+    from tickerlake.calendar import FIRST_DAY, next_trading_days
+
+    with contextlib.suppress(Exception):
+        next_trading_days(FIRST_DAY, 1)
 
 
 def _pid() -> int:
