@@ -340,8 +340,8 @@ def _single(
     # Every cell from ``from_row`` on is written below: only the rows before it are filled
     # (three universe-sized matrices need not be written twice).
     mk, beta, zz = np.empty((n_t, n)), np.empty((n_t, n)), np.empty((n_t, n))
-    for a in (mk, beta, zz):
-        a[:from_row] = np.nan
+    for head in (mk, beta, zz):
+        head[:from_row] = np.nan
     sub = r[from_row:]
     count = np.sum(~np.isnan(sub), axis=1)
 
