@@ -16,6 +16,7 @@ import json
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -113,7 +114,9 @@ def serve(
             watcher = _watcher(settings, schedule or []) if watch or schedule else None
         # Counting the raw tables scans the raw zone (seconds on a universe): in the
         # background, so the first answer does not wait for it.
-        threading.Thread(target=_warm_engine, args=(settings,), name="warm-sql", daemon=True).start()
+        threading.Thread(
+            target=_warm_engine, args=(settings, web.state.cache.idle_s), name="warm-sql", daemon=True
+        ).start()
         warm_static()
     except BaseException:
         sock.close()
@@ -207,27 +210,44 @@ def _watcher(settings: Settings, schedules: list[str]) -> Any:
     return start_watch(settings, schedules)
 
 
-def _warm_engine(settings: Settings) -> None:
-    """Open the SQL engine and count the raw tables (what the catalog page asks first), then
-    import pandas.
+#: Seconds without an answer being computed before ``serve`` counts the raw tables.
+WARM_IDLE_S = 2.0
 
-    A failure is not fatal here: the market pages do not need the engine, and the SQL and
-    catalog endpoints report the same error to whoever asks.
+
+def _warm_engine(settings: Settings, idle_s: Callable[[], float] | None = None) -> None:
+    """Open the SQL engine, import pandas and build the exchange calendar, then, once no
+    answer has been computed for :data:`WARM_IDLE_S` (``idle_s``), count the raw tables
+    (what the catalog page asks first).
+
+    The count scans the raw zone: tens of seconds and a few hundred megabytes on a
+    universe, which on top of a universe-wide insight's own would take ``serve`` past a
+    gigabyte; so it waits for a pause between requests. A failure is not fatal here: the
+    market pages do not need the engine, and the SQL and catalog endpoints report the
+    same error to whoever asks.
     """
     import os
+    import time
 
+    from tickerlake.calendar import FIRST_DAY, next_trading_days
     from tickerlake.query.engine import get_engine
 
     # Lowest CPU priority for this thread and the engine's threads it starts (Linux
-    # threads carry their own nice value): counting a universe's raw tables takes tens of
-    # seconds, which the first insights must not share the cores with.
+    # threads carry their own nice value): the first insights must not share the cores.
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     with contextlib.suppress(Exception):
-        get_engine(settings).tables(row_counts=True)
+        get_engine(settings)
     # The insights' rolling statistics need pandas, which serve does not import to start
-    # (about a second): loaded here, after the first answers, not by the first anomaly.
+    # (about a second), and a forecast's future days the exchange calendar (a quarter of
+    # a second to build): loaded here, not by the first anomaly or forecast.
     import pandas  # noqa: F401
+
+    with contextlib.suppress(Exception):
+        next_trading_days(FIRST_DAY, 1)
+    while idle_s is not None and idle_s() < WARM_IDLE_S:
+        time.sleep(0.25)
+    with contextlib.suppress(Exception):
+        get_engine(settings).tables(row_counts=True)
 
 
 def _pid() -> int:

@@ -9,7 +9,15 @@ subclasses (one-line messages).
 
 from __future__ import annotations
 
-from tickerlake.insights.anomalies import Anomaly, AnomalyResult, Contribution, anomalies, threshold_for
+from tickerlake.insights.anomalies import (
+    Anomaly,
+    AnomalyInput,
+    AnomalyResult,
+    Contribution,
+    anomalies,
+    anomaly_input,
+    threshold_for,
+)
 from tickerlake.insights.errors import (
     BadInput,
     DateOutsideData,
@@ -52,6 +60,7 @@ __all__ = [
     "BUILTIN_WINDOWS",
     "GRAINS",
     "Anomaly",
+    "AnomalyInput",
     "AnomalyResult",
     "BacktestResult",
     "BadInput",
@@ -83,6 +92,7 @@ __all__ = [
     "Window",
     "WindowTooShort",
     "anomalies",
+    "anomaly_input",
     "backtest",
     "extremes",
     "forecast",

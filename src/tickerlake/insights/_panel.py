@@ -31,6 +31,7 @@ __all__ = [
     "PRICE_MEASURES",
     "ActionNote",
     "Basis",
+    "BasisInput",
     "Panel",
     "Returns",
     "SplitDay",
@@ -38,6 +39,7 @@ __all__ = [
     "adjusted_for",
     "as_date",
     "basis",
+    "basis_input",
     "basis_returns",
     "build_panel",
     "log_returns",
@@ -223,15 +225,23 @@ def build_panel(bars: pa.Table, measure: str = "close", tickers: Sequence[str] |
         NoData: No rows.
         UnknownTicker: A requested ticker is not in the data.
     """
-    if measure not in MEASURES:
-        raise BadInput(f"unknown measure {measure!r} (one of {', '.join(MEASURES)})")
-    for name in ("ticker", "date", measure):
-        if name not in bars.column_names:
-            raise BadInput(f"the bars lack the column {name!r}")
+    return _panels(bars, (measure,), tickers)[0]
+
+
+def _panels(bars: pa.Table, measures: Sequence[str], tickers: Sequence[str] | None = None) -> list[Panel]:
+    """:func:`build_panel` of each measure, from one layout (the same checks, in order)."""
+    for measure in measures:
+        if measure not in MEASURES:
+            raise BadInput(f"unknown measure {measure!r} (one of {', '.join(MEASURES)})")
+        for name in ("ticker", "date", measure):
+            if name not in bars.column_names:
+                raise BadInput(f"the bars lack the column {name!r}")
     if bars.num_rows == 0:
         raise NoData("no daily bars to analyse (is the lake empty? run ingest and etl first)")
     bars, layout = _layout(bars, tickers)
-    return Panel(measure, layout.dates, layout.tickers, _scatter(bars, measure, layout), layout.has_row)
+    return [
+        Panel(m, layout.dates, layout.tickers, _scatter(bars, m, layout), layout.has_row) for m in measures
+    ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,8 +252,6 @@ class _Layout:
     tickers: tuple[str, ...]
     has_row: np.ndarray
     cell: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
 
 
 def _layout(bars: pa.Table, tickers: Sequence[str] | None) -> tuple[pa.Table, _Layout]:
@@ -302,10 +310,13 @@ def _place(columns: tuple[tuple[str, ...], np.ndarray], date: pa.ChunkedArray) -
     present = np.zeros(int(ints.max()) - first + 1, dtype=bool)
     present[offset] = True
     uniq_days = (np.flatnonzero(present) + first).astype("datetime64[D]")
-    row_of_row = (np.cumsum(present, dtype=np.int32) - 1)[offset]
     n_t, n_n = len(uniq_days), len(names_sorted)
-    # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing.
-    cell = row_of_row.astype(np.int64) * n_n + col_of_row
+    # One flat index into the (T, N) matrices: cheaper than two-axis fancy indexing. Built
+    # in place from each day's row (a universe has millions of rows: no temporaries).
+    cell = (np.cumsum(present, dtype=np.int64) - 1)[offset]
+    del offset
+    cell *= n_n
+    cell += col_of_row
     has_row = np.zeros((n_t, n_n), dtype=bool)
     has_row.ravel()[cell] = True
     if int(np.count_nonzero(has_row)) != len(ints):
@@ -314,27 +325,34 @@ def _place(columns: tuple[tuple[str, ...], np.ndarray], date: pa.ChunkedArray) -
         dup = int(key[np.flatnonzero(key[1:] == key[:-1])[0]])
         who, when = names_sorted[dup % n_n], uniq_days[dup // n_n]
         raise BadInput(f"duplicate bar for {who} on {when}: the key (ticker, date) must be unique")
-    return _Layout(uniq_days, names_sorted, has_row, cell, row_of_row, col_of_row)
+    return _Layout(uniq_days, names_sorted, has_row, cell)
 
 
 def _scatter(bars: pa.Table, measure: str, layout: _Layout) -> np.ndarray:
     """One column of ``bars`` as the layout's matrix (NaN where no finite value).
 
+    Chunk by chunk: a universe's column is tens of megabytes, and a whole-column copy
+    (to combine its chunks, or to turn its nulls into NaN) would double it for nothing.
+
     Raises:
         BadInput: A non-positive price.
     """
-    raw = pc.cast(bars.column(measure), pa.float64()).combine_chunks().to_numpy(zero_copy_only=False)
-    bad = ~np.isfinite(raw)
-    if bad.any():
-        # In place where the conversion made a copy already (nulls): one row-long array less.
-        raw = raw if raw.flags.writeable else raw.copy()
-        raw[bad] = np.nan
-    if measure in PRICE_MEASURES and np.any(raw <= 0):
-        bad = int(np.argmax(raw <= 0))
-        who, when = layout.tickers[layout.cols[bad]], layout.dates[layout.rows[bad]]
-        raise BadInput(f"{who} has a non-positive {measure} on {when}")
     values = np.full(layout.has_row.shape, np.nan)
-    values.ravel()[layout.cell] = raw
+    flat = values.ravel()
+    at = 0
+    for chunk in pc.cast(bars.column(measure), pa.float64()).chunks:
+        raw = chunk.to_numpy(zero_copy_only=False)
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            # In place where the conversion made a copy already (nulls).
+            raw = raw if raw.flags.writeable else raw.copy()
+            raw[bad] = np.nan
+        if measure in PRICE_MEASURES and np.any(raw <= 0):
+            row, col = divmod(int(layout.cell[at + int(np.argmax(raw <= 0))]), len(layout.tickers))
+            who, when = layout.tickers[col], layout.dates[row]
+            raise BadInput(f"{who} has a non-positive {measure} on {when}")
+        flat[layout.cell[at : at + len(raw)]] = raw
+        at += len(raw)
     return values
 
 
@@ -370,11 +388,13 @@ def prev_index(valid: np.ndarray) -> np.ndarray:
     32-bit rows: a (T, N) index of a universe at half the memory (T is days, far below 2^31).
     """
     n_t = valid.shape[0]
-    idx = np.where(valid, np.arange(n_t, dtype=np.int32)[:, None], np.int32(-1))
-    run = np.maximum.accumulate(idx, axis=0)
-    out = np.empty_like(run)
+    out = np.empty(valid.shape, dtype=np.int32)
+    if n_t == 0:
+        return out
+    # In one (T, N) array: the running last valid row, then shifted down by a row.
+    out[1:] = np.where(valid[:-1], np.arange(n_t - 1, dtype=np.int32)[:, None], np.int32(-1))
     out[0] = -1
-    out[1:] = run[:-1]
+    np.maximum.accumulate(out, axis=0, out=out)
     return out
 
 
@@ -478,10 +498,14 @@ def log_returns(panel: Panel, actions: pa.Table | None = None, allow_gaps: bool 
     ok = valid & (prev >= 0)
     if not allow_gaps:
         ok &= prev == rows - 1
-    base = np.take_along_axis(v, np.maximum(prev, 0), axis=0)
+    # In one (T, N) array: the previous value, the ratio, its log (a universe's panel is
+    # tens of megabytes per copy).
+    r = np.take_along_axis(v, np.maximum(prev, 0), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(ok, np.log(v / base), np.nan)
-    mask, found = split_days(panel, actions)
+        np.divide(v, r, out=r)
+        np.log(r, out=r)
+    r[~ok] = np.nan
+    mask, found = split_days(panel, actions, prev)
     r[mask] = np.nan
     return Returns(r, prev, found)
 
@@ -666,7 +690,8 @@ class Basis:
         """The whole panel on row ``t1``'s basis (row ``t1`` itself unchanged)."""
         if self.factor is None:
             return self.panel.values.copy()
-        out: np.ndarray = self.panel.values * (self.factor / self.factor[t1])
+        out: np.ndarray = self.factor / self.factor[t1]
+        out *= self.panel.values
         return out
 
     def between(self, ticker: str, after: dt.date, upto: dt.date) -> tuple[ActionNote, ...]:
@@ -679,7 +704,44 @@ class Basis:
         return tuple(sorted(found, key=lambda n: (n.date, n.ticker)))
 
 
-def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = None) -> Basis:
+@dataclass(frozen=True, eq=False)
+class BasisInput:
+    """The panels a :class:`Basis` is computed from (see :func:`basis_input`).
+
+    Attributes:
+        panel: The measure's panel.
+        ref: The close's panel (the measure's own when it is close, or without a close).
+        adj: The adj_close's panel, where the bars have adj_close values (else None).
+    """
+
+    panel: Panel
+    ref: Panel
+    adj: Panel | None
+
+
+def basis_input(bars: pa.Table, measure: str = "close") -> BasisInput:
+    """The panels :func:`basis` reads, from one pivot of ``bars`` (see :func:`build_panel`).
+
+    A caller that holds the bars only for a basis can drop them once this exists: on a
+    universe they are hundreds of megabytes.
+    """
+    if measure not in PRICE_MEASURES or measure == "adj_close":
+        panel = build_panel(bars, measure)
+        return BasisInput(panel, panel, None)
+    with_close = "close" in bars.column_names
+    extra = ["close"] if with_close and measure != "close" else []
+    if (
+        with_close
+        and "adj_close" in bars.column_names
+        and bars.column("adj_close").null_count < bars.num_rows
+    ):
+        extra.append("adj_close")
+    panels = _panels(bars, [measure, *extra])
+    ref = panels[1] if with_close and measure != "close" else panels[0]
+    return BasisInput(panels[0], ref, panels[-1] if "adj_close" in extra else None)
+
+
+def basis(bars: pa.Table | BasisInput, measure: str = "close", actions: pa.Table | None = None) -> Basis:
     """The measure's panel and the factor that puts any two of its days on one basis.
 
     The factor follows :func:`basis_returns` (the one definition of a return): where a
@@ -691,40 +753,44 @@ def basis(bars: pa.Table, measure: str = "close", actions: pa.Table | None = Non
     (the ETL adjusts them together); ``adj_close`` needs none; volume is left as it is.
 
     Args:
-        bars: Rows in the ``market.daily_bars`` schema.
+        bars: Rows in the ``market.daily_bars`` schema, or their :func:`basis_input` (of the
+            same ``measure``), when the caller would rather not keep the rows meanwhile.
         measure: The measure shown.
         actions: ``market.corporate_actions`` rows, or None.
     """
-    panel = build_panel(bars, measure)
+    data = bars if isinstance(bars, BasisInput) else basis_input(bars, measure)
+    panel = data.panel
     if measure not in PRICE_MEASURES or measure == "adj_close":
         return Basis(panel, None, ())
-    with_close = "close" in bars.column_names
-    ref = build_panel(bars, "close") if with_close and measure != "close" else panel
-    raw = log_returns(ref, None, allow_gaps=True).r
+    ref = data.ref
+    rets = log_returns(ref, None, allow_gaps=True)
+    raw = rets.r
     r = raw.copy()
-    mask, found = split_days(ref, actions)
+    mask, found = split_days(ref, actions, rets.prev)
+    del rets
     for sp in found:
         t, j = int(np.searchsorted(ref.dates, np.datetime64(sp.date, "D"))), ref.col(sp.ticker)
         r[t, j] = raw[t, j] + math.log(sp.ratio)
     use = np.zeros(r.shape, dtype=bool)
-    if (
-        with_close
-        and "adj_close" in bars.column_names
-        and bars.column("adj_close").null_count < bars.num_rows
-    ):
-        adj = log_returns(build_panel(bars, "adj_close"), None, allow_gaps=True).r
+    if data.adj is not None:
+        adj = log_returns(data.adj, None, allow_gaps=True).r
         # A recognised split jump in close means unadjusted prices reached the engine: the
         # day's move net of the split stands, whatever adj_close (the same feed) says.
         use = ~np.isnan(adj) & ~mask
         r[use] = adj[use]
-    step = np.where(np.isnan(r) | np.isnan(raw), 0.0, r - raw)
+        del adj
+    # In place where it can be: a universe's panel is tens of megabytes per copy.
+    step = np.subtract(r, raw)
+    step[np.isnan(r) | np.isnan(raw)] = 0.0
+    del r, raw
     notes, cells = _applied(ref, actions, mask, use)
     if actions is not None:
         # The ETL lists every split and dividend it sees in adj_close: on any other day the
         # two columns differ only by rounding, and a close shown as it was stays exact.
-        step = np.where(cells | mask, step, 0.0)
-    factor = np.exp(np.cumsum(step, axis=0))
-    return Basis(panel, factor, notes)
+        step[~(cells | mask)] = 0.0
+    np.cumsum(step, axis=0, out=step)
+    np.exp(step, out=step)
+    return Basis(panel, step, notes)
 
 
 def _applied(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pyarrow as pa
 
-from tickerlake.insights._panel import PRICE_MEASURES, Panel, adjusted_for, as_date, basis
+from tickerlake.insights._panel import PRICE_MEASURES, BasisInput, Panel, adjusted_for, as_date, basis
 from tickerlake.insights.errors import BadInput, UnknownPeriod, WindowTooShort
 from tickerlake.insights.movers import Excluded
 from tickerlake.insights.narrative import fmt_date, fmt_pct, fmt_signed_pct, join_and
@@ -288,7 +288,7 @@ def _ffill(v: np.ndarray) -> np.ndarray:
 
 
 def recession(
-    bars: pa.Table,
+    bars: pa.Table | BasisInput,
     period: str | Window | None = None,
     start: dt.date | str | None = None,
     end: dt.date | str | None = None,
@@ -305,7 +305,8 @@ def recession(
     returns that no split or dividend moves, and the window's last levels are as they were.
 
     Args:
-        bars: Rows in the ``market.daily_bars`` schema.
+        bars: Rows in the ``market.daily_bars`` schema, or their
+            :func:`~tickerlake.insights._panel.basis_input` (of the same ``measure``).
         period: A built-in or user-defined window name, or a :class:`Window`.
         start: Window start, when no ``period`` is given.
         end: Window end, when no ``period`` is given.

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from tickerlake.insights._panel import PRICE_MEASURES, as_date, basis, since, trading_days_of, window_bounds
-from tickerlake.insights.anomalies import Anomaly, anomalies
+from tickerlake.insights.anomalies import Anomaly, AnomalyInput, anomalies
 from tickerlake.insights.errors import BadInput, WindowTooShort
 from tickerlake.insights.extremes import extremes
 from tickerlake.insights.narrative import (
@@ -83,6 +83,7 @@ def summary(
     measure: str = "close",
     corporate_actions: pa.Table | None = None,
     trading_days: np.ndarray | None = None,
+    anomaly_data: AnomalyInput | None = None,
 ) -> SummaryResult:
     """Rank the window's candidate insights by importance and keep the first ``n``.
 
@@ -99,6 +100,10 @@ def summary(
         corporate_actions: ``market.corporate_actions`` rows.
         trading_days: The market's trading days when ``bars`` carry the stored returns
             (passed to :func:`~tickerlake.insights.anomalies.anomalies`).
+        anomaly_data: The anomalies' input, already pivoted from the bars with their
+            history (:func:`~tickerlake.insights.anomalies.anomaly_input`); then ``bars``
+            need reach only :data:`PEAK_LOOKBACK` trading days before ``start``, and a
+            caller can drop the longer rows before the scan.
 
     Raises:
         WindowTooShort: Fewer than two trading days in the window.
@@ -122,7 +127,12 @@ def summary(
     # before the window's own panels are built (a universe's peak memory is one, not both).
     try:
         an = anomalies(
-            bars, first, last, measure=measure, corporate_actions=corporate_actions, trading_days=trading_days
+            bars if anomaly_data is None else anomaly_data,
+            first,
+            last,
+            measure=measure,
+            corporate_actions=corporate_actions,
+            trading_days=trading_days,
         )
     except WindowTooShort:
         an = None

@@ -272,19 +272,26 @@ class LakeSlices:
     def stored_returns(
         self, start: dt.date | None, end: dt.date | None, columns: Sequence[str] = ("ticker", "date", "close")
     ) -> pa.Table | None:
-        """Every ticker's bar ``columns`` and stored return (``ret``) in ``[start, end]``, in no
+        """Every ticker's bar ``columns`` and stored return (``ret``) in ``[start, end]`` (see
+        :meth:`universe`); None without a current insight-ready layer."""
+        return self.universe(start, end, (*columns, "ret"))
+
+    def universe(
+        self, start: dt.date | None, end: dt.date | None, columns: Sequence[str] = ("ticker", "date", "close")
+    ) -> pa.Table | None:
+        """Every ticker's ``columns`` of ``market.daily_by_date`` in ``[start, end]``, in no
         particular order (a pivot needs none); None without a current insight-ready layer.
 
         The ticker comes back dictionary-encoded (a code per row, the names once): millions
-        of rows of a universe would otherwise cost a string each, to decode and to pivot.
+        of rows of a universe would otherwise cost a string each, to decode, to sort and to
+        pivot (and DuckDB's allocator keeps what a sort of them took).
         """
         if not self.derived:
             return None
         names = self._ticker_codes()
-        select = ", ".join(
-            "c.code AS ticker" if c == "ticker" else f"b.{sql_ident(c)}"
-            for c in (*self.columns(columns), "ret")
-        )
+        # ``ret`` is the layer's own column (the day's return on the basis), not a bar column.
+        wanted = [c for c in columns if c == "ret" or c in self._have]
+        select = ", ".join("c.code AS ticker" if c == "ticker" else f"b.{sql_ident(c)}" for c in wanted)
         where = self._where(None, start, end, "b.")
         out = self._sql(
             f"SELECT {select} FROM {self._src['by_date']} b JOIN _ticker_codes c ON b.ticker = c.ticker WHERE {where}"

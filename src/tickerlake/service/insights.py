@@ -13,9 +13,10 @@ CLI, from ``--define``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -24,8 +25,10 @@ import pyarrow.compute as pc
 from tickerlake import insights as ins
 from tickerlake.errors import TickerlakeError
 from tickerlake.insights import Window
-from tickerlake.insights._panel import PRICE_MEASURES
+from tickerlake.insights._panel import PRICE_MEASURES, basis_input
+from tickerlake.insights.recessions import PEAK_LOOKBACK
 from tickerlake.service.market import Market
+from tickerlake.service.memory import release
 from tickerlake.service.selection import (
     DEFAULT_RECESSION_PERIOD,
     Grain,
@@ -207,8 +210,9 @@ ANOMALY_BEFORE, ANOMALY_AFTER = 1_100, 420
 RECESSION_BEFORE = 262
 #: Day-over-day views: the previous trading day and split days just before the window.
 DAY_BEFORE = 10
-#: Universe-wide anomalies and summaries read the returns the ETL stored on lakes of more
-#: tickers than this (on a few tickers recomputing them costs less than the join).
+#: Universe-wide anomalies, summaries and recessions read the date-clustered layer (with the
+#: returns the ETL stored) on lakes of more tickers than this (on a few tickers recomputing
+#: the returns costs less than the join).
 STORED_RETURNS_TICKERS = 200
 
 
@@ -267,6 +271,23 @@ def _acts(market: Market, bars: pa.Table) -> pa.Table:
         ),
     )
     return acts.filter(keep)
+
+
+_Op = TypeVar("_Op", bound=Callable[..., Any])
+
+
+def _releasing(op: _Op) -> _Op:
+    """``op``, then the memory it freed given back (see :mod:`tickerlake.service.memory`):
+    the operations whose slices and matrices reach hundreds of megabytes on a universe."""
+
+    @functools.wraps(op)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return op(*args, **kwargs)
+        finally:
+            release()
+
+    return cast(_Op, run)
 
 
 def _span(p: _Windowed, windows: Windows) -> Span:
@@ -360,6 +381,45 @@ def extremes(market: Market, p: ExtremesParams, windows: Windows = None) -> ins.
     return ins.extremes(bars, span.start, span.end, p.measure, _acts(market, bars))
 
 
+def _universe(
+    market: Market,
+    tickers: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    columns: Sequence[str],
+    returns: bool = False,
+) -> pa.Table | None:
+    """The whole universe's ``columns`` in ``[start, end]`` (with the first bar of each ticker
+    without one there, as :meth:`Market.present` adds), and with ``returns`` the stored
+    returns (``ret``), read from the date-clustered layer with the tickers dictionary-encoded
+    and in no order (see :meth:`~tickerlake.lake.pushdown.LakeSlices.universe`).
+
+    None unless the question is about every ticker of a lake of more than
+    :data:`STORED_RETURNS_TICKERS` and the insight-ready layer is current.
+    """
+    if len(market.tickers) <= STORED_RETURNS_TICKERS:
+        return None
+    if len(market.select(tickers)) != len(market.tickers):
+        return None
+    bars = market.slices.universe(start, end, (*columns, *(("ret",) if returns else ())))
+    if bars is None:
+        return None
+    inside = set(_tickers_of(bars).to_pylist())
+    absent = [t for t in market.tickers if t not in inside]
+    if not absent:
+        return bars
+    firsts = market.slices.firsts(absent, columns)
+    if returns:
+        firsts = firsts.append_column("ret", pa.nulls(firsts.num_rows, pa.float64()))
+    # The same dictionary as the slice's (the stored tickers): one encoding for the pivot.
+    names = bars.column("ticker").chunk(0).dictionary if bars.column("ticker").num_chunks else None
+    if names is not None:
+        code = {t: i for i, t in enumerate(names.to_pylist())}
+        at = pa.array([code[t] for t in firsts.column("ticker").to_pylist()], pa.int32())
+        firsts = firsts.set_column(0, "ticker", pa.DictionaryArray.from_arrays(at, names))
+    return pa.concat_tables([bars, firsts.select(bars.column_names).cast(bars.schema)])
+
+
 def _stored_returns(
     market: Market,
     tickers: str | None,
@@ -368,29 +428,8 @@ def _stored_returns(
     end: dt.date | None,
     columns: Sequence[str] = ("ticker", "date", "close"),
 ) -> pa.Table | None:
-    """The whole universe's ``columns`` and stored returns in ``[start, end]`` (with the first
-    bar of each ticker without one there, as :meth:`Market.present` adds), when the
-    insight-ready layer is current and the question is about every ticker's close; else None."""
-    if measure != "close" or len(market.tickers) <= STORED_RETURNS_TICKERS:
-        return None
-    if len(market.select(tickers)) != len(market.tickers):
-        return None
-    bars = market.slices.stored_returns(start, end, columns)
-    if bars is None:
-        return None
-    inside = set(_tickers_of(bars).to_pylist())
-    absent = [t for t in market.tickers if t not in inside]
-    if not absent:
-        return bars
-    firsts = market.slices.firsts(absent, columns)
-    firsts = firsts.append_column("ret", pa.nulls(firsts.num_rows, pa.float64()))
-    # The same dictionary as the slice's (the stored tickers): one encoding for the pivot.
-    names = bars.column("ticker").chunk(0).dictionary if bars.column("ticker").num_chunks else None
-    if names is not None:
-        code = {t: i for i, t in enumerate(names.to_pylist())}
-        at = pa.array([code[t] for t in firsts.column("ticker").to_pylist()], pa.int32())
-        firsts = firsts.set_column(0, "ticker", pa.DictionaryArray.from_arrays(at, names))
-    return pa.concat_tables([bars, firsts.select(bars.column_names).cast(bars.schema)])
+    """:func:`_universe` with the stored returns, for a question about every ticker's close."""
+    return None if measure != "close" else _universe(market, tickers, start, end, columns, returns=True)
 
 
 def _tickers_of(bars: pa.Table) -> pa.Array:
@@ -401,6 +440,7 @@ def _tickers_of(bars: pa.Table) -> pa.Array:
     return unique.cast(pa.string()) if pa.types.is_dictionary(unique.type) else unique
 
 
+@_releasing
 def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> ins.AnomalyResult:
     """Unusual days found on returns (so a split is never one), with the tickers that drove each.
 
@@ -411,10 +451,12 @@ def anomalies(market: Market, p: AnomaliesParams, windows: Windows = None) -> in
     lo, hi = _around(market, span.start, span.end, ANOMALY_BEFORE, ANOMALY_AFTER)
     stored = _stored_returns(market, p.tickers, p.measure, lo, hi)
     if stored is not None:
-        acts = _acts(market, stored)
-        return ins.anomalies(
-            stored, span.start, span.end, p.sensitivity, p.measure, p.top_n, acts, market.dates
-        )
+        data = ins.anomaly_input(stored, p.measure, _acts(market, stored), market.dates)
+        # The long rows are not needed past the pivot: on a universe they are hundreds of
+        # megabytes that would stay resident through the scan.
+        del stored
+        release()
+        return ins.anomalies(data, span.start, span.end, p.sensitivity, p.measure, p.top_n)
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, ANOMALY_AFTER, returns=True)
     return ins.anomalies(bars, span.start, span.end, p.sensitivity, p.measure, p.top_n, _acts(market, bars))
 
@@ -434,6 +476,7 @@ def forecast(market: Market, p: ForecastParams, windows: Windows = None) -> ins.
     return ins.forecast(bars, target, p.horizon, p.measure, _acts(market, bars), p.origin)
 
 
+@_releasing
 def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> ins.RecessionResult:
     """Return, drawdown, volatility, worst and best day, beta and recovery per ticker in a downturn.
 
@@ -444,7 +487,16 @@ def recessions(market: Market, p: RecessionParams, windows: Windows = None) -> i
         raise ins.BadInput("give a period name, or both start and end")
     period_name = p.period or (None if p.start is not None else DEFAULT_RECESSION_PERIOD)
     start = ins.resolve_window(period_name, windows).start if period_name else p.start
-    bars = _bars(market, p.tickers, _shift(market, start, -RECESSION_BEFORE), None, _cols(p.measure))
+    lo = _shift(market, start, -RECESSION_BEFORE)
+    stored = _universe(market, p.tickers, lo, None, _cols(p.measure))
+    if stored is not None and p.measure in PRICE_MEASURES:
+        acts = _acts(market, stored)
+        data = basis_input(stored, p.measure)
+        # As for the anomalies: the long rows are not needed past the pivot.
+        del stored
+        release()
+        return ins.recession(data, period_name, p.start, p.end, windows, p.measure, acts)
+    bars = _bars(market, p.tickers, lo, None, _cols(p.measure)) if stored is None else stored
     return ins.recession(bars, period_name, p.start, p.end, windows, p.measure, _acts(market, bars))
 
 
@@ -505,6 +557,7 @@ class RecessionComparison:
     windows: list[WindowComparison]
 
 
+@_releasing
 def recession_compare(
     market: Market, p: RecessionCompareParams, windows: Windows = None
 ) -> RecessionComparison:
@@ -542,6 +595,7 @@ def recession_compare(
     return RecessionComparison(p.measure, list(chosen), rows)
 
 
+@_releasing
 def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.SummaryResult:
     """A QuickSight-style autonarrative: the window's insights ranked by importance.
 
@@ -550,10 +604,19 @@ def summary(market: Market, p: SummaryParams, windows: Windows = None) -> ins.Su
     """
     span = _span(p, windows)
     lo, hi = _around(market, span.start, span.end, ANOMALY_BEFORE, None)
-    stored = _stored_returns(market, p.tickers, p.measure, lo, hi, _cols(p.measure, returns=True))
+    stored = _stored_returns(market, p.tickers, p.measure, lo, hi)
     if stored is not None:
         acts = _acts(market, stored)
-        return ins.summary(stored, span.start, span.end, p.n, p.measure, acts, market.dates)
+        # Only the anomalies' input needs the longer rows, which are dropped once it is
+        # pivoted (see :func:`anomalies`); the window's own insights read a year before it
+        # (and adj_close), read next.
+        data = ins.anomaly_input(stored, p.measure, acts, market.dates)
+        del stored
+        release()
+        near_lo = _shift(market, span.start, -PEAK_LOOKBACK)
+        near = _universe(market, p.tickers, near_lo, hi, _cols(p.measure, returns=True))
+        if near is not None:
+            return ins.summary(near, span.start, span.end, p.n, p.measure, acts, anomaly_data=data)
     span, bars = _windowed(market, p, windows, ANOMALY_BEFORE, None, returns=True)
     return ins.summary(bars, span.start, span.end, p.n, p.measure, _acts(market, bars))
 

@@ -12,7 +12,9 @@ the table; any commit (ETL run, stream sink) gives a new fingerprint, and old an
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -65,6 +67,14 @@ class LakeCache:
         self._bytes = 0
         self.hits = 0
         self.misses = 0
+        self._computing = 0
+        self._computed_at = -math.inf
+
+    def idle_s(self) -> float:
+        """Seconds since the last answer computed (0 while one is being computed): when
+        background work (``serve``'s warm-up) can run without adding to an answer's memory."""
+        with self._results_lock:
+            return 0.0 if self._computing else time.monotonic() - self._computed_at
 
     def signature(self) -> Any:
         """The current lake state's fingerprint."""
@@ -96,8 +106,15 @@ class LakeCache:
                 self._results.move_to_end(full)
                 self.hits += 1
                 return hit
-        answer = compute(market)
-        body = answer if isinstance(answer, bytes) else dumps(answer)
+        with self._results_lock:
+            self._computing += 1
+        try:
+            answer = compute(market)
+            body = answer if isinstance(answer, bytes) else dumps(answer)
+        finally:
+            with self._results_lock:
+                self._computing -= 1
+                self._computed_at = time.monotonic()
         with self._results_lock:
             self.misses += 1
             if len(body) <= RESULT_CACHE_BYTES and full not in self._results:

@@ -103,3 +103,23 @@ def test_answers_are_kept_up_to_a_byte_bound(tmp_path: Path, monkeypatch: pytest
     cache.cached(("big",), lambda m: b"y" * 101)  # larger than the bound: sent, not kept
     cache.cached(("big",), lambda m: b"y" * 101)
     assert cache.misses == 6 and cache.hits == 1
+
+
+def test_idle_time_is_zero_while_an_answer_is_computed(tmp_path: Path) -> None:
+    # serve's warm-up waits on it before counting the raw tables (not during an answer).
+    settings = Settings(lake=str(tmp_path / "lake"))
+    ensure_table(open_catalog(settings), "market.daily_bars").append(bars([("AAPL", "2023-01-09", 10.0)]))
+    cache = LakeCache(settings)
+    assert cache.idle_s() == float("inf")  # nothing computed yet
+    seen: list[float] = []
+
+    def answer(market: object) -> dict[str, int]:
+        seen.append(cache.idle_s())
+        return {"n": 1}
+
+    cache.cached(("n",), answer)
+    assert seen == [0.0]
+    assert 0.0 < cache.idle_s() < 60.0
+    with pytest.raises(RuntimeError):
+        cache.cached(("boom",), lambda m: (_ for _ in ()).throw(RuntimeError("x")))
+    assert 0.0 < cache.idle_s() < 60.0  # a failed answer ends too

@@ -158,6 +158,41 @@ def test_leave_one_out_medians_match_numpy() -> None:
                 assert np.allclose(other[:, j], want, equal_nan=True)
 
 
+def test_leave_one_out_medians_with_ties() -> None:
+    # Whole numbers: many equal values in a row, where dropping "the" cell must drop one of them.
+    medians = sys.modules["tickerlake.insights.anomalies"]._medians
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        n = int(rng.integers(1, 9))
+        r = np.round(rng.normal(scale=1.5, size=(5, n)))
+        r[rng.random((5, n)) < 0.25] = np.nan
+        _, other = medians(r)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for j in range(n):
+                rest = np.delete(r, j, axis=1)
+                want = np.nanmedian(rest, axis=1) if rest.shape[1] else np.full(5, np.nan)
+                assert np.array_equal(other[:, j], want, equal_nan=True)
+
+
+def test_the_scale_median_is_pandas_rolling_median_to_the_bit() -> None:
+    # local_variance uses bottleneck's moving median for pandas' (what the thresholds were
+    # calibrated with): the same values, NaNs skipped, the mean of the two middle ones.
+    import bottleneck as bn
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    x = np.abs(rng.standard_t(3, size=(400, 6)))
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[:90, 0] = np.nan
+    x[100:180, 1] = 0.5  # ties
+    x[:, 2] = np.round(x[:, 2], 1)
+    want = pd.DataFrame(x).rolling(63, min_periods=20).median().to_numpy()
+    got = bn.move_median(x, 63, min_count=20, axis=0)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.isnan(got[:90, 0]).all() and got[179, 1] == 0.5
+
+
 def test_empty_window(synth_market) -> None:
     bars = synth_market(days=60, start=dt.date(2020, 1, 2))
     with pytest.raises(EmptyWindow, match="no trading day between Jan 4, 2020 and Jan 5, 2020"):
