@@ -212,12 +212,14 @@ def _watcher(settings: Settings, schedules: list[str]) -> Any:
 
 #: Seconds without an answer being computed before ``serve`` counts the raw tables.
 WARM_IDLE_S = 2.0
+# A short pause between requests, enough for the warm-up's next step of a few hundred ms.
+_BREATHER_S = 0.3
 
 
 def _warm_engine(settings: Settings, idle_s: Callable[[], float] | None = None) -> None:
-    """Open the SQL engine, import pandas and build the exchange calendar, then, once no
-    answer has been computed for :data:`WARM_IDLE_S` (``idle_s``), count the raw tables
-    (what the catalog page asks first).
+    """Import pandas; then, in pauses between answers (``idle_s``), open the SQL engine and
+    build the exchange calendar, and once no answer has been computed for
+    :data:`WARM_IDLE_S`, count the raw tables (what the catalog page asks first).
 
     The count scans the raw zone: tens of seconds and a few hundred megabytes on a
     universe, which on top of a universe-wide insight's own would take ``serve`` past a
@@ -225,27 +227,35 @@ def _warm_engine(settings: Settings, idle_s: Callable[[], float] | None = None) 
     market pages do not need the engine, and the SQL and catalog endpoints report the
     same error to whoever asks.
     """
+    # First, at normal priority (a request that needs it meanwhile waits on this import):
+    # pandas, for the insights' rolling statistics; serve does not import it to start
+    # (about a second), and neither should the first anomaly.
     import os
     import time
+
+    import pandas  # noqa: F401
 
     from tickerlake.calendar import FIRST_DAY, next_trading_days
     from tickerlake.query.engine import get_engine
 
-    # Lowest CPU priority for this thread and the engine's threads it starts (Linux
-    # threads carry their own nice value): the first insights must not share the cores.
+    # Lowest CPU priority for the rest of this thread and the engine's threads it starts
+    # (Linux threads carry their own nice value), and only between requests: a thread
+    # holding the GIL slows the request threads whatever its priority.
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+    def pause(seconds: float) -> None:
+        while idle_s is not None and idle_s() < seconds:
+            time.sleep(0.05)
+
+    pause(_BREATHER_S)
     with contextlib.suppress(Exception):
         get_engine(settings)
-    # The insights' rolling statistics need pandas, which serve does not import to start
-    # (about a second), and a forecast's future days the exchange calendar (a quarter of
-    # a second to build): loaded here, not by the first anomaly or forecast.
-    import pandas  # noqa: F401
-
+    # A forecast's future days need the exchange calendar (a quarter of a second to build).
+    pause(_BREATHER_S)
     with contextlib.suppress(Exception):
         next_trading_days(FIRST_DAY, 1)
-    while idle_s is not None and idle_s() < WARM_IDLE_S:
-        time.sleep(0.25)
+    pause(WARM_IDLE_S)
     with contextlib.suppress(Exception):
         get_engine(settings).tables(row_counts=True)
 
