@@ -42,7 +42,7 @@ from tickerlake.lake.contract import (
     sql_literal,
 )
 
-__all__ = ["BY_DATE_ROWS", "BY_DATE_TICKERS", "LakeIndex", "LakeSlices"]
+__all__ = ["BY_DATE_ROWS", "BY_DATE_TICKERS", "MEMORY_ROWS", "LakeIndex", "LakeSlices"]
 
 #: Slices of more tickers than this (over a bounded span) read ``market.daily_by_date``.
 BY_DATE_TICKERS = 200
@@ -50,6 +50,10 @@ BY_DATE_TICKERS = 200
 #: (two years of a 5,700-ticker market): reading that span whole and filtering it costs
 #: less than the ticker-clustered table's per-file footers.
 BY_DATE_ROWS = 3_000_000
+#: A lake of at most this many bars (a few dozen tickers over decades, tens of megabytes)
+#: is copied into memory once per lake state: each slice is then a scan of that copy, not
+#: a read of Parquet files; bigger lakes are read from their files, slice by slice.
+MEMORY_ROWS = 500_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,14 +148,16 @@ class LakeSlices:
         con = connect(settings, extensions=())
         sources: dict[str, str] = {}
         columns: set[str] = set(BAR_COLUMNS)
+        rows = 0
         for key, name in (("bars", BARS.table), ("actions", ACTIONS.table)):
             table = load_table_or_none(catalog, name)
             if table is None:
                 sources[key] = _materialise(con, f"_{key}", arrow_schema(TABLES[name]).empty_table())
                 continue
+            tasks = list(table.scan().plan_files())
             if key == "bars":
                 columns = {f.name for f in table.schema().fields}
-            tasks = list(table.scan().plan_files())
+                rows = sum(t.file.record_count for t in tasks)
             if not tasks:
                 sources[key] = _materialise(con, f"_{key}", arrow_schema(TABLES[name]).empty_table())
             elif any(t.delete_files for t in tasks):
@@ -162,6 +168,11 @@ class LakeSlices:
                 sources[key] = _parquet(settings, [t.file.file_path for t in tasks])
                 if key == "bars":
                     sources.update(_derived_sources(settings, catalog, [t.file.file_path for t in tasks]))
+        if rows <= MEMORY_ROWS:
+            for key, relation in sources.items():
+                if relation.startswith("read_parquet("):
+                    con.execute(f"CREATE OR REPLACE TABLE _{key} AS SELECT * FROM {relation}")
+                    sources[key] = f"_{key}"
         return cls(con, sources, columns)
 
     @classmethod

@@ -27,6 +27,7 @@ import pytest
 from tickerlake import insights as ins
 from tickerlake.config import Settings
 from tickerlake.errors import TickerlakeError
+from tickerlake.lake import pushdown
 from tickerlake.lake.contract import BAR_COLUMNS, read_actions, read_bars
 from tickerlake.service import insights as svc
 from tickerlake.service.market import Market, MarketStore
@@ -158,13 +159,18 @@ def check_lake(settings: Settings, selections: list[str | None]) -> int:
     return compared
 
 
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "from-files"])
 @pytest.mark.parametrize("stored", [False, True], ids=["recomputed", "stored-returns"])
 def test_the_eight_ticker_lake_answers_as_on_the_whole_table(
-    sim_lake: Settings, stored: bool, monkeypatch: pytest.MonkeyPatch
+    sim_lake: Settings, stored: bool, in_memory: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The universe's anomalies and summary read the stored returns on big lakes: here too.
     if stored:
         monkeypatch.setattr(svc, "STORED_RETURNS_TICKERS", 0)
+    # A small lake is copied into memory; big ones are read from their files: both here.
+    monkeypatch.setattr(pushdown, "MEMORY_ROWS", 10**9 if in_memory else 0)
+    market = MarketStore(sim_lake).market()
+    assert market.slices._src["bars"].startswith("read_parquet(") is not in_memory
     assert check_lake(sim_lake, [None, "AAPL", "MSFT,NVDA,TSLA"]) > 60
 
 
