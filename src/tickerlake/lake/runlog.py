@@ -46,6 +46,8 @@ def _drain() -> None:
         runlog, run_id, doc = _QUEUE.get()
         try:
             runlog._append(run_id, doc)
+        except Exception:  # this thread writes every later record: one failure must not end it
+            log.exception("%s: run not recorded", runlog.name)
         finally:
             _QUEUE.task_done()
 
