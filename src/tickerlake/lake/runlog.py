@@ -39,6 +39,9 @@ _QUEUE: queue.Queue[tuple[RunLog, str, dict[str, Any]]] = queue.Queue()
 _WRITER: threading.Thread | None = None
 _WRITER_LOCK = threading.Lock()
 _EXIT_WAIT_S = 5.0
+# A record is best effort: a store that stays away this long costs the record, not a
+# minute of retries queued in front of the next ones.
+_WRITE_WINDOW_S = 5.0
 
 
 def _drain() -> None:
@@ -110,7 +113,9 @@ class RunLog:
     def _append(self, run_id: str, doc: dict[str, Any]) -> bool:
         try:
             self.storage.write_bytes(
-                self.layout.catalog_file(self.name, f"{run_id}.json"), json.dumps(doc, default=str).encode()
+                self.layout.catalog_file(self.name, f"{run_id}.json"),
+                json.dumps(doc, default=str).encode(),
+                window_s=_WRITE_WINDOW_S,
             )
             with _APPENDS_LOCK:
                 n = _APPENDS[self.folder] = _APPENDS.get(self.folder, -1) + 1

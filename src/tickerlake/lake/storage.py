@@ -113,6 +113,9 @@ def _s3_filesystem(endpoint: str, region: str, key_id: str, secret: str) -> pafs
                 endpoint_override=parsed.netloc if parsed else None,
                 scheme=parsed.scheme if parsed else "https",
                 allow_bucket_creation=True,
+                # Uploads in the calling thread: a write that fails (a store gone away) then
+                # leaves no upload running on Arrow's IO threads after its stream is gone.
+                background_writes=False,
             )
         return fs
 
@@ -175,11 +178,11 @@ class LakeStorage:
         scheme = "file://" if self.settings.is_local else urlparse(self.root).scheme + "://"
         return scheme + path
 
-    def _io(self, what: str, fn: Callable[[], _T]) -> _T:
+    def _io(self, what: str, fn: Callable[[], _T], window_s: float = RETRY_WINDOW_S) -> _T:
         """Run one idempotent file operation; on object stores, ride out short outages."""
         if self.settings.is_local:
             return fn()
-        return retry_transient(fn, what)
+        return retry_transient(fn, what, window_s)
 
     def exists(self, uri: str) -> bool:
         """Whether a file or folder exists."""
@@ -216,8 +219,14 @@ class LakeStorage:
 
         return self._io(f"reading {uri}", read)
 
-    def write_bytes(self, uri: str, data: bytes) -> None:
-        """Write a whole file atomically (temp file + rename locally; S3 PUT is atomic)."""
+    def write_bytes(self, uri: str, data: bytes, window_s: float = RETRY_WINDOW_S) -> None:
+        """Write a whole file atomically (temp file + rename locally; S3 PUT is atomic).
+
+        Args:
+            uri: The file.
+            data: Its bytes.
+            window_s: How long an object store's outage is ridden out.
+        """
         path = self.path(uri)
         parent = posixpath.dirname(path)
         if self.settings.is_local:
@@ -236,7 +245,7 @@ class LakeStorage:
                 raise
         else:
             # A PUT replaces the whole object, so a retry after a lost answer is harmless.
-            self._io(f"writing {uri}", lambda: self._put(path, data))
+            self._io(f"writing {uri}", lambda: self._put(path, data), window_s)
 
     def _put(self, path: str, data: bytes) -> None:
         self.fs.create_dir(posixpath.dirname(path), recursive=True)
