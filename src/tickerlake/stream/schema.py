@@ -680,8 +680,18 @@ def _ticks_in_bulk(
         data = b"\n".join(values)  # type: ignore[arg-type]
     except TypeError:
         return None  # a record without a value
-    # One value per line, or a line's fields could come from two records.
-    if not n or data.count(b"\n") != n - 1 or b"\r" in data:
+    # One value per line, or a line's fields could come from two records. Every line must
+    # also be an object: Arrow's JSON reader dereferences a null pointer on a top-level
+    # `null` before the first object (a native crash, apache/arrow#47409), and a producer
+    # can send exactly that.
+    if (
+        not n
+        or data.count(b"\n") != n - 1
+        or b"\r" in data
+        or data[:1] != b"{"
+        or data[-1:] != b"}"
+        or data.count(b"}\n{") != n - 1
+    ):
         return None
     try:
         table = pj.read_json(

@@ -117,6 +117,15 @@ def test_records_the_bulk_reader_would_take_apart_or_let_through_are_judged_one_
     assert got[4].startswith("invalid_size:")
 
 
+def test_values_that_are_not_objects_never_reach_the_bulk_reader():
+    # A top-level null before the first object crashes Arrow's JSON reader natively
+    # (apache/arrow#47409): this test would end the whole run, not fail.
+    for batch in ([b"null"], [b" null"], [b"null", tick()], [b"\tnull", tick()], [b"[]", tick()]):
+        got = reasons(batch)
+        assert sorted(got) == [0], batch
+        assert got[0].startswith("invalid_event: Expected `object`, got `"), got[0]
+
+
 def test_bytes_that_are_not_utf8_inside_a_string_are_judged_one_by_one():
     # Arrow's JSON reader would let them into the ticker or ts column undecoded.
     bad_ts = tick().replace(b"14:30:00", b"14:30:\xff0")
