@@ -49,6 +49,7 @@ __all__ = [
     "list_raw_tables",
     "load_table",
     "load_table_or_none",
+    "metadata_locations",
     "open_catalog",
     "save_raw_tables",
     "sqlalchemy_uri",
@@ -219,6 +220,39 @@ def load_table(catalog: Catalog, identifier: str | tuple[str, ...]) -> Table:
     """
     name = identifier if isinstance(identifier, str) else ".".join(identifier)
     return retry_transient(lambda: catalog.load_table(identifier), f"loading {name}")
+
+
+def metadata_locations(catalog: Catalog) -> dict[tuple[str, ...], str] | None:
+    """Every table's current metadata file, in one query of a SQL catalog.
+
+    A reader that keeps tables by metadata file then loads (reads and parses the metadata
+    of) only the tables that changed, instead of all of them after every commit.
+
+    Returns:
+        Identifier to metadata location; None for catalogs that answer per table (REST,
+        Glue) or a SQL catalog whose tables cannot be read in one query now.
+    """
+    from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
+
+    if not isinstance(catalog, SqlCatalog):
+        return None
+    stmt = select(
+        IcebergTables.table_namespace, IcebergTables.table_name, IcebergTables.metadata_location
+    ).where(IcebergTables.catalog_name == catalog.name)
+    # Rows that are views (written by other engines) are not tables: the same filter as
+    # pyiceberg's own list_tables, when this pyiceberg has it.
+    type_filter = getattr(catalog, "_iceberg_type_filter", lambda: None)()
+    if type_filter is not None:
+        stmt = stmt.where(type_filter)
+    try:
+        with Session(catalog.engine) as session:
+            rows = session.execute(stmt).all()
+    except SQLAlchemyError:
+        return None
+    return {(*namespace.split("."), name): location for namespace, name, location in rows if location}
 
 
 def load_table_or_none(catalog: Catalog, identifier: str) -> Table | None:

@@ -42,7 +42,13 @@ import pyarrow as pa
 
 from tickerlake.config import Settings
 from tickerlake.errors import NotFoundError, QueryError, QueryRefused, TickerlakeError
-from tickerlake.lake.catalog import catalog_fingerprint, list_raw_tables, load_table, open_catalog
+from tickerlake.lake.catalog import (
+    catalog_fingerprint,
+    list_raw_tables,
+    load_table,
+    metadata_locations,
+    open_catalog,
+)
 from tickerlake.lake.contract import LakeLayout, duck_path, sql_ident, sql_literal
 from tickerlake.lake.crawler import crawled_files
 from tickerlake.lake.duck import extension_path
@@ -181,6 +187,7 @@ class QueryEngine:
         self._catalog: Any = None
         self._raw_counts: dict[tuple[str, str], int] = {}
         self._raw_cache: dict[str, tuple[str, ViewEntry]] = {}
+        self._iceberg_cache: dict[tuple[str, ...], tuple[str, ViewEntry]] = {}
         self._registry_hash: Any = None
         self._registry_checked_at = -math.inf
         try:
@@ -284,12 +291,26 @@ class QueryEngine:
             self._catalog = open_catalog(self.settings)
         catalog = self._catalog
         entries: dict[str, ViewEntry] = {}
-        for namespace in catalog.list_namespaces():
-            schema = ".".join(namespace)
-            for identifier in catalog.list_tables(namespace):
+        locations = metadata_locations(catalog)
+        identifiers = (
+            list(locations)
+            if locations is not None
+            else [i for namespace in catalog.list_namespaces() for i in catalog.list_tables(namespace)]
+        )
+        iceberg_cache: dict[tuple[str, ...], tuple[str, ViewEntry]] = {}
+        for identifier in identifiers:
+            # A stream sink commits every second or so: only its table is read again then.
+            location = locations.get(identifier) if locations is not None else None
+            cached = self._iceberg_cache.get(identifier)
+            if location is not None and cached is not None and cached[0] == location:
+                entry = cached[1]
+            else:
                 table = load_table(catalog, identifier)
-                entry = iceberg_entry(self.settings, schema, identifier[-1], table)
-                entries[entry.qualified] = entry
+                entry = iceberg_entry(self.settings, ".".join(identifier[:-1]), identifier[-1], table)
+                location = table.metadata_location
+            iceberg_cache[identifier] = (location, entry)
+            entries[entry.qualified] = entry
+        self._iceberg_cache = iceberg_cache
         raw_cache: dict[str, tuple[str, ViewEntry]] = {}
         crawled = crawled_files(self.settings)
         for raw in list_raw_tables(self.settings).values():

@@ -643,6 +643,29 @@ def test_views_follow_new_commits_and_tables(fresh_lake: Settings, bars_table: B
         run_query(fresh_lake, "SELECT * FROM raw.events")
 
 
+def test_a_commit_reloads_only_the_table_it_changed(
+    fresh_lake: Settings, bars_table: BarsTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tickerlake.query import engine as engine_module
+
+    catalog = open_catalog(fresh_lake)
+    ensure_table(catalog, "stream.ticks", STREAM_TICKS)
+    assert run_query(fresh_lake, "SELECT count(*) FROM market.daily_bars").rows() == [(7,)]
+    loaded: list[str] = []
+    real = engine_module.load_table
+
+    def counting(catalog: object, identifier: tuple[str, ...]) -> object:
+        loaded.append(".".join(identifier))
+        return real(catalog, identifier)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module, "load_table", counting)
+    catalog.load_table("market.daily_bars").append(bars_table([("NVDA", "2023-02-01", 50.0, 10)]))
+    assert run_query(fresh_lake, "SELECT count(*) FROM market.daily_bars").rows() == [(8,)]
+    assert loaded == ["market.daily_bars"]
+    assert run_query(fresh_lake, "SELECT count(*) FROM stream.ticks").rows() == [(0,)]
+    assert loaded == ["market.daily_bars"]  # nothing changed: nothing read again
+
+
 def test_missing_lake_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no lake at file://"):
         run_query(Settings(lake=str(tmp_path / "nowhere")), "SELECT 1")
