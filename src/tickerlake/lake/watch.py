@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,10 +199,12 @@ def _owner() -> str:
 class LakeLease:
     """An expiring lease in the lake, ``catalog/watch.lock``: who runs now, and until when.
 
-    On a local lake the lease file is created exclusively (atomic); on an object store it
-    is written, then read back after a short pause, and only a writer that still finds its
-    own lease holds it (no object store operation is a compare-and-swap here; a near tie
-    can let two runs overlap, which the ETL's commit makes harmless).
+    On a local lake every change of the lease (take, renew, give up) happens under an
+    exclusive ``flock`` of a file beside it, so a check and the write that follows it are
+    one step for every process on the machine. On an object store the lease is written,
+    then read back after a short pause, and only a writer that still finds its own lease
+    holds it (no object store operation is a compare-and-swap here; a near tie can let two
+    runs overlap, which the ETL's commit makes harmless).
 
     Args:
         settings: Runtime settings (the lake).
@@ -230,48 +232,52 @@ class LakeLease:
             return {"owner": "?", "expires": 0.0}  # a torn or foreign file: treat as expired
         return doc if isinstance(doc, dict) else {"owner": "?", "expires": 0.0}
 
-    def acquire(self) -> bool:
-        """Take the lease if it is free or expired; False while another holder's is valid."""
-        current = self.holder()
-        if (
-            current is not None
-            and current.get("owner") != self.token
-            and current.get("expires", 0) > time.time()
-        ):
-            return False
-        if self.settings.is_local:
-            return self._acquire_local(current)
-        self.storage.write_bytes(self.uri, self._doc())
-        time.sleep(0.3)  # let a racing writer land, then see who won
-        now = self.holder()
-        return now is not None and now.get("owner") == self.token
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """On a local lake, hold the lease's mutex (released by the kernel if we die)."""
+        if not self.settings.is_local:
+            yield
+            return
+        import fcntl
 
-    def _acquire_local(self, current: dict[str, Any] | None) -> bool:
         path = self.storage.path(self.uri)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        if current is not None:
-            # Expired: move it aside under a unique name, so two takers cannot both remove it.
-            with contextlib.suppress(FileNotFoundError):
-                aside = f"{path}.{uuid.uuid4().hex}"
-                os.rename(path, aside)
-                os.unlink(aside)
+        fd = os.open(f"{path}.mutex", os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(self._doc())
-        return True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _mine(self) -> bool:
+        return (self.holder() or {}).get("owner") == self.token
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free or expired; False while another holder's is valid."""
+        with self._turn():
+            current = self.holder()
+            if (
+                current is not None
+                and current.get("owner") != self.token
+                and current.get("expires", 0) > time.time()
+            ):
+                return False
+            self.storage.write_bytes(self.uri, self._doc())
+            if self.settings.is_local:
+                return True
+        time.sleep(0.3)  # let a racing writer land, then see who won
+        return self._mine()
 
     def renew(self) -> None:
         """Extend a held lease."""
-        if (self.holder() or {}).get("owner") == self.token:
-            self.storage.write_bytes(self.uri, self._doc())
+        with self._turn():
+            if self._mine():
+                self.storage.write_bytes(self.uri, self._doc())
 
     def release(self) -> None:
         """Give the lease up (only if still ours)."""
-        with contextlib.suppress(OSError):
-            if (self.holder() or {}).get("owner") == self.token:
+        with contextlib.suppress(OSError), self._turn():
+            if self._mine():
                 self.storage.delete(self.uri)
 
 

@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import queue
+import random
 import shutil
 import signal
 import subprocess
@@ -186,6 +187,36 @@ def test_the_lease_is_exclusive_and_expires(lake: Path) -> None:
     assert a.holder() is None
 
 
+def test_takers_racing_for_a_free_or_expired_lease_never_hold_it_together(lake: Path) -> None:
+    # Each taker checks the lease and writes its own: done without a mutex, a taker that
+    # read the lease just before another wrote it took it too.
+    settings = Settings(lake=str(lake))
+    holding: set[str] = set()
+    overlaps: list[set[str]] = []
+    guard = threading.Lock()
+
+    def taker() -> None:
+        lease = LakeLease(settings, ttl_s=0.2)
+        for _ in range(40):
+            if lease.acquire():
+                with guard:
+                    holding.add(lease.token)
+                    if len(holding) > 1:
+                        overlaps.append(set(holding))
+                time.sleep(0.005)  # the run, well inside the lease's time
+                with guard:
+                    holding.discard(lease.token)
+                if random.random() < 0.8:
+                    lease.release()  # else it expires: the next takers find it stale
+
+    threads = [threading.Thread(target=taker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == []
+
+
 def test_schedules_are_checked() -> None:
     s = parse_schedule("30 16 * * mon-fri=ingest yahoo --tickers AAPL,MSFT")
     assert s.command == ("ingest", "yahoo", "--tickers", "AAPL,MSFT") and s.timezone == "America/New_York"
@@ -241,13 +272,21 @@ def test_serve_watch_loads_new_files_and_answers_them(lake: Path, tmp_path: Path
             with urllib.request.urlopen(req, timeout=30) as resp:
                 rows = json.load(resp)["rows"]
         assert rows == [[1]]
-        # The runs as the pipeline view gets them.
-        with urllib.request.urlopen(hello["api"] + "watch/runs?limit=5", timeout=30) as resp:
-            runs = json.load(resp)
-        assert any(
-            r["trigger"] == "files" and _loaded(r, "market.daily_bars") == 1 and r["loaded"] == 1
-            for r in runs
-        )
+
+        # The runs as the pipeline view gets them. The run's record is written when the run
+        # ends, a moment after its commit made the row visible.
+        def loaded_run(runs: list[dict[str, Any]]) -> bool:
+            return any(
+                r["trigger"] == "files" and _loaded(r, "market.daily_bars") == 1 and r["loaded"] == 1
+                for r in runs
+            )
+
+        runs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline + 10 and not loaded_run(runs):
+            with urllib.request.urlopen(hello["api"] + "watch/runs?limit=5", timeout=30) as resp:
+                runs = json.load(resp)
+            time.sleep(0.2)
+        assert loaded_run(runs), runs
     finally:
         proc.send_signal(signal.SIGINT)
         try:
