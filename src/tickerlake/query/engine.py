@@ -65,6 +65,7 @@ from tickerlake.query.views import (
     failing_view,
     iceberg_entry,
     iso_ms,
+    metadata_variable_sql,
     raw_entry,
 )
 
@@ -158,6 +159,15 @@ def _outside_message(message: str, allowed: Sequence[str]) -> str:
     return f"refused: {what}: queries may only read files inside the lake ({', '.join(allowed)})"
 
 
+def _same_view(old: ViewEntry | None, new: ViewEntry) -> bool:
+    """Whether the view made for ``old`` serves ``new`` too: same SQL and columns, and not one
+    that failed on an older metadata file (the new one may read). A commit to an Iceberg table
+    only moves its metadata file, which the views read from a variable."""
+    if old is None or old.view_sql != new.view_sql or old.info.columns != new.info.columns:
+        return False
+    return old.info.error is None or old.metadata_path == new.metadata_path
+
+
 # --------------------------------------------------------------------------- the engine
 
 
@@ -188,6 +198,7 @@ class QueryEngine:
         self._raw_counts: dict[tuple[str, str], int] = {}
         self._raw_cache: dict[str, tuple[str, ViewEntry]] = {}
         self._iceberg_cache: dict[tuple[str, ...], tuple[str, ViewEntry]] = {}
+        self._variables_sql: str | None = None
         self._registry_hash: Any = None
         self._registry_checked_at = -math.inf
         try:
@@ -363,13 +374,19 @@ class QueryEngine:
                 self._entries = {}
                 changed = True
             con = self._con
+            variables = metadata_variable_sql(list(entries.values()))
+            if variables is not None and variables != self._variables_sql:
+                con.execute(variables)  # before any view is bound with it
+                changed = True
+            self._variables_sql = variables
             for qualified in set(self._entries) - set(entries):
                 entry = self._entries.pop(qualified)
                 con.execute(f"DROP VIEW IF EXISTS {sql_ident(entry.schema)}.{sql_ident(entry.name)}")
                 changed = True
             for qualified, entry in entries.items():
                 old_entry = self._entries.get(qualified)
-                if old_entry is not None and old_entry.view_sql == entry.view_sql:
+                if _same_view(old_entry, entry):
+                    assert old_entry is not None
                     entry.info.error = entry.info.error or old_entry.info.error
                     self._entries[qualified] = entry
                     continue
@@ -399,6 +416,18 @@ class QueryEngine:
         except Exception:
             if self._con is None:
                 raise
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor with the views' variables set (they belong to one connection); under the lock."""
+        assert self._con is not None
+        cursor = self._con.cursor()
+        if self._variables_sql is not None:
+            try:
+                cursor.execute(self._variables_sql)
+            except BaseException:
+                cursor.close()
+                raise
+        return cursor
 
     def close(self) -> None:
         """Close the DuckDB connection."""
@@ -489,8 +518,7 @@ class QueryEngine:
         timeout_s = self.settings.query_timeout_s if timeout_s is None else timeout_s
         with self._lock:
             self._refresh_or_keep()
-            assert self._con is not None
-            cursor = self._con.cursor()
+            cursor = self._cursor()
         fired = threading.Event()
         cancelled = threading.Event()
 
@@ -630,8 +658,7 @@ class QueryEngine:
     def _internal(self, sql: str) -> list[tuple[Any, ...]]:
         """Run engine-generated SQL (no guard), with the time limit."""
         with self._lock:
-            assert self._con is not None
-            cursor = self._con.cursor()
+            cursor = self._cursor()
         timer = threading.Timer(self.settings.query_timeout_s, cursor.interrupt)
         timer.daemon = True
         try:

@@ -24,6 +24,7 @@ from tickerlake.lake.storage import LakeStorage
 
 __all__ = [
     "BASE_SCHEMAS",
+    "METADATA_VARIABLE",
     "ColumnInfo",
     "SnapshotInfo",
     "TableInfo",
@@ -33,11 +34,17 @@ __all__ = [
     "iceberg_entry",
     "iceberg_to_duckdb_type",
     "iso_ms",
+    "metadata_variable_sql",
     "raw_entry",
 ]
 
 #: Schemas that always exist, so that a missing table is reported as such.
 BASE_SCHEMAS: tuple[str, ...] = ("market", "stream", "raw")
+#: The DuckDB variable that maps each Iceberg table's name to its current metadata file. Its
+#: view reads the file named there, so a commit changes the variable, not the view: creating
+#: a view binds ``iceberg_scan`` (reads the metadata and manifests), which a table that a
+#: stream sink commits every second would otherwise pay on every commit.
+METADATA_VARIABLE = "tickerlake_metadata"
 
 _SAFE_TYPE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_ ,()[]")
 _RAW_EXTENSIONS = {
@@ -181,6 +188,9 @@ class ViewEntry:
         allowed_prefix: The folder the view reads (the engine allows DuckDB only these).
         info: What the catalog says about the table.
         iceberg: The Iceberg table (None for raw tables).
+        metadata_path: The Iceberg table's current metadata file as DuckDB reads it, the
+            value of its key in :data:`METADATA_VARIABLE` (None when the view reads no
+            metadata file).
     """
 
     schema: str
@@ -189,6 +199,7 @@ class ViewEntry:
     allowed_prefix: str
     info: TableInfo = field(compare=False, hash=False)
     iceberg: IcebergTable | None = field(default=None, compare=False, hash=False)
+    metadata_path: str | None = None
 
     @property
     def qualified(self) -> str:
@@ -246,13 +257,25 @@ def iceberg_entry(settings: Settings, schema: str, name: str, table: IcebergTabl
         files=_int("total-data-files"),
         size_bytes=_int("total-files-size"),
     )
+    prefix = duck_path(settings, table.location()).rstrip("/") + "/"
     if snapshot is None:
         # iceberg_scan of a table without snapshots is not dependable across versions.
-        view_sql = empty_view(columns)
-    else:
-        view_sql = f"SELECT * FROM iceberg_scan({sql_literal(duck_path(settings, table.metadata_location))})"
-    prefix = duck_path(settings, table.location()).rstrip("/") + "/"
-    return ViewEntry(schema, name, view_sql, prefix, info, table)
+        return ViewEntry(schema, name, empty_view(columns), prefix, info, table)
+    key = sql_literal(f"{schema}.{name}")
+    view_sql = f"SELECT * FROM iceberg_scan(getvariable({sql_literal(METADATA_VARIABLE)})[{key}])"
+    return ViewEntry(
+        schema, name, view_sql, prefix, info, table, duck_path(settings, table.metadata_location)
+    )
+
+
+def metadata_variable_sql(entries: Sequence[ViewEntry]) -> str | None:
+    """The statement that sets :data:`METADATA_VARIABLE` for these entries (None if none reads
+    a metadata file). Variables belong to one connection: every cursor runs it first."""
+    pairs = [(e.qualified, e.metadata_path) for e in entries if e.metadata_path is not None]
+    if not pairs:
+        return None
+    body = ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in sorted(pairs))
+    return f"SET VARIABLE {METADATA_VARIABLE} = MAP {{{body}}}"
 
 
 def raw_entry(

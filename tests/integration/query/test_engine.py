@@ -666,6 +666,22 @@ def test_a_commit_reloads_only_the_table_it_changed(
     assert loaded == ["market.daily_bars"]  # nothing changed: nothing read again
 
 
+def test_a_column_added_to_a_table_shows_in_its_view(fresh_lake: Settings, bars_table: BarsTable) -> None:
+    from pyiceberg.types import StringType
+
+    assert run_query(fresh_lake, "SELECT count(*) FROM market.daily_bars").rows() == [(7,)]
+    table = open_catalog(fresh_lake).load_table("market.daily_bars")
+    with table.update_schema() as update:
+        update.add_column("venue", StringType())
+    rows = bars_table([("NVDA", "2023-02-01", 50.0, 10)]).append_column("venue", pa.array(["XNAS"]))
+    table.append(rows)
+    got = run_query(fresh_lake, "SELECT venue, count(*) FROM market.daily_bars GROUP BY 1 ORDER BY 1")
+    assert got.rows() == [("XNAS", 1), (None, 7)]
+    assert "venue" in [
+        c.name for c in next(t for t in list_tables(fresh_lake) if t.name == "market.daily_bars").columns
+    ]
+
+
 def test_missing_lake_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no lake at file://"):
         run_query(Settings(lake=str(tmp_path / "nowhere")), "SELECT 1")
