@@ -416,19 +416,9 @@ def main() -> None:
     from tickerlake.services import down, up
 
     try:
-        from tickerlake.lake.etl import run_etl
-        from tickerlake.lake.ingest import land
-        from tickerlake.sources.sim import DATASET_COLUMNS, simulate
-
         bootstrap, run = "", uuid.uuid4().hex[:6]
         if not {"drain", "latency"} <= skip:  # the parts that replay ticks into Kafka
-            land(
-                settings,
-                "sim",
-                simulate(list(DEFAULT_TICKERS), "2018-01-01", "2019-12-31"),
-                columns=dict(DATASET_COLUMNS),
-            )
-            run_etl(settings)
+            base.sim_bars(settings)
             (kafka,) = up(services, only="kafka")
             bootstrap = kafka.endpoint
         if "drain" not in skip:

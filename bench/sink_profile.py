@@ -135,10 +135,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from tickerlake.lake.etl import run_etl
-    from tickerlake.lake.ingest import land
     from tickerlake.services import down, up
-    from tickerlake.sources.sim import DATASET_COLUMNS, simulate
     from tickerlake.stream import _kafka
     from tickerlake.stream.sink import SinkOptions, StreamSink
 
@@ -150,13 +147,7 @@ def main() -> None:
         lake=str(root / "bars"), state_dir=str(root / "state"), bootstrap_servers="", s3_endpoint=""
     )
     try:
-        land(
-            bars,
-            "sim",
-            simulate(list(DEFAULT_TICKERS), "2018-01-01", "2019-12-31"),
-            columns=dict(DATASET_COLUMNS),
-        )
-        run_etl(bars)
+        base.sim_bars(bars)
         (kafka,) = up(services, only="kafka")
         bootstrap = kafka.endpoint
         topic = "profile"

@@ -269,6 +269,17 @@ def ours_throughput(
     }
 
 
+def sim_bars(settings: Settings, end: str = "2019-12-31") -> None:
+    """Land the eight default tickers' simulated daily bars from 2018-01-01 to ``end`` and run
+    the ETL: the lake whose bars the replays turn into ticks."""
+    from tickerlake.lake.etl import run_etl
+    from tickerlake.lake.ingest import land
+    from tickerlake.sources.sim import DATASET_COLUMNS, simulate
+
+    land(settings, "sim", simulate(list(DEFAULT_TICKERS), "2018-01-01", end), columns=dict(DATASET_COLUMNS))
+    run_etl(settings)
+
+
 def ours_latency(
     lake: Path, settings: Settings, bootstrap: str, args: argparse.Namespace, run: str
 ) -> dict[str, Any]:
@@ -417,18 +428,8 @@ def main() -> None:
     settings = Settings(lake=str(lake), state_dir=str(root / "state"), bootstrap_servers="", s3_endpoint="")
     started_broker = False
     try:
-        from tickerlake.lake.etl import run_etl
-        from tickerlake.lake.ingest import land
-        from tickerlake.sources.sim import DATASET_COLUMNS, simulate
-
         t = time.time()
-        land(
-            settings,
-            "sim",
-            simulate(list(DEFAULT_TICKERS), "2018-01-01", args.end),
-            columns=dict(DATASET_COLUMNS),
-        )
-        run_etl(settings)
+        sim_bars(settings, args.end)
         if not args.json:
             print(f"lake with daily bars ready in {time.time() - t:.1f} s", file=sys.stderr)
         bootstrap = args.bootstrap_servers

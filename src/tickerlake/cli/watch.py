@@ -107,6 +107,10 @@ def watch_command(
         if max_runs is not None and count[0] >= max_runs:
             done.set()
 
+    # From before the watcher starts to the process's end, a SIGTERM stops the runs cleanly
+    # instead of killing the process (Python resets its own handlers while it shuts down,
+    # but leaves an ignored signal ignored: hence SIG_IGN once stopping).
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
     with user_errors():
         watcher = start_watch(
             settings, schedule or [], timezone=timezone, debounce_ms=debounce_ms, poll_s=poll_s, on_run=on_run
@@ -127,7 +131,6 @@ def watch_command(
                 f"  scheduled: {escape(s['command'])}, next at {s['next']}", highlight=False, soft_wrap=True
             )
         err_console.print("press Ctrl+C to stop", style="dim")
-    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
     deadline = None if duration is None else time.monotonic() + duration
     try:
         while not done.wait(0.2):
@@ -136,6 +139,5 @@ def watch_command(
     except KeyboardInterrupt:
         pass
     finally:
-        # A run in progress is finished first; a SIGTERM meanwhile must not cut it short.
-        watcher.stop()
-        signal.signal(signal.SIGTERM, previous)
+        watcher.stop()  # a run in progress is finished first
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)

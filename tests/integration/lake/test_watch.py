@@ -217,6 +217,20 @@ def test_takers_racing_for_a_free_or_expired_lease_never_hold_it_together(lake: 
     assert overlaps == []
 
 
+def test_sigterms_while_the_watcher_stops_on_its_own_still_end_it_cleanly(lake: Path, tmp_path: Path) -> None:
+    # A service manager (or a test's teardown) may signal a watcher that is already stopping:
+    # no moment of its life may leave SIGTERM to the default action (killed, exit -15).
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    w = Watch(copy, "--max-runs", "1")  # the start run is the one run: it stops by itself
+    deadline = time.monotonic() + 120
+    while w.proc.poll() is None and time.monotonic() < deadline:
+        w.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.005)
+    w.stop()
+    assert w.proc.returncode == 0, w.proc.stderr.read() if w.proc.stderr else ""
+
+
 def test_schedules_are_checked() -> None:
     s = parse_schedule("30 16 * * mon-fri=ingest yahoo --tickers AAPL,MSFT")
     assert s.command == ("ingest", "yahoo", "--tickers", "AAPL,MSFT") and s.timezone == "America/New_York"
