@@ -7,6 +7,7 @@ Heavy modules (confluent-kafka, pyiceberg, numpy) are imported inside the comman
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import threading
 from typing import Any
 
@@ -266,6 +267,9 @@ def sink_cmd(
         try:
             report = sink.run()
         finally:
+            # Done or failing: a SIGTERM now (a service manager's repeat) must not cut the report
+            # short. Python resets its own handlers at shutdown; an ignored signal stays ignored.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             if status is not None:
                 status.stop()
 
