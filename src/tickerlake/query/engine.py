@@ -372,6 +372,7 @@ class QueryEngine:
                 self._con = self._connect(allowed)
                 self._allowed = tuple(allowed)
                 self._entries = {}
+                self._variables_sql = None  # variables belong to a connection: set them again
                 changed = True
             con = self._con
             variables = metadata_variable_sql(list(entries.values()))

@@ -682,6 +682,28 @@ def test_a_column_added_to_a_table_shows_in_its_view(fresh_lake: Settings, bars_
     ]
 
 
+def test_a_raw_table_outside_the_lake_folder_leaves_the_others_readable(
+    fresh_lake: Settings, tmp_path: Path
+) -> None:
+    # Its folder must be allowed, which takes a new DuckDB connection: the Iceberg views read
+    # their metadata files from a variable that the new connection has to be given too.
+    assert run_query(fresh_lake, "SELECT count(*) FROM market.daily_bars").rows() == [(7,)]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "part-0.csv").write_text("ticker,close\nNVDA,50.0\n")
+    registry = list_raw_tables(fresh_lake)
+    registry["outside"] = RawTable(
+        name="outside",
+        location=f"file://{outside}",
+        format="csv",
+        columns=[RawColumn("ticker", "VARCHAR", False), RawColumn("close", "DOUBLE", False)],
+        files=1,
+    )
+    save_raw_tables(fresh_lake, registry)
+    assert run_query(fresh_lake, "SELECT ticker FROM raw.outside").rows() == [("NVDA",)]
+    assert run_query(fresh_lake, "SELECT count(*) FROM market.daily_bars").rows() == [(7,)]
+
+
 def test_missing_lake_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no lake at file://"):
         run_query(Settings(lake=str(tmp_path / "nowhere")), "SELECT 1")
