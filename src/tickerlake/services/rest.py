@@ -1,12 +1,11 @@
-"""An Iceberg REST catalog server: the Iceberg project's own REST fixture, from Maven Central.
+"""An Iceberg REST catalog server, built from the Iceberg project's own pieces from Maven Central.
 
-``RESTCatalogServer`` (iceberg-open-api's test fixtures, the server of the project's
-``iceberg-rest-fixture`` image) serves a JDBC catalog (SQLite file or PostgreSQL) through
-the REST protocol and writes table metadata under its warehouse with HadoopFileIO. It
-reads its settings from ``CATALOG_*`` environment variables (``CATALOG_REST_PORT`` →
-``rest.port``). It listens on every interface (the fixture has no bind-address setting),
-so it is for tests and local use, not for exposing on a network. Point tickerlake at it
-with ``TICKERLAKE_CATALOG_URI=http://127.0.0.1:<port>``.
+Iceberg's REST fixture (the server of its ``iceberg-rest-fixture`` image) listens on every
+interface with no setting for the address, so ``java/LoopbackRestCatalog.java`` assembles
+the same parts (a JDBC catalog, SQLite file or PostgreSQL, behind Iceberg's
+``RESTCatalogAdapter`` and ``RESTCatalogServlet`` in Jetty) with its connector on
+127.0.0.1; Java runs that file from source. Table metadata goes under the warehouse with
+HadoopFileIO. Point tickerlake at it with ``TICKERLAKE_CATALOG_URI=http://127.0.0.1:<port>``.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from tickerlake.services.jars import classpath, ensure_jars, java_executable
 
 __all__ = ["rest_healthy", "start_rest_catalog", "wait_until_healthy"]
 
-_MAIN = "org.apache.iceberg.rest.RESTCatalogServer"
+_LAUNCHER = Path(__file__).with_name("java") / "LoopbackRestCatalog.java"
 
 
 def start_rest_catalog(
@@ -53,7 +52,7 @@ def start_rest_catalog(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [java, "-Xmx256m", "-cp", classpath("rest"), _MAIN],
+            [java, "-Xmx256m", "-cp", classpath("rest"), str(_LAUNCHER)],
             cwd=service_dir,
             env=env,
             stdin=subprocess.DEVNULL,

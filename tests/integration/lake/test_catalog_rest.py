@@ -1,5 +1,6 @@
-"""The REST catalog branch against a real Iceberg REST server (the Iceberg project's own fixture,
-from Maven Central): ETL commits through it, queries read through it, concurrent runs stay correct."""
+"""The REST catalog branch against a real Iceberg REST server (the Iceberg project's own REST
+catalog classes from Maven Central, served on 127.0.0.1): ETL commits through it, queries read
+through it, concurrent runs stay correct."""
 
 from __future__ import annotations
 
@@ -39,6 +40,27 @@ def rest_lake(tmp_path: Path) -> Iterator[dict[str, str]]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _listeners(port: int) -> set[str]:
+    """The local addresses that listen on ``port`` (hex, as /proc/net/tcp and tcp6 write them)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.rsplit(":", 1)
+                if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    found.add(address)
+    return found
+
+
+def test_the_rest_server_listens_on_the_loopback_address_only(rest_lake: dict[str, str]) -> None:
+    port = int(rest_lake["TICKERLAKE_CATALOG_URI"].rsplit(":", 1)[1])
+    # 127.0.0.1 in little-endian hex, or the same as an IPv4-mapped IPv6 address (Java's
+    # sockets); never 0.0.0.0 or ::.
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F"}
+    assert _listeners(port) and _listeners(port) <= loopback, _listeners(port)
 
 
 def _run(env: dict[str, str], *args: str) -> dict | list:
