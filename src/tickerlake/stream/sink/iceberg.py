@@ -190,19 +190,8 @@ class IcebergSinkTable:
 
     def _metadata_location(self) -> str | None:
         """Where a SQL catalog says the table's metadata is now (None: another kind of catalog)."""
-        from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
-        from sqlalchemy import select
-        from sqlalchemy.orm import Session
+        from tickerlake.lake.catalog import metadata_locations
 
-        catalog = self._catalog
-        if not isinstance(catalog, SqlCatalog):
-            return None
-        namespace, name = self.identifier.rsplit(".", 1)
-        with Session(catalog.engine) as session:
-            return session.execute(
-                select(IcebergTables.metadata_location).where(
-                    IcebergTables.catalog_name == catalog.name,
-                    IcebergTables.table_namespace == namespace,
-                    IcebergTables.table_name == name,
-                )
-            ).scalar_one_or_none()
+        assert self._catalog is not None
+        locations = metadata_locations(self._catalog)
+        return None if locations is None else locations.get(tuple(self.identifier.split(".")))
